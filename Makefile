@@ -1,0 +1,44 @@
+# Two commands do all the set-up: `make lab` and `make test`.
+# Only Python 3.10+ and make are needed; everything else goes into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test lint unit notebooks bench clean format
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/00-start-here.ipynb
+
+test: $(STAMP) lint
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests notebooks --nbval -p no:randomly
+
+lint: $(STAMP)
+	$(BIN)/ruff check evtlib tests benchmarks
+	$(BIN)/ruff format --check evtlib tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix evtlib tests benchmarks
+	$(BIN)/ruff format evtlib tests benchmarks
+
+unit: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
+
+notebooks: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q notebooks --nbval
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/throughput.py
+	@if [ -f benchmarks/interactive.py ]; then MPLBACKEND=Agg $(BIN)/python benchmarks/interactive.py; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,62 @@
+"""Faults on a schedule: crash, restart, pause and resume consumers.
+
+Each function schedules the fault at a simulated time, so a scenario reads as
+a list of what goes wrong when:
+
+    crash(sim, billing, at=500, restart_after=1000)
+    pause(sim, shipping, at=200, duration=300)
+
+Faults on deliveries (drop, duplicate, delay with a probability) are
+:class:`~evtlib.broker.NetworkFaults`, given to the broker.
+"""
+
+from __future__ import annotations
+
+from .consumer import Consumer
+from .sim import URGENT, Simulation
+
+__all__ = ["crash", "pause", "restart"]
+
+
+def _check(sim: Simulation, consumer: Consumer, at: float) -> None:
+    if not isinstance(sim, Simulation):
+        raise TypeError(f"sim must be a Simulation, got {sim!r}")
+    if not isinstance(consumer, Consumer):
+        raise TypeError(f"consumer must be a Consumer, got {consumer!r}")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not at >= sim.now:
+        raise ValueError(f"at must be a time >= now ({sim.now:g} ms), got {at!r}")
+
+
+def crash(sim: Simulation, consumer: Consumer, *, at: float, restart_after: float | None = None) -> None:
+    """Crash ``consumer`` at time ``at``; restart it ``restart_after`` ms later if given."""
+    _check(sim, consumer, at)
+    if restart_after is not None and not (isinstance(restart_after, (int, float)) and restart_after > 0):
+        raise ValueError(f"restart_after must be > 0 ms or None, got {restart_after!r}")
+    sim.schedule_at(at, _crash_if_alive, consumer, priority=URGENT)
+    if restart_after is not None:
+        sim.schedule_at(at + restart_after, _restart_if_down, consumer, priority=URGENT)
+
+
+def restart(sim: Simulation, consumer: Consumer, *, at: float) -> None:
+    """Restart a crashed ``consumer`` at time ``at``."""
+    _check(sim, consumer, at)
+    sim.schedule_at(at, _restart_if_down, consumer, priority=URGENT)
+
+
+def pause(sim: Simulation, consumer: Consumer, *, at: float, duration: float) -> None:
+    """Pause ``consumer`` at ``at`` for ``duration`` ms (it keeps its partitions)."""
+    _check(sim, consumer, at)
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration > 0:
+        raise ValueError(f"duration must be > 0 ms, got {duration!r}")
+    sim.schedule_at(at, consumer.pause, priority=URGENT)
+    sim.schedule_at(at + duration, consumer.resume, priority=URGENT)
+
+
+def _crash_if_alive(consumer: Consumer) -> None:
+    if consumer.alive:
+        consumer.crash()
+
+
+def _restart_if_down(consumer: Consumer) -> None:
+    if not consumer.alive:
+        consumer.restart()

@@ -1,0 +1,203 @@
+"""Producers: publish events to a topic, without knowing who consumes them.
+
+A :class:`Producer` publishes to a topic on an arrival process (an explicit
+:class:`~evtlib.distributions.Schedule`, a constant
+:class:`~evtlib.distributions.Rate` or a :class:`~evtlib.distributions.Poisson`
+stream) or when you call :meth:`Producer.emit`.  It never names a consumer:
+adding one changes nothing here.
+
+When the topic's buffer is full and its policy is ``"block"``, the producer
+waits (traced as ``blocked``) and goes on when a consumer makes room; with
+``"reject"`` the event is refused and counted in :attr:`Producer.rejected`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .broker import Broker
+from .distributions import Arrivals
+from .errors import BufferFullError
+from .events import Event
+
+__all__ = ["Producer", "default_make"]
+
+#: ``make(i, rng) -> (type, key, data)``: what the i-th event (from 1) says.
+Make = Callable[[int, Any], tuple[str, "str | None", Any]]
+
+
+def default_make(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
+    """The running example: ``OrderPlaced`` for ``order-i``."""
+    return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "total": 10 + (i * 7) % 90}
+
+
+class Producer:
+    """Publishes events to one topic.
+
+    Parameters
+    ----------
+    broker:
+        Where to publish.
+    name:
+        Unique name; it is the events' ``source`` and the actor in the trace.
+    topic:
+        The topic to publish to (it must exist).
+    arrivals:
+        When to publish on its own (None: only when :meth:`emit` is called).
+    make:
+        ``make(i, rng) -> (type, key, data)`` for the i-th event (from 1).
+    count:
+        Stop after this many events from ``arrivals``.
+    until:
+        Stop publishing from ``arrivals`` after this time (ms).
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        name: str,
+        topic: str,
+        arrivals: Arrivals | None = None,
+        *,
+        make: Make | None = None,
+        count: int | None = None,
+        until: float | None = None,
+    ) -> None:
+        if not isinstance(broker, Broker):
+            raise TypeError(f"broker must be a Broker, got {broker!r}")
+        self.topic = broker.topic(topic)
+        if arrivals is not None and not isinstance(arrivals, Arrivals):
+            raise TypeError(
+                f"arrivals must be Schedule, Rate, Poisson or None, got {arrivals!r}"
+            )
+        if make is not None and not callable(make):
+            raise TypeError(f"make must be callable, got {make!r}")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise ValueError(f"count must be an int >= 0 or None, got {count!r}")
+        if until is not None and not (isinstance(until, (int, float)) and until >= 0):
+            raise ValueError(f"until must be a time >= 0 ms or None, got {until!r}")
+        if arrivals is not None and count is None and until is None and not hasattr(arrivals, "times"):
+            raise ValueError(
+                "an endless arrival process needs count=... or until=... so the simulation can end"
+            )
+        self.sim = broker.sim
+        self.name = self.sim.register_name(name, "producer")
+        self.broker = broker
+        self.arrivals = arrivals
+        self.make = make or default_make
+        self.count = count
+        self.until = until
+        self.rng = self.sim.rng_for(name)
+        self.published = 0
+        self.rejected = 0
+        self.blocked_ms = 0.0
+        self.emitted: list[Event] = []
+        self._i = 0
+        self._waiting: Event | None = None
+        self._blocked_since = 0.0
+        broker.producers.append(self)
+        if arrivals is not None:
+            self._gaps = arrivals.gaps(self.rng)
+            self._next()
+
+    # -- arrivals ------------------------------------------------------------
+
+    def _next(self) -> None:
+        if self.count is not None and self._i >= self.count:
+            return
+        try:
+            gap = next(self._gaps)
+        except StopIteration:
+            return
+        sim = self.sim
+        t = sim.now + gap
+        if self.until is not None and t > self.until:
+            return
+        sim._push(t, self._arrive, ())
+
+    def _arrive(self) -> None:
+        self._i += 1
+        type_, key, data = self.make(self._i, self.rng)
+        event = self._new_event(type_, key, data)
+        self._send(event)
+        if self._waiting is None:
+            self._next()
+
+    # -- publishing ----------------------------------------------------------
+
+    def _new_event(self, type: str, key: str | None, data: Any) -> Event:
+        sim = self.sim
+        return Event(sim.next_id("evt"), type, sim.now, self.name, key, data)
+
+    def emit(self, type: str, key: str | None = None, data: Any = None) -> Event:
+        """Create an event now and publish it; return the event.
+
+        With a full ``"reject"`` buffer this raises
+        :class:`~evtlib.errors.BufferFullError` (and counts it); with a full
+        ``"block"`` buffer the event waits and is published when there is room.
+        """
+        event = self._new_event(type, key, {} if data is None else data)
+        self._send(event, raise_rejected=True)
+        return event
+
+    def publish(self, event: Event) -> None:
+        """Publish an event made elsewhere (for example a reaction)."""
+        if not isinstance(event, Event):
+            raise TypeError(f"event must be an Event, got {type(event).__name__}: {event!r}")
+        self._send(event, raise_rejected=True)
+
+    def _send(self, event: Event, raise_rejected: bool = False) -> None:
+        t = self.topic
+        if t.capacity is not None and t.policy == "block" and (
+            self._waiting is not None or not t.has_room(t.partition_of_peek(event.key))
+        ):
+            if self._waiting is not None:
+                raise BufferFullError(
+                    f"producer {self.name!r} is blocked on a full buffer of {t.name!r}; "
+                    "wait until it is unblocked before emitting again"
+                )
+            sim = self.sim
+            self._waiting = event
+            self._blocked_since = sim.now
+            sim.trace.record(sim.now, "blocked", self.name, event.id, t.name)
+            t._blocked.append(self._unblock)
+            return
+        try:
+            self.broker.publish(t.name, event, actor=self.name)
+        except BufferFullError:
+            self.rejected += 1
+            if raise_rejected:
+                raise
+            return
+        self.published += 1
+        self.emitted.append(event)
+
+    def _unblock(self) -> None:
+        event = self._waiting
+        if event is None:
+            return
+        t = self.topic
+        if not t.has_room(t.partition_of_peek(event.key)):
+            t._blocked.append(self._unblock)
+            return
+        sim = self.sim
+        self._waiting = None
+        self.blocked_ms += sim.now - self._blocked_since
+        self.broker.publish(t.name, event, actor=self.name)
+        self.published += 1
+        self.emitted.append(event)
+        if self.arrivals is not None:
+            self._next()
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the producer is waiting for room in a full buffer."""
+        return self._waiting is not None
+
+    def __repr__(self) -> str:
+        state = " blocked" if self.blocked else ""
+        return (
+            f"<Producer {self.name} -> {self.topic.name} published={self.published}"
+            f" rejected={self.rejected}{state}>"
+        )
