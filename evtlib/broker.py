@@ -260,7 +260,9 @@ class Group:
     def join(self, consumer: Consumer) -> None:
         """Add ``consumer`` and rebalance."""
         if consumer in self.members:
-            raise ValueError(f"consumer {consumer.name!r} is already a member of group {self.name!r}")
+            raise ValueError(
+                f"consumer {consumer.name!r} is already a member of group {self.name!r}"
+            )
         self.members.append(consumer)
         self.rebalance()
 
@@ -442,9 +444,7 @@ class Broker:
             known = ", ".join(self.topics) or "none yet"
             raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
 
-    def group(
-        self, name: str, *, start: str = "earliest", session_timeout: float = 0.0
-    ) -> Group:
+    def group(self, name: str, *, start: str = "earliest", session_timeout: float = 0.0) -> Group:
         """The consumer group ``name``, created on first use.
 
         ``start`` (``"earliest"`` or ``"latest"``) says where a new group
@@ -535,18 +535,24 @@ class Broker:
 
     # -- reading -------------------------------------------------------------
 
-    def read(self, topic: str, partition: int, offset: int = 0, limit: int | None = None) -> list[Event]:
+    def read(
+        self, topic: str, partition: int, offset: int = 0, limit: int | None = None
+    ) -> list[Event]:
         """Events of one partition from ``offset`` on: a replay straight from the log."""
         t = self.topic(topic)
-        if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < len(
-            t.partitions
+        if (
+            isinstance(partition, bool)
+            or not isinstance(partition, int)
+            or not 0 <= partition < len(t.partitions)
         ):
             raise ValueError(
                 f"partition must be an int in 0..{len(t.partitions) - 1} for {topic!r}, got {partition!r}"
             )
         log = t.partitions[partition].log
         if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= len(log):
-            raise ValueError(f"offset must be an int in 0..{len(log)} (the log end), got {offset!r}")
+            raise ValueError(
+                f"offset must be an int in 0..{len(log)} (the log end), got {offset!r}"
+            )
         return log[offset:] if limit is None else log[offset : offset + limit]
 
     def events(self, topic: str) -> list[Event]:

@@ -125,7 +125,11 @@ class Consumer:
             isinstance(ack_timeout, (int, float)) and ack_timeout > 0
         ):
             raise ValueError(f"ack_timeout must be > 0 ms or None, got {ack_timeout!r}")
-        if isinstance(retry_delay, bool) or not isinstance(retry_delay, (int, float)) or not retry_delay >= 0:
+        if (
+            isinstance(retry_delay, bool)
+            or not isinstance(retry_delay, (int, float))
+            or not retry_delay >= 0
+        ):
             raise ValueError(f"retry_delay must be >= 0 ms, got {retry_delay!r}")
         self.name = sim.register_name(name, "consumer")
         self.broker = broker
@@ -191,8 +195,14 @@ class Consumer:
                 if self.delivery == "at-most-once":
                     st.lost += 1
                     sim.trace.record(
-                        sim.now, "lost", self.name, st.partition.log[offset].id,
-                        st.tp.topic, st.tp.partition, offset, "crashed after commit",
+                        sim.now,
+                        "lost",
+                        self.name,
+                        st.partition.log[offset].id,
+                        st.tp.topic,
+                        st.tp.partition,
+                        offset,
+                        "crashed after commit",
                     )
                 else:
                     st.position = st.committed
@@ -326,15 +336,25 @@ class Consumer:
             if faults.delay and r() < faults.delay:
                 extra = faults.extra.sample(self.broker.rng)  # type: ignore[union-attr]
                 sim.trace.record(
-                    now, "delayed", self.name, part.log[offset].id, topic.name, part.index, offset,
+                    now,
+                    "delayed",
+                    self.name,
+                    part.log[offset].id,
+                    topic.name,
+                    part.index,
+                    offset,
                     f"+{extra:g} ms",
                 )
                 arrive += extra
             dup = bool(faults.duplicate and r() < faults.duplicate)
         done = arrive + self._service()
-        sim._push(done, self._complete, (st, offset, st.generation, self._epoch, arrive, attempt, dup))
+        sim._push(
+            done, self._complete, (st, offset, st.generation, self._epoch, arrive, attempt, dup)
+        )
         if self.ack_timeout is not None:
-            sim._push(now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch))
+            sim._push(
+                now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch)
+            )
 
     def _dropped(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
         if epoch != self._epoch:
@@ -342,7 +362,16 @@ class Consumer:
         sim = self.sim
         part = st.partition
         event = part.log[offset]
-        sim.trace.record(sim.now, "dropped", self.name, event.id, part.topic.name, part.index, offset, "lost in the network")
+        sim.trace.record(
+            sim.now,
+            "dropped",
+            self.name,
+            event.id,
+            part.topic.name,
+            part.index,
+            offset,
+            "lost in the network",
+        )
         if self._inflight.get(st) == offset:
             del self._inflight[st]
             self._busy -= 1
@@ -360,7 +389,13 @@ class Consumer:
         sim = self.sim
         part = st.partition
         sim.trace.record(
-            sim.now, "timeout", self.name, part.log[offset].id, part.topic.name, part.index, offset,
+            sim.now,
+            "timeout",
+            self.name,
+            part.log[offset].id,
+            part.topic.name,
+            part.index,
+            offset,
             f"not finished within {self.ack_timeout:g} ms",
         )
         # The delivery is given up: a new generation, the offset fetched again.
@@ -396,11 +431,20 @@ class Consumer:
         stale = generation != st.generation or st.owner is not self
         if trace.enabled:
             trace.record(
-                arrived, "redelivered" if attempt > 1 else "delivered", self.name, event.id,
-                topic, part.index, offset, None if attempt == 1 else f"attempt {attempt}",
+                arrived,
+                "redelivered" if attempt > 1 else "delivered",
+                self.name,
+                event.id,
+                topic,
+                part.index,
+                offset,
+                None if attempt == 1 else f"attempt {attempt}",
             )
-        delivery = Delivery(event, topic, part.index, offset, attempt, self.group.name, self.name, arrived)
-        ok = self._run_handler(delivery, st)
+        delivery = Delivery(
+            event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
+        )
+        error = self._run_handler(delivery, st)
+        ok = error is None
         if ok and dup:
             trace.record(sim.now, "duplicated", self.name, event.id, topic, part.index, offset)
             self._run_handler(delivery, st)
@@ -425,16 +469,28 @@ class Consumer:
             if self.delivery == "at-least-once":
                 st.position = offset
                 st.generation += 1
-                if self.retry_delay:
+                delay = self.retry_after(delivery, error)  # type: ignore[arg-type]
+                if delay:
                     # Hold the partition until the retry is due.
                     st.inflight = offset
                     self._inflight[st] = offset
                     self._busy += 1
-                    sim._push(sim.now + self.retry_delay, self._retry, (st, offset, st.generation, self._epoch))
+                    sim._push(
+                        sim.now + delay, self._retry, (st, offset, st.generation, self._epoch)
+                    )
                     return
             else:
                 st.lost += 1
-                trace.record(sim.now, "lost", self.name, event.id, topic, part.index, offset, "handler failed after commit")
+                trace.record(
+                    sim.now,
+                    "lost",
+                    self.name,
+                    event.id,
+                    topic,
+                    part.index,
+                    offset,
+                    "handler failed after commit",
+                )
         self._pump()
 
     def _retry(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
@@ -446,24 +502,46 @@ class Consumer:
             self._busy -= 1
         self._pump()
 
-    def _run_handler(self, delivery: Delivery, st: PartitionState) -> bool:
+    def _run_handler(self, delivery: Delivery, st: PartitionState) -> Exception | None:
         sim = self.sim
         try:
             self.process(delivery)
         except Exception as exc:  # the handler's failure is data: traced and retried
             self.failures += 1
             sim.trace.record(
-                sim.now, "failed", self.name, delivery.event.id, delivery.topic,
-                delivery.partition, delivery.offset, f"{type(exc).__name__}: {exc}",
+                sim.now,
+                "failed",
+                self.name,
+                delivery.event.id,
+                delivery.topic,
+                delivery.partition,
+                delivery.offset,
+                f"{type(exc).__name__}: {exc}",
             )
-            return False
+            return exc
         st.handled += 1
         now = sim.now
         self.handled_at.append(now)
         self.lags.append(now - delivery.event.time)
         if sim.trace.enabled:
-            sim.trace.record(now, "handled", self.name, delivery.event.id, delivery.topic, delivery.partition, delivery.offset)
-        return True
+            sim.trace.record(
+                now,
+                "handled",
+                self.name,
+                delivery.event.id,
+                delivery.topic,
+                delivery.partition,
+                delivery.offset,
+            )
+        return None
+
+    def retry_after(self, delivery: Delivery, error: Exception) -> float:
+        """How long (ms) to wait before a failed delivery is tried again: a hook.
+
+        Default: the constant ``retry_delay``.  A retry policy with backoff
+        overrides this; the partition waits behind the failed event meanwhile.
+        """
+        return self.retry_delay
 
     def process(self, delivery: Delivery) -> None:
         """Handle one delivery: the hook a variant overrides.  Default: ``handler(event)``."""
@@ -482,7 +560,9 @@ class Consumer:
         st.last_commit = sim.now
         self._since_commit.pop(st, None)
         if sim.trace.enabled:
-            sim.trace.record(sim.now, "committed", self.name, None, st.tp.topic, st.tp.partition, st.done)
+            sim.trace.record(
+                sim.now, "committed", self.name, None, st.tp.topic, st.tp.partition, st.done
+            )
 
     def commit(self, topic: str, partition: int, offset: int) -> None:
         """Commit ``offset`` (the next event to read) for a partition this consumer owns."""
@@ -490,7 +570,9 @@ class Consumer:
         if st is None:
             raise KeyError(f"group {self.group.name!r} does not read {topic}[{partition}]")
         if st.owner is not self:
-            raise CommitError(f"{self.name} does not own {topic}[{partition}], so it may not commit it")
+            raise CommitError(
+                f"{self.name} does not own {topic}[{partition}], so it may not commit it"
+            )
         end = len(st.partition.log)
         if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= end:
             raise ValueError(
@@ -535,6 +617,14 @@ class ReadModel(Consumer):
         self.positions: dict[tuple[str, int], int] = {}
         self.applied = 0
         super().__init__(broker, name, topics, None, **kwargs)
+
+    def retry_after(self, delivery: Delivery, error: Exception) -> float:
+        """How long (ms) to wait before a failed delivery is tried again: a hook.
+
+        Default: the constant ``retry_delay``.  A retry policy with backoff
+        overrides this; the partition waits behind the failed event meanwhile.
+        """
+        return self.retry_delay
 
     def process(self, delivery: Delivery) -> None:
         self.state = self.fold(self.state, delivery.event)

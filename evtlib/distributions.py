@@ -168,7 +168,9 @@ class Rate(Arrivals):
     per_second: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "per_second", _number("per_second", self.per_second, positive=True))
+        object.__setattr__(
+            self, "per_second", _number("per_second", self.per_second, positive=True)
+        )
 
     def gaps(self, rng: random.Random) -> Iterator[float]:
         gap = 1000.0 / self.per_second
@@ -184,7 +186,9 @@ class Poisson(Arrivals):
     per_second: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "per_second", _number("per_second", self.per_second, positive=True))
+        object.__setattr__(
+            self, "per_second", _number("per_second", self.per_second, positive=True)
+        )
 
     def gaps(self, rng: random.Random) -> Iterator[float]:
         lam = self.per_second / 1000.0

@@ -187,7 +187,9 @@ class Event:
         fields = self.to_dict()
         unknown = set(changes) - set(fields)
         if unknown:
-            raise TypeError(f"replace() got unknown fields {sorted(unknown)}; known: {list(fields)}")
+            raise TypeError(
+                f"replace() got unknown fields {sorted(unknown)}; known: {list(fields)}"
+            )
         fields.update(changes)
         return Event(**fields)
 
@@ -216,7 +218,9 @@ class Event:
             raise TypeError(f"d must be a mapping, got {type(d).__name__}")
         missing = {"id", "type", "time"} - set(d)
         if missing:
-            raise ValueError(f"an event needs the fields id, type and time; missing {sorted(missing)}")
+            raise ValueError(
+                f"an event needs the fields id, type and time; missing {sorted(missing)}"
+            )
         return cls(**dict(d))
 
     @classmethod
@@ -261,7 +265,9 @@ class Upcaster:
     def __init__(self) -> None:
         self._steps: dict[tuple[str, int], Callable[[Mapping[str, Any]], Any]] = {}
 
-    def register(self, type: str, from_version: int, fn: Callable[[Mapping[str, Any]], Any]) -> None:
+    def register(
+        self, type: str, from_version: int, fn: Callable[[Mapping[str, Any]], Any]
+    ) -> None:
         """Register ``fn`` to turn ``type`` data of ``from_version`` into ``from_version + 1``."""
         _check_str("type", type)
         if isinstance(from_version, bool) or not isinstance(from_version, int) or from_version < 1:

@@ -27,10 +27,14 @@ def _check(sim: Simulation, consumer: Consumer, at: float) -> None:
         raise ValueError(f"at must be a time >= now ({sim.now:g} ms), got {at!r}")
 
 
-def crash(sim: Simulation, consumer: Consumer, *, at: float, restart_after: float | None = None) -> None:
+def crash(
+    sim: Simulation, consumer: Consumer, *, at: float, restart_after: float | None = None
+) -> None:
     """Crash ``consumer`` at time ``at``; restart it ``restart_after`` ms later if given."""
     _check(sim, consumer, at)
-    if restart_after is not None and not (isinstance(restart_after, (int, float)) and restart_after > 0):
+    if restart_after is not None and not (
+        isinstance(restart_after, (int, float)) and restart_after > 0
+    ):
         raise ValueError(f"restart_after must be > 0 ms or None, got {restart_after!r}")
     sim.schedule_at(at, _crash_if_alive, consumer, priority=URGENT)
     if restart_after is not None:

@@ -77,7 +77,7 @@ def lag_series(group: Group, *, step: float = 10.0, until: float | None = None) 
     parts = {}
     for tp, st in group.states.items():
         parts[str(tp)] = [lag_at(st, t) for t in times]
-    total = [sum(col) for col in zip(*parts.values())] if parts else [0] * len(times)
+    total = [sum(col) for col in zip(*parts.values(), strict=True)] if parts else [0] * len(times)
     return LagSeries(group.name, times, parts, total)
 
 
@@ -101,7 +101,9 @@ def percentiles(values: Iterable[float], qs: Sequence[float] = (50, 95, 99)) -> 
     return out
 
 
-def throughput(times: Iterable[float], *, window: float = 1000.0, until: float | None = None) -> list[tuple[float, float]]:
+def throughput(
+    times: Iterable[float], *, window: float = 1000.0, until: float | None = None
+) -> list[tuple[float, float]]:
     """Events per second in consecutive windows of ``window`` ms: ``[(window end, rate), ...]``."""
     if not window > 0:
         raise ValueError(f"window must be > 0 ms, got {window!r}")
@@ -148,7 +150,9 @@ def lag_status(st: PartitionState, *, window: float = 1000.0, now: float | None 
     return "OK"
 
 
-def group_status(group: Group, *, window: float = 1000.0, now: float | None = None) -> dict[str, str]:
+def group_status(
+    group: Group, *, window: float = 1000.0, now: float | None = None
+) -> dict[str, str]:
     """Status of every partition of ``group`` and the worst of them under ``"group"``."""
     rank = {s: i for i, s in enumerate(STATUSES)}
     out = {str(tp): lag_status(st, window=window, now=now) for tp, st in group.states.items()}

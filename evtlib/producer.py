@@ -68,16 +68,21 @@ class Producer:
             raise TypeError(f"broker must be a Broker, got {broker!r}")
         self.topic = broker.topic(topic)
         if arrivals is not None and not isinstance(arrivals, Arrivals):
-            raise TypeError(
-                f"arrivals must be Schedule, Rate, Poisson or None, got {arrivals!r}"
-            )
+            raise TypeError(f"arrivals must be Schedule, Rate, Poisson or None, got {arrivals!r}")
         if make is not None and not callable(make):
             raise TypeError(f"make must be callable, got {make!r}")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 0
+        ):
             raise ValueError(f"count must be an int >= 0 or None, got {count!r}")
         if until is not None and not (isinstance(until, (int, float)) and until >= 0):
             raise ValueError(f"until must be a time >= 0 ms or None, got {until!r}")
-        if arrivals is not None and count is None and until is None and not hasattr(arrivals, "times"):
+        if (
+            arrivals is not None
+            and count is None
+            and until is None
+            and not hasattr(arrivals, "times")
+        ):
             raise ValueError(
                 "an endless arrival process needs count=... or until=... so the simulation can end"
             )
@@ -149,8 +154,10 @@ class Producer:
 
     def _send(self, event: Event, raise_rejected: bool = False) -> None:
         t = self.topic
-        if t.capacity is not None and t.policy == "block" and (
-            self._waiting is not None or not t.has_room(t.partition_of_peek(event.key))
+        if (
+            t.capacity is not None
+            and t.policy == "block"
+            and (self._waiting is not None or not t.has_room(t.partition_of_peek(event.key)))
         ):
             if self._waiting is not None:
                 raise BufferFullError(
