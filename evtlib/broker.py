@@ -501,7 +501,7 @@ class Broker:
             trace.record(sim.now, "published", actor, event.id, topic, p, offset)
         for st in part.states:
             owner = st.owner
-            if owner is not None and st.inflight is None:
+            if owner is not None and st.inflight is None and owner._busy < owner.concurrency:
                 owner._pump()
         return p, offset
 

@@ -144,6 +144,8 @@ class Consumer:
         self.retry_delay = float(retry_delay)
         self.rng = sim.rng_for(name)
         self._service = self.service_time.sampler(self.rng)
+        # The default process() only calls the handler: skip the indirection.
+        self._plain = type(self).process is Consumer.process
         self._latency = broker.latency.sampler(self.rng)
         self.group = broker.group(group if group is not None else name)
         for t in topic_objs:
@@ -291,11 +293,17 @@ class Consumer:
             return
         owned = self._owned
         n = len(owned)
-        while self._busy < self.concurrency and n:
+        if not n:
+            return
+        while self._busy < self.concurrency:
+            rr = self._rr
             for k in range(n):
-                st = owned[(self._rr + k) % n]
+                i = rr + k
+                if i >= n:
+                    i -= n
+                st = owned[i]
                 if st.inflight is None and st.position < len(st.partition.log):
-                    self._rr = (self._rr + k + 1) % n
+                    self._rr = i + 1 if i + 1 < n else 0
                     self._fetch(st)
                     break
             else:
@@ -326,6 +334,7 @@ class Consumer:
             st.last_commit = now
             sim.trace.record(now, "committed", self.name, None, topic.name, part.index, offset + 1)
         arrive = now + self._latency()
+        service = self._service
         faults = self.broker.faults
         dup = False
         if faults is not None and faults.active:
@@ -347,7 +356,7 @@ class Consumer:
                 )
                 arrive += extra
             dup = bool(faults.duplicate and r() < faults.duplicate)
-        done = arrive + self._service()
+        done = arrive + service()
         sim._push(
             done, self._complete, (st, offset, st.generation, self._epoch, arrive, attempt, dup)
         )
@@ -505,7 +514,11 @@ class Consumer:
     def _run_handler(self, delivery: Delivery, st: PartitionState) -> Exception | None:
         sim = self.sim
         try:
-            self.process(delivery)
+            if self._plain:
+                if self.handler is not None:
+                    self.handler(delivery.event)
+            else:
+                self.process(delivery)
         except Exception as exc:  # the handler's failure is data: traced and retried
             self.failures += 1
             sim.trace.record(

@@ -71,6 +71,9 @@ class FrozenDict(Mapping):
         return repr(self._d)
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
 def freeze(value: Any, path: str = "data") -> Any:
     """Return a deeply immutable copy of JSON-like ``value``.
 
@@ -80,6 +83,10 @@ def freeze(value: Any, path: str = "data") -> Any:
     """
     if value is None or isinstance(value, (str, bool, int)):
         return value
+    if type(value) is dict and all(
+        type(k) is str and type(v) in _SCALARS for k, v in value.items()
+    ):
+        return FrozenDict(value)  # the common flat case, without recursion
     if isinstance(value, float):
         if not math.isfinite(value):
             raise TypeError(f"{path} must be JSON-serialisable, got the float {value!r}")
@@ -153,6 +160,30 @@ class Event:
         object.__setattr__(self, "data", freeze(self.data))
         if self.correlation_id is None:
             object.__setattr__(self, "correlation_id", self.id)
+
+    @classmethod
+    def _trusted(
+        cls, id: str, type: str, time: float, source: str, key: str | None, data: Any
+    ) -> Event:
+        """Fast constructor for the library's own producers: id, time and source
+        come from the simulation and are known to be valid; type, key and data
+        come from user code and are still checked."""
+        if type.__class__ is not str or not type:
+            _check_str("type", type)
+        if key is not None and (key.__class__ is not str or not key):
+            _check_str("key", key, optional=True)
+        e = object.__new__(cls)
+        put = object.__setattr__
+        put(e, "id", id)
+        put(e, "type", type)
+        put(e, "time", time)
+        put(e, "source", source)
+        put(e, "key", key)
+        put(e, "data", freeze(data))
+        put(e, "correlation_id", id)
+        put(e, "causation_id", None)
+        put(e, "version", 1)
+        return e
 
     def reaction(
         self,

@@ -133,7 +133,7 @@ class Producer:
 
     def _new_event(self, type: str, key: str | None, data: Any) -> Event:
         sim = self.sim
-        return Event(sim.next_id("evt"), type, sim.now, self.name, key, data)
+        return Event._trusted(sim.next_id("evt"), type, float(sim.now), self.name, key, data)
 
     def emit(self, type: str, key: str | None = None, data: Any = None) -> Event:
         """Create an event now and publish it; return the event.

@@ -1,0 +1,112 @@
+"""Helpers for the course notebooks: the setup cell, the environment check, exercise checks.
+
+Every notebook starts with::
+
+    from evtlib.course import setup
+    setup()
+
+which checks that everything the course needs is installed (and says exactly
+what is missing and how to install it), and sets the figure style.
+
+Exercises end with a check that never raises: it prints ``Correct`` or
+``Not yet`` with a hint, so a learner's copy runs top to bottom before any
+exercise is solved::
+
+    check("ex1", answer, expected=3, hint="Count the groups, not the consumers.")
+
+Solutions live in :mod:`evtlib.solutions`, one function per exercise, where a
+teacher finds them; the test suite runs every check against them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["setup", "environment_report", "check", "REQUIRED"]
+
+#: What the course needs: module name -> (pip package, what it is for).
+REQUIRED = {
+    "matplotlib": ("matplotlib", "figures"),
+    "networkx": ("networkx", "event-flow graphs"),
+    "ipywidgets": ("ipywidgets", "sliders and the step-through player"),
+    "tqdm": ("tqdm", "progress bars on long experiments"),
+}
+
+
+def environment_report() -> tuple[bool, list[str]]:
+    """``(ok, lines)``: one line per requirement, saying what is missing and how to fix it."""
+    lines = []
+    ok = True
+    if sys.version_info < (3, 10):  # noqa: UP036 (a learner may run an old kernel)
+        ok = False
+        lines.append(f"Python 3.10 or newer is needed; this is {sys.version.split()[0]}.")
+    else:
+        lines.append("Python: ok")
+    for module, (package, purpose) in REQUIRED.items():
+        if importlib.util.find_spec(module) is None:
+            ok = False
+            lines.append(
+                f"{module}: MISSING (needed for {purpose}). Install it with "
+                f"`pip install {package}`, or run `make lab` from the course folder."
+            )
+        else:
+            lines.append(f"{module}: ok")
+    return ok, lines
+
+
+def setup(*, quiet: bool = True) -> bool:
+    """Check the environment and set the course's figure style; return whether all is well.
+
+    Prints only when something is missing (or when ``quiet=False``), so the
+    notebooks' stored outputs do not depend on installed versions.
+    """
+    ok, lines = environment_report()
+    if not ok or not quiet:
+        print("\n".join(lines))
+    if importlib.util.find_spec("matplotlib") is not None:
+        from .viz.style import use_course_style
+
+        use_course_style()
+    return ok
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-9)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
+
+
+def check(
+    name: str,
+    answer: Any,
+    expected: Any = None,
+    *,
+    hint: str,
+    test: Callable[[Any], bool] | None = None,
+) -> bool:
+    """Check an exercise answer; print ``Correct`` or ``Not yet`` with ``hint``.
+
+    Give either ``expected`` (compared with ``==``, floats approximately) or
+    ``test``, a function of the answer returning True when it is right.
+    ``None`` (an exercise not yet attempted) is never correct and never raises.
+    """
+    if answer is None or answer is ...:
+        print(f"{name}: not answered yet. Hint: {hint}")
+        return False
+    try:
+        right = test(answer) if test is not None else _close(answer, expected)
+    except Exception as exc:  # a wrong answer of the wrong shape is still just "not yet"
+        right = False
+        hint = f"{hint} (checking raised {type(exc).__name__}: {exc})"
+    if right:
+        print(f"{name}: Correct!")
+        return True
+    print(f"{name}: Not yet. Hint: {hint}")
+    return False
