@@ -7,7 +7,7 @@ patterns in :mod:`evtlib.patterns`.
 """
 
 from .broker import POLICIES, Broker, Group, NetworkFaults, PartitionState, Topic, partition_for
-from .consumer import DELIVERY_MODES, Consumer, Delivery, ReadModel
+from .consumer import DELIVERY_MODES, SETTLED, Consumer, Delivery, ReadModel
 from .distributions import Constant, Exponential, Poisson, Rate, Schedule, Uniform
 from .errors import BufferFullError, CommitError, EmptySchedule, EvtlibError, FrozenEventError
 from .events import Event, FrozenDict, Upcaster, freeze, thaw
@@ -45,6 +45,7 @@ __all__ = [
     "ReadModel",
     "Delivery",
     "DELIVERY_MODES",
+    "SETTLED",
     "Constant",
     "Uniform",
     "Exponential",

@@ -37,9 +37,12 @@ from .distributions import Duration, as_duration
 from .errors import CommitError
 from .events import Event
 
-__all__ = ["Consumer", "Delivery", "ReadModel", "DELIVERY_MODES"]
+__all__ = ["Consumer", "Delivery", "ReadModel", "DELIVERY_MODES", "SETTLED"]
 
 DELIVERY_MODES = ("at-least-once", "at-most-once")
+
+#: Returned by :meth:`Consumer.process` for an event settled without being handled.
+SETTLED = "settled"
 
 
 class Delivery(NamedTuple):
@@ -125,6 +128,12 @@ class Consumer:
             isinstance(ack_timeout, (int, float)) and ack_timeout > 0
         ):
             raise ValueError(f"ack_timeout must be > 0 ms or None, got {ack_timeout!r}")
+        if ack_timeout is not None and delivery == "at-most-once":
+            # At-most-once acknowledges on fetch: there is nothing left to time out or redeliver.
+            raise ValueError(
+                f"ack_timeout needs delivery='at-least-once', got ack_timeout={ack_timeout!r}"
+                f" with delivery={delivery!r} (it acknowledges on fetch)"
+            )
         if (
             isinstance(retry_delay, bool)
             or not isinstance(retry_delay, (int, float))
@@ -476,10 +485,11 @@ class Consumer:
                     self._since_commit[st] = n
         else:
             if self.delivery == "at-least-once":
-                st.position = offset
                 st.generation += 1
                 delay = self.retry_after(delivery, error)  # type: ignore[arg-type]
-                if delay:
+                if not delay:
+                    st.position = offset
+                else:
                     # Hold the partition until the retry is due.
                     st.inflight = offset
                     self._inflight[st] = offset
@@ -506,6 +516,7 @@ class Consumer:
         if epoch != self._epoch or generation != st.generation or st.inflight != offset:
             return
         st.inflight = None
+        st.position = offset
         if self._inflight.get(st) == offset:
             del self._inflight[st]
             self._busy -= 1
@@ -517,8 +528,9 @@ class Consumer:
             if self._plain:
                 if self.handler is not None:
                     self.handler(delivery.event)
+                outcome = None
             else:
-                self.process(delivery)
+                outcome = self.process(delivery)
         except Exception as exc:  # the handler's failure is data: traced and retried
             self.failures += 1
             sim.trace.record(
@@ -532,6 +544,8 @@ class Consumer:
                 f"{type(exc).__name__}: {exc}",
             )
             return exc
+        if outcome is SETTLED:
+            return None  # finished with, not handled (for example dead-lettered): commit only
         st.handled += 1
         now = sim.now
         self.handled_at.append(now)
@@ -556,8 +570,14 @@ class Consumer:
         """
         return self.retry_delay
 
-    def process(self, delivery: Delivery) -> None:
-        """Handle one delivery: the hook a variant overrides.  Default: ``handler(event)``."""
+    def process(self, delivery: Delivery) -> object:
+        """Handle one delivery: the hook a variant overrides.  Default: ``handler(event)``.
+
+        Raise to fail (the delivery is retried).  Return :data:`SETTLED` to say
+        the event is finished with but was not handled (for example it was
+        dead-lettered): its offset is committed, and it is not counted or
+        traced as handled.
+        """
         if self.handler is not None:
             self.handler(delivery.event)
 
