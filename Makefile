@@ -20,7 +20,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/00-start-here.ipynb
 
 test: $(STAMP) lint
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests notebooks --nbval -p no:randomly
+	MPLBACKEND=Agg EVTLIB_QUIET=1 $(BIN)/python -m pytest -q tests notebooks --nbval
 
 lint: $(STAMP)
 	$(BIN)/ruff check evtlib tests benchmarks
@@ -34,7 +34,7 @@ unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
 
 notebooks: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q notebooks --nbval
+	MPLBACKEND=Agg EVTLIB_QUIET=1 $(BIN)/python -m pytest -q notebooks --nbval
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -1,0 +1,367 @@
+"""The event-flow graph: who publishes where, and who reads what.
+
+:func:`flow_graph` reads a running system (a :class:`~evtlib.Broker` and
+everything attached to it) into a :class:`networkx.DiGraph`:
+
+    producer -> topic -> partition -> group -> consumer -> read model
+
+Each node has a ``kind`` (producer, topic, dlq, partition, group, consumer,
+readmodel), a ``label`` to print and a ``layer`` (its column, left to
+right), plus a snapshot of its state: how many events wait in each partition
+for each group, what is in flight, who crashed.  :func:`draw_flow` draws it.
+
+The layout is computed, not simulated: each layer is a column, and nodes
+keep the order in which the system created them.  The same system always
+gives the same picture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import networkx as nx
+
+from ..broker import Broker
+from ..consumer import ReadModel
+from ..metrics import lag_at
+from ..trace import Trace
+from .style import COLORS
+
+__all__ = ["flow_graph", "trace_graph", "layered_layout", "draw_flow", "LAYERS", "node_id"]
+
+#: The column of each kind of node, left to right.
+LAYERS = {
+    "producer": 0,
+    "topic": 1,
+    "dlq": 1,
+    "partition": 2,
+    "group": 3,
+    "consumer": 4,
+    "readmodel": 5,
+}
+
+_SHAPES = {
+    "producer": "o",
+    "topic": "s",
+    "dlq": "s",
+    "partition": "s",
+    "group": "h",
+    "consumer": "o",
+    "readmodel": "D",
+}
+
+
+def node_id(kind: str, name: str) -> str:
+    """The id of a node in a flow graph: ``"consumer:billing-1"``.
+
+    Partitions are ``"partition:orders[0]"`` and dead-letter topics
+    ``"dlq:orders.dlq"``.
+    """
+    return f"{kind}:{name}"
+
+
+def _is_dlq(name: str, extra: Iterable[str]) -> bool:
+    return name.endswith(".dlq") or name.endswith("-dlq") or name in extra
+
+
+def _crashed_at(trace: Trace, t: float) -> set[str]:
+    """Consumers that were down at time ``t``, read from the trace."""
+    down: set[str] = set()
+    for r in trace.filter(kind=("crashed", "restarted", "joined"), until=t):
+        if r.kind == "crashed":
+            down.add(r.actor)
+        else:
+            down.discard(r.actor)
+    return down
+
+
+def flow_graph(
+    broker: Broker, *, at: float | None = None, dead_letter: Iterable[str] = ()
+) -> nx.DiGraph:
+    """The event-flow graph of ``broker`` and everything attached to it.
+
+    Parameters
+    ----------
+    broker:
+        The running system: its producers, topics, groups and consumers.
+    at:
+        Take the snapshot at this simulated time (ms) instead of now.  The
+        waiting counts are then the consumer lag at that time (published
+        minus committed, from the broker's history) and crashes are read
+        from the trace; what was in flight is only known for "now".
+    dead_letter:
+        Names of dead-letter topics besides those ending in ``.dlq``/``-dlq``.
+
+    Node attributes: ``kind``, ``label``, ``layer`` and, where they apply,
+    ``end`` (partition log end), ``lag`` (group), ``alive``, ``in_flight``
+    and ``owns`` (consumers).  Partition -> group edges carry ``waiting``.
+    """
+    if not isinstance(broker, Broker):
+        raise TypeError(f"broker must be a Broker, got {broker!r}")
+    dead = list(dead_letter)
+    now = broker.sim.now if at is None else float(at)
+    down = _crashed_at(broker.sim.trace, now) if at is not None else None
+    g = nx.DiGraph(at=now, snapshot=f"t={now:g} ms")
+
+    def add(kind: str, name: str, label: str | None = None, **attrs: Any) -> str:
+        nid = node_id(kind, name)
+        g.add_node(nid, kind=kind, name=name, label=label or name, layer=LAYERS[kind], **attrs)
+        return nid
+
+    for p in broker.producers:
+        add("producer", p.name, blocked=bool(getattr(p, "blocked", False)))
+    for t in broker.topics.values():
+        kind = "dlq" if _is_dlq(t.name, dead) else "topic"
+        tid = add(kind, t.name)
+        for part in t.partitions:
+            end = sum(1 for x in part.appended if x <= now) if at is not None else len(part.log)
+            pid = add("partition", f"{t.name}[{part.index}]", end=end)
+            g.add_edge(tid, pid)
+    for p in broker.producers:
+        g.add_edge(node_id("producer", p.name), _topic_node(g, p.topic.name))
+    for grp in broker.groups.values():
+        gid = add("group", grp.name, lag=0)
+        for tp, st in grp.states.items():
+            if at is None:
+                waiting, lag = st.waiting, st.lag
+            else:
+                waiting = lag = lag_at(st, now)
+            g.nodes[gid]["lag"] += lag
+            g.add_edge(node_id("partition", str(tp)), gid, waiting=waiting, lag=lag)
+    for c in broker.consumers:
+        alive = c.alive if down is None else (c.started and c.name not in down)
+        owns = c.assignment if at is None else []
+        in_flight = None
+        if at is None:  # what this consumer is handling now, from the group's public state
+            in_flight = sum(
+                1 for st in c.group.states.values() if st.owner is c and st.inflight is not None
+            )
+        cid = add("consumer", c.name, alive=alive, owns=owns, in_flight=in_flight)
+        g.add_edge(node_id("group", c.group.name), cid)
+        if isinstance(c, ReadModel):
+            rid = add("readmodel", c.name, f"{c.name}\nview")
+            g.add_edge(cid, rid)
+    # Consumers that publish (reactions, dead-lettering) are found in the trace.
+    for r in broker.sim.trace.filter(kind="published", until=now):
+        src = node_id("consumer", r.actor)
+        if src in g and r.topic is not None:
+            dst = _topic_node(g, r.topic)
+            if dst in g and not g.has_edge(src, dst):
+                g.add_edge(src, dst)
+    return g
+
+
+def _topic_node(g: nx.DiGraph, name: str) -> str:
+    tid = node_id("topic", name)
+    return tid if tid in g else node_id("dlq", name)
+
+
+def trace_graph(trace: Trace) -> nx.DiGraph:
+    """A flow graph read from a trace alone: publishers -> topics -> partitions -> consumers.
+
+    Useful when only the trace is at hand (no broker): it has no groups or
+    snapshot, just who published to and who received from each partition.
+    """
+    g = nx.DiGraph(at=None, snapshot=None)
+    for r in trace:
+        if r.topic is None or r.kind not in ("published", "delivered", "redelivered"):
+            continue
+        kind = "dlq" if _is_dlq(r.topic, ()) else "topic"
+        tid = node_id(kind, r.topic)
+        g.add_node(tid, kind=kind, name=r.topic, label=r.topic, layer=LAYERS[kind])
+        if r.partition is None:
+            continue
+        pname = f"{r.topic}[{r.partition}]"
+        pid = node_id("partition", pname)
+        g.add_node(pid, kind="partition", name=pname, label=pname, layer=2)
+        g.add_edge(tid, pid)
+        if r.kind == "published":
+            who = node_id("producer", r.actor)
+            if node_id("consumer", r.actor) in g:
+                who = node_id("consumer", r.actor)
+            elif who not in g:
+                g.add_node(who, kind="producer", name=r.actor, label=r.actor, layer=0)
+            g.add_edge(who, tid)
+        else:
+            cid = node_id("consumer", r.actor)
+            if cid not in g:
+                g.add_node(cid, kind="consumer", name=r.actor, label=r.actor, layer=4, alive=True)
+            g.add_edge(pid, cid)
+    return g
+
+
+def layered_layout(g: nx.DiGraph, *, dx: float = 1.0, dy: float = 1.0) -> dict[str, tuple]:
+    """Positions for a layered graph: one column per ``layer``, top to bottom.
+
+    Nodes keep the order they were added in, so the picture is the same on
+    every run.  Columns are centred on y = 0 and empty layers are skipped.
+    """
+    columns: dict[int, list[str]] = {}
+    for n, data in g.nodes(data=True):
+        columns.setdefault(data.get("layer", 0), []).append(n)
+    pos = {}
+    for x, layer in enumerate(sorted(columns)):
+        nodes = columns[layer]
+        top = (len(nodes) - 1) / 2
+        for i, n in enumerate(nodes):
+            pos[n] = (x * dx, (top - i) * dy)
+    return pos
+
+
+def draw_flow(
+    broker_or_graph: Broker | nx.DiGraph,
+    ax: Any = None,
+    *,
+    snapshot: bool = True,
+    highlight: Iterable[str] = (),
+    at: float | None = None,
+    title: str | None = None,
+) -> Any:
+    """Draw the event-flow graph; return the Axes.
+
+    Parameters
+    ----------
+    broker_or_graph:
+        A :class:`~evtlib.Broker` (its graph is built with :func:`flow_graph`)
+        or a graph from :func:`flow_graph` / :func:`trace_graph`.
+    ax:
+        Axes to draw on (default: a new figure).
+    snapshot:
+        Also show the state: events waiting per partition for each group,
+        events in flight, and crashed consumers (grey, with a red X).
+    highlight:
+        Node ids or names to ring in orange (the player uses it for the
+        actors of the current step).
+    at:
+        With a broker: the snapshot time (see :func:`flow_graph`).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    g = broker_or_graph if isinstance(broker_or_graph, nx.DiGraph) else None
+    if g is None:
+        g = flow_graph(broker_or_graph, at=at)
+    pos = layered_layout(g, dx=2.2)
+    if ax is None:
+        n_rows = max(
+            (sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos}), default=1
+        )
+        _, ax = plt.subplots(figsize=(10, max(3.0, 0.55 * n_rows + 1.5)))
+    wanted = set(highlight)
+
+    # Edges first, underneath.  A back edge (right to left: a consumer that
+    # publishes) curves so it does not run through the nodes it passes.
+    for u, v, data in g.edges(data=True):
+        (x0, y0), (x1, y1) = pos[u], pos[v]
+        back = x1 <= x0
+        hot = (u in wanted or g.nodes[u]["name"] in wanted) and (
+            v in wanted or g.nodes[v]["name"] in wanted
+        )
+        ax.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops=dict(
+                arrowstyle="-|>",
+                color="#E07B00" if hot else ("#C44E52" if back else "#8C8C8C"),
+                lw=2.0 if hot else 1.0,
+                shrinkA=11,
+                shrinkB=11,
+                connectionstyle="arc3,rad=0.35" if back else "arc3,rad=0",
+                linestyle="--" if back else "-",
+            ),
+            zorder=1,
+        )
+        if snapshot and data.get("waiting"):
+            ax.text(
+                x0 + 0.62 * (x1 - x0),
+                y0 + 0.62 * (y1 - y0),
+                f"{data['waiting']}",
+                fontsize=8,
+                ha="center",
+                va="center",
+                color="#7A3E00",
+                bbox=dict(boxstyle="round,pad=0.15", fc="#FFF3D6", ec="#E0A040", lw=0.6),
+                zorder=4,
+            )
+
+    # Nodes: one scatter per kind, so the legend has one entry per kind.
+    handles = []
+    for kind in LAYERS:
+        nodes = [n for n, d in g.nodes(data=True) if d["kind"] == kind]
+        if not nodes:
+            continue
+        xs = [pos[n][0] for n in nodes]
+        ys = [pos[n][1] for n in nodes]
+        faces = ["#D9D9D9" if g.nodes[n].get("alive") is False else COLORS[kind] for n in nodes]
+        ax.scatter(xs, ys, s=260, marker=_SHAPES[kind], c=faces, edgecolors="white", zorder=3)
+        handles.append(
+            Line2D([], [], ls="", marker=_SHAPES[kind], ms=9, color=COLORS[kind], label=kind)
+        )
+    hot_nodes = [n for n, d in g.nodes(data=True) if n in wanted or d["name"] in wanted]
+    if hot_nodes:
+        ax.scatter(
+            [pos[n][0] for n in hot_nodes],
+            [pos[n][1] for n in hot_nodes],
+            s=560,
+            marker="o",
+            facecolors="none",
+            edgecolors="#E07B00",
+            linewidths=2.5,
+            zorder=5,
+        )
+    crashed = [n for n, d in g.nodes(data=True) if d.get("alive") is False]
+    if snapshot and crashed:
+        ax.scatter(
+            [pos[n][0] for n in crashed],
+            [pos[n][1] for n in crashed],
+            s=200,
+            marker="x",
+            c="#C62828",
+            linewidths=2.5,
+            zorder=6,
+        )
+        handles.append(
+            Line2D([], [], ls="", marker="x", ms=8, mew=2.5, color="#C62828", label="crashed")
+        )
+    if snapshot and any(d.get("waiting") for _, _, d in g.edges(data=True)):
+        handles.append(
+            Line2D([], [], ls="", marker="s", ms=8, mfc="#FFF3D6", mec="#E0A040", label="waiting")
+        )
+
+    # Labels: beside the node, with the snapshot numbers that matter.
+    for n, d in g.nodes(data=True):
+        x, y = pos[n]
+        text = d["label"]
+        if d["kind"] == "partition" and snapshot and "end" in d:
+            text += f"  end={d['end']}"
+        if d["kind"] == "group" and snapshot and d.get("lag"):
+            text += f"\nlag {d['lag']}"
+        if d["kind"] == "consumer" and snapshot:
+            if d.get("alive") is False:
+                text += "\n(crashed)"
+            elif d.get("in_flight"):
+                text += f"\n{d['in_flight']} in flight"
+        if d["kind"] == "producer" and snapshot and d.get("blocked"):
+            text += "\n(blocked)"
+        ax.text(x, y - 0.3, text, ha="center", va="top", fontsize=8, zorder=7)
+
+    xs = [p[0] for p in pos.values()] or [0.0]
+    ys = [p[1] for p in pos.values()] or [0.0]
+    ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
+    ax.set_ylim(min(ys) - 1.0, max(ys) + 0.7)
+    ax.set_axis_off()
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(handles) or 1,
+        fontsize=8,
+        frameon=False,
+    )
+    if title is None and snapshot and g.graph.get("snapshot"):
+        title = f"event flow ({g.graph['snapshot']})"
+    if title:
+        ax.set_title(title)
+    return ax

@@ -1,0 +1,149 @@
+"""The course's look: one palette, one font size, PNG figures.
+
+A notebook calls :func:`use_course_style` once, in its setup cell.  Nothing
+here runs on import, and the plotting functions never change matplotlib's
+global settings themselves: they draw with explicit colours and sizes.
+
+Colours mean something and stay the same across notebooks:
+
+* :data:`COLORS` gives each kind of trace record a colour (problems are
+  warm: red for ``failed``/``crashed``, orange for ``redelivered``...).
+* :func:`color_for` gives each event id (or correlation id, or consumer
+  name) its own colour from :data:`PALETTE`, chosen by a CRC-32 of the
+  text, so ``evt-000007`` has the same colour on every run and machine
+  (Python's ``hash()`` is salted per process and would not be).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+__all__ = ["COLORS", "PALETTE", "KIND_COLORS", "RC", "color_for", "kind_color", "use_course_style"]
+
+#: Colours for the roles in a system and for the kinds of trace record.
+COLORS: dict[str, str] = {
+    # roles (nodes of a flow graph, lanes of a timeline)
+    "producer": "#4C72B0",
+    "topic": "#8172B3",
+    "partition": "#B4A7D6",
+    "group": "#64B5CD",
+    "consumer": "#55A868",
+    "readmodel": "#937860",
+    "dlq": "#C44E52",
+    "actor": "#777777",
+    # kinds of record: the normal path is calm...
+    "published": "#4C72B0",
+    "delivered": "#55A868",
+    "handled": "#2E7D32",
+    "committed": "#9E9E9E",
+    "joined": "#9E9E9E",
+    "left": "#9E9E9E",
+    "rebalanced": "#64B5CD",
+    "restarted": "#55A868",
+    "paused": "#BDBDBD",
+    "resumed": "#BDBDBD",
+    "delayed": "#DD8452",
+    "blocked": "#DD8452",
+    "rewind": "#8172B3",
+    "compensated": "#DA8BC3",
+    "compensating": "#DA8BC3",
+    "completed": "#2E7D32",
+    "skipped": "#8C8C8C",
+    "redriven": "#8172B3",
+    # ...problems are warm
+    "redelivered": "#F28E2B",
+    "retried": "#F28E2B",
+    "duplicated": "#EDC948",
+    "failed": "#E15759",
+    "crashed": "#C62828",
+    "dropped": "#B07AA1",
+    "lost": "#8B0000",
+    "timeout": "#FF9DA7",
+    "rejected": "#B07AA1",
+    "commit-rejected": "#FF9DA7",
+    "dead-lettered": "#000000",
+    "needs-attention": "#C62828",
+}
+
+#: Alias kept for readers who look for "the colours of the kinds".
+KIND_COLORS = COLORS
+
+#: Ten distinguishable colours for ids (a colour-blind-friendly set).
+PALETTE: tuple[str, ...] = (
+    "#4E79A7",
+    "#F28E2B",
+    "#59A14F",
+    "#B07AA1",
+    "#76B7B2",
+    "#EDC948",
+    "#9C755F",
+    "#FF9DA7",
+    "#E15759",
+    "#BAB0AC",
+)
+
+#: The settings :func:`use_course_style` applies (and plot code may read).
+RC: dict[str, Any] = {
+    "figure.figsize": (9.0, 4.0),
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "axes.prop_cycle": None,  # filled in by use_course_style (needs cycler)
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "svg.hashsalt": "evtlib",  # stable ids if someone does save an SVG
+}
+
+_GENERIC = "#777777"
+
+
+def color_for(key: str | None) -> str:
+    """A stable colour for ``key`` (an event id, correlation id or name).
+
+    The same key gets the same colour on every run: CRC-32 of the text picks
+    one of :data:`PALETTE`.  ``None`` is grey.
+    """
+    if key is None:
+        return _GENERIC
+    return PALETTE[zlib.crc32(str(key).encode("utf-8")) % len(PALETTE)]
+
+
+def kind_color(kind: str) -> str:
+    """The colour of a record kind; an unknown kind is grey."""
+    return COLORS.get(kind, _GENERIC)
+
+
+def _in_ipython() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return None
+    return get_ipython()
+
+
+def use_course_style() -> None:
+    """Give this notebook session the course's look (call once, in the setup cell).
+
+    It updates matplotlib's settings for the session (palette, font sizes,
+    figure size, no top/right frame) and, inside IPython, asks for PNG
+    figures: nbval skips images when it compares outputs, and PNG (unlike
+    SVG) embeds no date.  Plot functions in :mod:`evtlib.viz` never change
+    these settings; they only read them.
+    """
+    import matplotlib as mpl
+    from cycler import cycler
+
+    settings = dict(RC)
+    settings["axes.prop_cycle"] = cycler(color=list(PALETTE))
+    mpl.rcParams.update(settings)
+    shell = _in_ipython()
+    if shell is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")

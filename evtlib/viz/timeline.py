@@ -1,0 +1,348 @@
+"""The timeline: one swimlane per actor, simulated time left to right.
+
+:func:`draw_timeline` turns a trace into a picture a learner can read like a
+sequence diagram.  Each actor (producer, group, consumer) gets a lane:
+producers on top, then the broker's groups, then consumers, each in the
+order they first appear.  A delivery is an arrow from the lane that
+published the event (at the time it was published) to the consumer's lane
+(at the time it arrived).  What happened next is a marker: a square when
+handled, a red X when it failed, an orange triangle when delivered again...
+Kinds it does not know (a pattern's own records) get a grey octagon, so
+nothing is silently left out.
+
+Arrows are the first thing to go when the picture gets crowded: with more
+than ``max_events`` events in view only the markers are drawn.  Zoom in with
+``window=(t0, t1)`` to see the arrows again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..broker import Broker
+from ..sim import Simulation
+from ..trace import Trace, TraceRecord
+from .style import color_for, kind_color
+
+__all__ = ["draw_timeline", "TimelineDrawn", "MARKERS", "lanes_of"]
+
+#: Marker shape of each kind of record; unknown kinds get :data:`GENERIC_MARKER`.
+MARKERS: dict[str, str] = {
+    "published": "o",
+    "delivered": "|",
+    "handled": "s",
+    "committed": "|",
+    "redelivered": ">",
+    "retried": ">",
+    "failed": "X",
+    "dead-lettered": "v",
+    "dropped": "x",
+    "duplicated": "D",
+    "delayed": "1",
+    "lost": "*",
+    "crashed": "X",
+    "restarted": "^",
+    "joined": "^",
+    "left": "v",
+    "paused": "|",
+    "resumed": "|",
+    "rebalanced": "d",
+    "rewind": "<",
+    "timeout": "H",
+    "blocked": "_",
+    "rejected": "x",
+    "commit-rejected": "2",
+    "compensating": "<",
+    "compensated": "P",
+    "skipped": ".",
+    "redriven": "^",
+}
+GENERIC_MARKER = "8"
+
+#: Kinds on the normal path are coloured by event (or correlation); the
+#: others keep the colour of their kind, so trouble stands out.
+_BY_EVENT = frozenset({"published", "delivered", "handled"})
+_PRODUCING = frozenset({"published", "blocked", "rejected"})
+_GROUPING = frozenset({"rebalanced", "rewind"})
+_RECEIVING = frozenset({"delivered", "redelivered", "handled"})
+
+
+class TimelineDrawn(NamedTuple):
+    """What :func:`draw_timeline` drew: the Axes, lanes top to bottom, counts."""
+
+    ax: Any
+    lanes: list[str]
+    arrows: int
+    markers: dict[str, int]
+    dense: bool
+
+
+def _records(source: Trace | Simulation | Iterable[TraceRecord]) -> list[TraceRecord]:
+    if isinstance(source, Simulation):
+        source = source.trace
+    if isinstance(source, Trace):
+        return source.records()
+    records = list(source)
+    if records and not isinstance(records[0], TraceRecord):
+        raise TypeError(f"expected a Trace or TraceRecords, got {type(records[0]).__name__}")
+    return sorted(records, key=lambda r: r.time)
+
+
+def lanes_of(records: Iterable[TraceRecord]) -> list[str]:
+    """The lanes for ``records``, top to bottom.
+
+    Producers first (actors that publish and never receive), then groups
+    (actors that rebalance or rewind), then everyone else, in the order
+    they first appear.  A consumer that also publishes (a reaction, a
+    dead-letter) stays a consumer.
+    """
+    first: dict[str, int] = {}
+    does: dict[str, set[str]] = {}
+    for r in records:
+        first.setdefault(r.actor, len(first))
+        does.setdefault(r.actor, set()).add(r.kind)
+
+    def rank(actor: str) -> int:
+        kinds = does[actor]
+        if kinds & _PRODUCING and not kinds & _RECEIVING:
+            return 0
+        if kinds & _GROUPING:
+            return 1
+        return 2
+
+    return sorted(first, key=lambda a: (rank(a), first[a]))
+
+
+def draw_timeline(
+    trace_or_records: Trace | Simulation | Iterable[TraceRecord],
+    ax: Any = None,
+    *,
+    color_by: str = "event",
+    window: tuple[float, float] | None = None,
+    max_events: int = 40,
+    broker: Broker | Mapping[str, str] | None = None,
+    hide: Iterable[str] = ("committed",),
+    title: str | None = None,
+) -> TimelineDrawn:
+    """Draw a swimlane timeline of a trace; return a :class:`TimelineDrawn`.
+
+    Parameters
+    ----------
+    trace_or_records:
+        A :class:`~evtlib.Trace`, a :class:`~evtlib.Simulation` or a list of
+        :class:`~evtlib.TraceRecord` (for example ``trace.filter(...)``).
+    ax:
+        Axes to draw on (default: a new figure sized to the lanes).
+    color_by:
+        ``"event"``: each event id its own colour; ``"correlation"``: every
+        event of one business request shares a colour (needs ``broker``).
+    window:
+        ``(t0, t1)`` in ms: draw only what happened in between (zoom).
+    max_events:
+        With more events than this in view, arrows are left out ("dense").
+    broker:
+        Where to look up correlation ids (or a mapping event id -> correlation id).
+    hide:
+        Kinds not to draw (default: ``committed``, which is frequent and quiet).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.markers import MarkerStyle
+
+    if color_by not in ("event", "correlation"):
+        raise ValueError(f"color_by must be 'event' or 'correlation', got {color_by!r}")
+    if not isinstance(max_events, int) or max_events < 0:
+        raise ValueError(f"max_events must be an int >= 0, got {max_events!r}")
+    everything = _records(trace_or_records)
+    color_key = _color_key(color_by, broker)
+    records = everything
+    if window is not None:
+        t0, t1 = window
+        if not t1 > t0:
+            raise ValueError(f"window must be (t0, t1) with t1 > t0, got {window!r}")
+        records = [r for r in everything if t0 <= r.time <= t1]
+    hidden = frozenset(hide)
+    shown = [r for r in records if r.kind not in hidden]
+    # Lanes keep the order of the whole trace, so zooming does not reshuffle them.
+    if window is None:
+        lanes = lanes_of(shown)
+    else:
+        present = {r.actor for r in shown}
+        lanes = [a for a in lanes_of(r for r in everything if r.kind not in hidden) if a in present]
+    lane_y = {a: -i for i, a in enumerate(lanes)}
+    n_events = len({r.event_id for r in shown if r.event_id is not None})
+    dense = n_events > max_events
+
+    if ax is None:
+        height = 1.3 + 0.42 * max(len(lanes), 1)
+        fig, ax = plt.subplots(figsize=(10, height))
+        # Fixed margins, worked out from the lane names (cheaper than a layout engine).
+        longest = max((len(a) for a in lanes), default=4)
+        fig.subplots_adjust(
+            left=min(0.35, 0.03 + 0.0075 * longest),
+            right=0.83,
+            bottom=0.55 / height,
+            top=1 - 0.35 / height,
+        )
+
+    # Lane stripes and names.
+    for i, _ in enumerate(lanes):
+        if i % 2 == 0:
+            ax.axhspan(-i - 0.5, -i + 0.5, color="#F4F4F4", zorder=0, lw=0)
+    ax.set_yticks([lane_y[a] for a in lanes], lanes)
+    ax.set_ylim(-len(lanes) + 0.5, 0.5)
+    ax.tick_params(axis="y", length=0)
+
+    # Where each (topic, partition, offset) was published, and by whom.
+    arrows = 0
+    if not dense:
+        origin: dict[tuple, tuple[float, str]] = {}
+        for r in everything:
+            if r.kind == "published":
+                origin[(r.topic, r.partition, r.offset)] = (r.time, r.actor)
+        xs, ys, us, vs, cs = [], [], [], [], []
+        for r in shown:
+            if r.kind not in ("delivered", "redelivered"):
+                continue
+            src = origin.get((r.topic, r.partition, r.offset))
+            if src is None or src[1] not in lane_y:
+                continue
+            t_pub, who = src
+            xs.append(t_pub)
+            ys.append(lane_y[who])
+            us.append(r.time - t_pub)
+            vs.append(lane_y[r.actor] - lane_y[who])
+            cs.append(color_for(color_key(r.event_id)))
+        if xs:
+            ax.quiver(
+                np.asarray(xs),
+                np.asarray(ys),
+                np.asarray(us),
+                np.asarray(vs),
+                color=_rgba_array(cs),
+                angles="xy",
+                scale_units="xy",
+                scale=1,
+                width=0.0025,
+                headwidth=5,
+                headlength=7,
+                headaxislength=6,
+                alpha=0.8,
+                zorder=2,
+            )
+        arrows = len(xs)
+
+    # Markers: one scatter per kind, so each kind is one legend entry.
+    by_kind: dict[str, list[TraceRecord]] = {}
+    for r in shown:
+        if r.kind == "delivered" and not dense:
+            continue  # the arrowhead already shows it
+        if r.kind == "delivered" and dense:
+            continue  # the handled marker follows right after; keep it calm
+        by_kind.setdefault(r.kind, []).append(r)
+    size = 14 if dense else 46
+    markers: dict[str, int] = {}
+    handles = []
+    for kind, rs in by_kind.items():
+        shape = MARKERS.get(kind, GENERIC_MARKER)
+        if kind in _BY_EVENT:
+            # One scatter per colour: a single-colour scatter is drawn much
+            # faster (as markers) than one with a colour per point.
+            by_color: dict[str, list[TraceRecord]] = {}
+            for r in rs:
+                by_color.setdefault(color_for(color_key(r.event_id)), []).append(r)
+        else:
+            by_color = {kind_color(kind): rs}
+        big = 2.2 if kind in ("crashed", "failed", "dead-lettered", "lost") else 1.0
+        filled = MarkerStyle(shape).is_filled()
+        for color, group in by_color.items():
+            ax.scatter(
+                np.fromiter((r.time for r in group), float, len(group)),
+                np.fromiter((lane_y[r.actor] for r in group), float, len(group)),
+                s=size * big,
+                marker=shape,
+                color=color,
+                linewidths=0.4 if filled else 1.3,
+                edgecolors="white" if filled else None,
+                zorder=4 if big > 1 else 3,
+            )
+        if kind == "crashed":
+            # A crash matters to every lane: mark the moment across the chart.
+            for r in rs:
+                ax.axvline(r.time, color=kind_color(kind), lw=0.8, ls=":", alpha=0.7, zorder=1)
+        markers[kind] = len(rs)
+        legend_color = "#555555" if kind in _BY_EVENT else kind_color(kind)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker=shape,
+                ms=7,
+                color=legend_color,
+                mec=legend_color,
+                label=f"{kind} ({len(rs)})",
+            )
+        )
+    if arrows:
+        handles.insert(0, Line2D([], [], color="#555555", lw=1, label=f"delivery ({arrows})"))
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        frameon=False,
+        borderaxespad=0,
+    )
+
+    if window is not None:
+        ax.set_xlim(*window)
+    elif shown:
+        t_first, t_last = shown[0].time, shown[-1].time
+        pad = max((t_last - t_first) * 0.02, 1.0)
+        ax.set_xlim(t_first - pad, t_last + pad)
+    ax.set_xlabel("simulated time (ms)")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    if title is None:
+        title = f"{n_events} events"
+        if dense:
+            title += " (dense: no arrows; zoom with window=)"
+    ax.set_title(title, loc="left", fontsize=10)
+    return TimelineDrawn(ax, lanes, arrows, markers, dense)
+
+
+@lru_cache(maxsize=256)
+def _rgba(color: str) -> tuple[float, float, float, float]:
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(color)
+
+
+def _rgba_array(colors: list[str]) -> np.ndarray:
+    """Colours as an (n, 4) array: matplotlib then skips parsing each one."""
+    return np.array([_rgba(c) for c in colors], dtype=float).reshape(-1, 4)
+
+
+def _color_key(color_by: str, broker: Broker | Mapping[str, str] | None):
+    if color_by == "event":
+        return lambda event_id: event_id
+    if broker is None:
+        raise ValueError(
+            "color_by='correlation' needs broker=... (or a mapping event id -> correlation id): "
+            "trace records carry the event id, the events carry the correlation id"
+        )
+    if isinstance(broker, Broker):
+        mapping = {
+            e.id: e.correlation_id
+            for t in broker.topics.values()
+            for p in t.partitions
+            for e in p.log
+        }
+    else:
+        mapping = dict(broker)
+    return lambda event_id: mapping.get(event_id, event_id)

@@ -1,0 +1,137 @@
+"""The flow graph mirrors the running system; the player draws one step of it."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: draw to PNG, no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from _viz_helpers import save, shop  # noqa: E402
+
+from evtlib.viz import draw_flow, flow_graph, render_step, trace_graph  # noqa: E402
+from evtlib.viz.flowgraph import layered_layout  # noqa: E402
+
+
+def _node_points(ax) -> int:
+    return sum(len(c.get_offsets()) for c in ax.collections if c.get_sizes()[0] == 260)
+
+
+def test_graph_has_every_part_of_the_system():
+    """Producer, topics (one a DLQ), partitions, two groups, three consumers, one view."""
+    sim, broker = shop(10)
+    sim.run(until=150)
+    g = flow_graph(broker)
+    kinds = {}
+    for _, d in g.nodes(data=True):
+        kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
+    assert kinds == {
+        "producer": 1,
+        "topic": 1,
+        "dlq": 1,
+        "partition": 4,
+        "group": 2,
+        "consumer": 3,
+        "readmodel": 1,
+    }
+    # producer->topic, 4 topic->partition, 3 partitions x 2 groups, 3 group->consumer, 1 view
+    assert g.number_of_edges() == 1 + 4 + 6 + 3 + 1
+    assert g.nodes["consumer:billing-2"]["alive"] is False
+    assert g.nodes["consumer:billing-1"]["alive"] is True
+    waiting = sum(d["waiting"] for _, v, d in g.edges(data=True) if v == "group:billing")
+    assert waiting == sum(st.waiting for st in broker.groups["billing"].states.values())
+    assert g.nodes["group:billing"]["lag"] == broker.groups["billing"].lag()
+
+
+def test_layout_is_layered_left_to_right_and_deterministic():
+    """Each kind has its column; two builds give the same positions."""
+    sim, broker = shop(10)
+    sim.run()
+    g = flow_graph(broker)
+    pos = layered_layout(g)
+    assert pos == layered_layout(flow_graph(broker))
+    xs = {d["kind"]: pos[n][0] for n, d in g.nodes(data=True)}
+    assert (
+        xs["producer"]
+        < xs["topic"]
+        < xs["partition"]
+        < xs["group"]
+        < xs["consumer"]
+        < xs["readmodel"]
+    )
+
+
+def test_draw_flow_draws_every_node_edge_and_the_crash():
+    """One marker per node, one arrow per edge, a red X on the crashed consumer."""
+    sim, broker = shop(10)
+    sim.run(until=150)
+    g = flow_graph(broker)
+    ax = draw_flow(broker)
+    assert _node_points(ax) == g.number_of_nodes()
+    arrows = [t.arrow_patch for t in ax.texts if getattr(t, "arrow_patch", None)]
+    assert len(arrows) == g.number_of_edges()
+    xs = [c for c in ax.collections if c.get_sizes()[0] == 200]
+    assert len(xs) == 1 and len(xs[0].get_offsets()) == 1
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "crashed" in legend and "readmodel" in legend
+    texts = [t.get_text() for t in ax.texts]
+    assert any("(crashed)" in t for t in texts)
+    save(ax.figure, "flow_crash")
+    plt.close(ax.figure)
+
+
+def test_snapshot_at_an_earlier_time_reads_the_history():
+    """Before the crash (t=50) nobody is down and nothing is published yet."""
+    sim, broker = shop(10)
+    sim.run()
+    g = flow_graph(broker, at=50)
+    assert all(d.get("alive", True) for _, d in g.nodes(data=True))
+    assert all(d.get("end", 0) == 0 for _, d in g.nodes(data=True))
+
+
+def test_trace_graph_needs_only_the_trace():
+    """Publishers, topics, partitions and receivers, read from the records."""
+    sim, _ = shop(10)
+    sim.run()
+    g = trace_graph(sim.trace)
+    names = {d["name"] for _, d in g.nodes(data=True)}
+    assert {"shop", "orders", "billing-1", "totals"} <= names
+    assert "billing-2" not in names  # it crashed before receiving anything
+
+
+def test_render_step_titles_the_sentence_and_rings_the_actors():
+    """Step k's sentence is the title; its actor and partition are highlighted."""
+    sim, broker = shop(10)
+    sim.run()
+    k = next(i for i, r in enumerate(sim.trace) if r.kind == "delivered")
+    record = sim.trace[k]
+    ax = render_step(sim.trace, k, broker)
+    assert record.sentence() in ax.get_title(loc="left")
+    rings = [c for c in ax.collections if c.get_sizes()[0] == 560]
+    # consumer, its group, the topic and the partition
+    assert len(rings) == 1 and len(rings[0].get_offsets()) == 4
+    save(ax.figure, "player_step")
+    plt.close(ax.figure)
+    ax = render_step(sim, -1)  # without a broker: the graph from the trace
+    assert sim.trace[-1].sentence() in ax.get_title(loc="left")
+    plt.close(ax.figure)
+    with pytest.raises(IndexError, match="step must be"):
+        render_step(sim.trace, len(sim.trace))
+
+
+def test_step_player_is_a_play_button_a_slider_and_an_output():
+    """The widget wraps render_step; the slider redraws only when released."""
+    import ipywidgets as widgets
+
+    from evtlib.viz import step_player
+
+    sim, broker = shop(5)
+    sim.run()
+    box = step_player(sim.trace, broker)
+    controls, out = box.children
+    play, slider = controls.children
+    assert isinstance(play, widgets.Play) and isinstance(out, widgets.Output)
+    assert slider.continuous_update is False and slider.max == len(sim.trace) - 1
+    slider.value = 3  # runs the callback: it must not raise
+    plt.close("all")
