@@ -1,0 +1,154 @@
+"""The four patterns, each beside its naive twin.
+
+* :mod:`.outbox`: transactional outbox (``OrderService`` + ``OutboxRelay``)
+  vs. the dual write (``DualWriteService``).
+* :mod:`.idempotent`: idempotent consumer (``IdempotentConsumer`` with an
+  id-set or position store) vs. ``NaiveConsumer``.
+* :mod:`.dlq` (+ :mod:`.retry`, :mod:`.dlq_scenarios`): dead-letter queue
+  (``DeadLetterConsumer`` with a ``RetryPolicy``, ``DeadLetterQueue`` to
+  inspect and redrive) vs. the plain ``Consumer`` that retries forever.
+* :mod:`.crashes`: named crash points (``CrashPlan``, ``SimulatedCrash``)
+  and explicit SQLite transactions shared by the patterns.
+* :mod:`.saga` (+ :mod:`.saga_scenarios`): sagas, orchestrated
+  (``SagaOrchestrator`` + ``Participant``) or choreographed
+  (``Choreography``), vs. ``NaiveSequence`` (no compensation).
+"""
+
+from .crashes import CrashPlan, SimulatedCrash, connect, transaction
+from .dlq import (
+    DEAD_LETTER_TYPE,
+    Conservation,
+    DeadLetterConsumer,
+    DeadLetterQueue,
+    DeadLetterRecord,
+    RedriveStep,
+    conservation,
+)
+from .dlq_scenarios import (
+    FlakyService,
+    HeadOfLine,
+    PoisonError,
+    ServiceUnavailable,
+    StormBucket,
+    StormResult,
+    SweepResult,
+    SweepTally,
+    dlq_sweep,
+    head_of_line,
+    retry_storm,
+)
+from .idempotent import (
+    IDEMPOTENT_CRASH_POINTS,
+    LEDGER_SCHEMA,
+    IdempotentConsumer,
+    MemoryIdStore,
+    NaiveConsumer,
+    ProcessedStore,
+    RetentionDemo,
+    SqliteIdStore,
+    SqlitePositionStore,
+    charge_customer,
+    idempotent_sweep,
+    ledger,
+    retention_demo,
+)
+from .outbox import (
+    DUAL_WRITE_ORDERS,
+    OUTBOX_CRASH_POINTS,
+    DualWriteService,
+    OrderService,
+    OutboxRelay,
+    Outcome,
+    crash_sweep,
+    create_outbox_schema,
+    outbox_sweep,
+    run_outbox_scenario,
+)
+from .retry import BACKOFFS, JITTERS, RetryPolicy
+from .saga import (
+    Choreography,
+    FailurePlan,
+    NaiveSequence,
+    Participant,
+    SagaDefinition,
+    SagaInstance,
+    SagaLog,
+    SagaMonitor,
+    SagaOrchestrator,
+    Step,
+    StepFailed,
+)
+from .saga_scenarios import SagaRun, Shop, isolation_scenario, order_saga, run_order, saga_sweep
+
+__all__ = [
+    # crashes
+    "CrashPlan",
+    "SimulatedCrash",
+    "connect",
+    "transaction",
+    # outbox
+    "OUTBOX_CRASH_POINTS",
+    "DUAL_WRITE_ORDERS",
+    "OrderService",
+    "DualWriteService",
+    "OutboxRelay",
+    "Outcome",
+    "create_outbox_schema",
+    "run_outbox_scenario",
+    "crash_sweep",
+    "outbox_sweep",
+    # idempotent
+    "IDEMPOTENT_CRASH_POINTS",
+    "LEDGER_SCHEMA",
+    "ProcessedStore",
+    "SqliteIdStore",
+    "SqlitePositionStore",
+    "MemoryIdStore",
+    "IdempotentConsumer",
+    "NaiveConsumer",
+    "charge_customer",
+    "ledger",
+    "RetentionDemo",
+    "retention_demo",
+    "idempotent_sweep",
+    # dead-letter queue and retries
+    "RetryPolicy",
+    "BACKOFFS",
+    "JITTERS",
+    "DEAD_LETTER_TYPE",
+    "DeadLetterRecord",
+    "DeadLetterConsumer",
+    "DeadLetterQueue",
+    "RedriveStep",
+    "Conservation",
+    "conservation",
+    "PoisonError",
+    "ServiceUnavailable",
+    "FlakyService",
+    "HeadOfLine",
+    "head_of_line",
+    "StormBucket",
+    "StormResult",
+    "retry_storm",
+    "SweepTally",
+    "SweepResult",
+    "dlq_sweep",
+    # saga
+    "Step",
+    "SagaDefinition",
+    "FailurePlan",
+    "StepFailed",
+    "SagaLog",
+    "SagaInstance",
+    "Participant",
+    "SagaOrchestrator",
+    "NaiveSequence",
+    "Choreography",
+    "SagaMonitor",
+    "Shop",
+    "order_saga",
+    "SagaRun",
+    "run_order",
+    "saga_sweep",
+    "isolation_scenario",
+]
