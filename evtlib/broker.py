@@ -27,6 +27,7 @@ probability.  Everything is seeded by the simulation.
 from __future__ import annotations
 
 import zlib
+from abc import ABCMeta
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,6 +193,8 @@ class PartitionState:
         "redelivered",
         "commits",
         "last_commit",
+        "start",
+        "skipped",
     )
 
     def __init__(self, group: Group, partition: Partition, start: int) -> None:
@@ -213,6 +216,10 @@ class PartitionState:
         self.redelivered = 0
         self.commits: list[tuple[float, int]] = []
         self.last_commit = 0.0
+        #: Where the group started reading this partition.
+        self.start = start
+        #: Offsets dropped from this group's buffer (drop-oldest): never delivered.
+        self.skipped: set[int] = set()
 
     @property
     def lag(self) -> int:
@@ -328,6 +335,9 @@ class Group:
                 )
             st.committed = st.position = st.done = new
             st.generation += 1
+            owner = st.owner
+            if owner is not None and owner._inflight.pop(st, None) is not None:
+                owner._busy -= 1  # the delivery in flight is stale: free its slot now
             st.inflight = None
             st.commits.append((self.broker.sim.now, new))
         self.broker.sim.trace.record(
@@ -372,8 +382,14 @@ class Group:
         return f"<Group {self.name} topics={self.topics} members={names} lag={self.lag()}>"
 
 
-class Broker:
+class Broker(metaclass=ABCMeta):
     """Topics, their partitions and the consumer groups that read them.
+
+    ``Broker`` is also the interface that producers, consumers and patterns
+    accept: a backend over a real system (``evtlib.adapters.rabbitmq``)
+    offers the same public surface (``sim``, ``topics``, ``topic()``,
+    ``create_topic()``, ``group()``, ``publish()``) and declares it with
+    ``Broker.register(ItsBroker)``, so ``isinstance(b, Broker)`` holds for it.
 
     Parameters
     ----------
@@ -523,6 +539,7 @@ class Broker:
                     "buffer full: oldest dropped",
                 )
                 st.dropped += 1
+                st.skipped.add(st.position)
                 st.position += 1
                 if st.committed < st.position and st.inflight is None:
                     st.committed = st.done = st.position

@@ -215,10 +215,14 @@ class Consumer:
                         offset,
                         "crashed after commit",
                     )
-                else:
-                    st.position = st.committed
         self._inflight.clear()
         self._busy = 0
+        # A crashed process forgets what it had not committed: if it comes back
+        # before the group notices, it resumes from the committed offsets.
+        for st in self._owned:
+            if st.owner is self:
+                st.position = st.done = st.committed
+                st.generation += 1
         timeout = self.group.session_timeout
         if timeout:
             sim._push(sim.now + timeout, self._expire, (self._epoch,))
@@ -253,8 +257,21 @@ class Consumer:
                 self._commit(st)
         self.alive = False
         self._epoch += 1
-        for st in self._inflight:
+        for st, offset in self._inflight.items():
             if st.owner is self:
+                if self.delivery == "at-most-once" and st.inflight == offset:
+                    # Committed at fetch and abandoned now: nobody will deliver it again.
+                    st.lost += 1
+                    sim.trace.record(
+                        sim.now,
+                        "lost",
+                        self.name,
+                        st.partition.log[offset].id,
+                        st.tp.topic,
+                        st.tp.partition,
+                        offset,
+                        "stopped after commit",
+                    )
                 st.inflight = None
         self._inflight.clear()
         self._busy = 0
@@ -305,18 +322,28 @@ class Consumer:
         if not n:
             return
         while self._busy < self.concurrency:
-            rr = self._rr
+            rr = self._rr if self._rr < n else 0  # the owned list may have shrunk
             for k in range(n):
                 i = rr + k
                 if i >= n:
                     i -= n
                 st = owned[i]
+                if st.skipped and st.position in st.skipped:
+                    self._skip_dropped(st)
                 if st.inflight is None and st.position < len(st.partition.log):
                     self._rr = i + 1 if i + 1 < n else 0
                     self._fetch(st)
                     break
             else:
                 return
+
+    def _skip_dropped(self, st: PartitionState) -> None:
+        # A rewind (crash, rebalance) must not bring back what the buffer dropped.
+        skipped = st.skipped
+        while st.position in skipped:
+            if st.done == st.position:
+                st.done += 1
+            st.position += 1
 
     def _fetch(self, st: PartitionState) -> None:
         sim = self.sim
@@ -462,6 +489,8 @@ class Consumer:
             event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
         )
         error = self._run_handler(delivery, st)
+        if epoch != self._epoch:
+            return  # crashed inside the handler: it never got to commit
         ok = error is None
         if ok and dup:
             trace.record(sim.now, "duplicated", self.name, event.id, topic, part.index, offset)
@@ -469,6 +498,19 @@ class Consumer:
         if stale:
             # The partition moved on (rebalance or timeout): the effect happened,
             # but this consumer may not commit it; the new owner will redo it.
+            if not ok and self.delivery == "at-most-once":
+                # Committed at fetch, so the new owner will not redo it: a loss.
+                st.lost += 1
+                trace.record(
+                    sim.now,
+                    "lost",
+                    self.name,
+                    event.id,
+                    topic,
+                    part.index,
+                    offset,
+                    "handler failed after commit",
+                )
             trace.record(sim.now, "commit-rejected", self.name, event.id, topic, part.index, offset)
             return
         if self._inflight.get(st) == offset:
@@ -521,6 +563,18 @@ class Consumer:
             del self._inflight[st]
             self._busy -= 1
         self._pump()
+
+    def handle(self, delivery: Delivery, state: Any) -> float | None:
+        """Run the hooks for one delivery; ``None`` when done, else the wait (ms) before a retry.
+
+        The simulated delivery loop does this inline; a real broker backend
+        (:mod:`evtlib.adapters.rabbitmq`) calls it from its delivery callback
+        and then acknowledges (``None``) or gives the message back after the
+        wait.  ``state`` counts ``handled`` (a :class:`PartitionState`, or the
+        backend's own per-partition record).
+        """
+        error = self._run_handler(delivery, state)
+        return None if error is None else self.retry_after(delivery, error)
 
     def _run_handler(self, delivery: Delivery, st: PartitionState) -> Exception | None:
         sim = self.sim
@@ -585,6 +639,12 @@ class Consumer:
 
     def _commit(self, st: PartitionState) -> None:
         sim = self.sim
+        if st.skipped:
+            while st.done in st.skipped:
+                st.done += 1
+            st.skipped = {o for o in st.skipped if o >= st.done}
+            if st.position < st.done:
+                st.position = st.done
         st.committed = st.done
         st.commits.append((sim.now, st.done))
         if st.attempts:

@@ -59,8 +59,8 @@ def _committed_at(st: PartitionState, t: float, start: int) -> int:
 def lag_at(st: PartitionState, t: float) -> int:
     """The lag of one partition for its group at time ``t`` (never negative)."""
     published = bisect_right(st.partition.appended, t)
-    start = 0 if st.group.start == "earliest" else 0
-    return max(0, published - _committed_at(st, t, start))
+    # Before its first commit a group stands where it started ("latest" skips the past).
+    return max(0, published - _committed_at(st, t, st.start))
 
 
 def lag_series(group: Group, *, step: float = 10.0, until: float | None = None) -> LagSeries:
@@ -128,7 +128,7 @@ def lag_status(st: PartitionState, *, window: float = 1000.0, now: float | None 
     now = st.group.broker.sim.now if now is None else now
     t0 = max(0.0, now - window)
     recent = [c for c in st.commits if t0 < c[0] <= now]
-    before = _committed_at(st, t0, 0)
+    before = _committed_at(st, t0, st.start)
     prev = before
     for _, off in recent:
         if off < prev:

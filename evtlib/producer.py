@@ -84,7 +84,8 @@ class Producer:
             and not hasattr(arrivals, "times")
         ):
             raise ValueError(
-                "an endless arrival process needs count=... or until=... so the simulation can end"
+                "an endless arrival process needs count=... or until=... so the simulation can end,"
+                f" got {arrivals!r} with count=None and until=None"
             )
         self.sim = broker.sim
         self.name = self.sim.register_name(name, "producer")

@@ -21,6 +21,7 @@ name, so adding a consumer does not change the random draws of the others.
 from __future__ import annotations
 
 import random
+from abc import ABCMeta
 from collections.abc import Callable
 from heapq import heappop, heappush
 from itertools import count
@@ -80,8 +81,13 @@ def _describe(fn: Callable[..., Any]) -> str:
     return name
 
 
-class Simulation:
+class Simulation(metaclass=ABCMeta):
     """A deterministic discrete-event simulation.
+
+    It is also the interface of a runner: a real-time runner for a real
+    broker (``evtlib.adapters.rabbitmq.RealTime``) offers ``now``,
+    ``schedule``, ``timer``, ``run``, ``trace``, ``rng_for``, ``next_id`` and
+    ``register_name`` too, and declares it with ``Simulation.register``.
 
     Parameters
     ----------

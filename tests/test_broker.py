@@ -1,0 +1,405 @@
+"""The broker: partitions, fan-out, competing consumers, rebalances, buffers, network faults."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+from conftest import handled, make_broker
+
+from evtlib import (
+    Broker,
+    BufferFullError,
+    Consumer,
+    Event,
+    NetworkFaults,
+    Producer,
+    Schedule,
+    Simulation,
+    crash,
+    partition_for,
+)
+
+
+def test_partition_for_is_a_stable_crc32():
+    """The partition of a key is CRC-32 modulo the partition count, the same everywhere."""
+    assert partition_for("order-1", 4) == zlib.crc32(b"order-1") % 4 == 3
+    assert partition_for("order-6", 4) == 0
+
+
+def test_same_key_lands_in_one_partition_in_publish_order():
+    """Events about one key share a partition and keep their publish order."""
+    sim, broker = make_broker(partitions=4)
+    p = Producer(broker, "p", "orders")
+    for i in range(3):
+        p.emit("OrderUpdated", "order-1", {"n": i})
+    p.emit("OrderUpdated", "order-6")
+    log = broker.read("orders", 3)
+    assert [e.data["n"] for e in log] == [0, 1, 2]
+    assert [e.key for e in broker.read("orders", 0)] == ["order-6"]
+    assert broker.end_offsets("orders") == [1, 0, 0, 3]
+
+
+def test_events_without_key_go_round_robin():
+    """Key-less events are spread over the partitions in turn."""
+    sim, broker = make_broker(partitions=3)
+    p = Producer(broker, "p", "orders")
+    for _ in range(6):
+        p.emit("Tick")
+    assert broker.end_offsets("orders") == [2, 2, 2]
+
+
+def test_publish_returns_partition_and_offset():
+    """Broker.publish appends to the log and says where."""
+    sim, broker = make_broker(partitions=4)
+    e = Event(id="x-1", type="OrderPlaced", time=0, key="order-1")
+    assert broker.publish("orders", e) == (3, 0)
+    assert broker.publish("orders", e.replace(id="x-2")) == (3, 1)
+    assert broker.topic("orders").published == 2
+
+
+def test_every_group_gets_every_event():
+    """Fan-out: two groups each handle all events."""
+    sim, broker = make_broker(partitions=2)
+    Consumer(broker, "billing", "orders")
+    Consumer(broker, "shipping", "orders")
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("OrderPlaced", f"order-{i}").id for i in range(1, 6)]
+    sim.run()
+    assert sorted(handled(sim, "billing")) == ids
+    assert sorted(handled(sim, "shipping")) == ids
+
+
+def test_competing_consumers_split_partitions_and_handle_each_event_once():
+    """Inside a group each partition has one owner, so each event is handled once."""
+    sim, broker = make_broker(partitions=2)
+    c1 = Consumer(broker, "c1", "orders", group="billing")
+    c2 = Consumer(broker, "c2", "orders", group="billing")
+    assert c1.assignment == ["orders[0]"] and c2.assignment == ["orders[1]"]
+    assert broker.group("billing").assignment() == {"orders[0]": "c1", "orders[1]": "c2"}
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("OrderPlaced", f"order-{i}").id for i in range(1, 9)]
+    sim.run()
+    assert sorted(handled(sim)) == ids
+    by_c1 = {r.partition for r in sim.trace.filter(kind="handled", actor="c1")}
+    by_c2 = {r.partition for r in sim.trace.filter(kind="handled", actor="c2")}
+    assert by_c1 == {0} and by_c2 == {1}
+
+
+def test_rebalance_hands_a_crashed_members_partition_to_another_from_the_committed_offset():
+    """When the owner crashes, the next owner resumes at the committed offset."""
+    sim, broker = make_broker()
+    c1 = Consumer(broker, "c1", "orders", group="g", service_time=10)
+    c2 = Consumer(broker, "c2", "orders", group="g", service_time=10)
+    assert c1.assignment == ["orders[0]"] and c2.assignment == []
+    Producer(broker, "p", "orders", Schedule([0, 0, 0, 0]))
+    crash(sim, c1, at=25)  # offsets 0 and 1 committed, offset 2 in flight
+    sim.run()
+    st = broker.group("g").states[("orders", 0)]
+    assert st.owner is c2 and c2.assignment == ["orders[0]"]
+    first = sim.trace.filter(kind=["delivered", "redelivered"], actor="c2")[0]
+    assert first.offset == 2
+    assert [r.offset for r in sim.trace.filter(kind="handled", actor="c1")] == [0, 1]
+    assert [r.offset for r in sim.trace.filter(kind="handled", actor="c2")] == [2, 3]
+    assert st.committed == 4 and st.lag == 0
+    assert broker.group("g").rebalances == 3
+
+
+def test_session_timeout_keeps_a_crashed_owner_until_it_expires():
+    """With a session timeout the partition stalls until the group notices the crash."""
+    sim, broker = make_broker()
+    g = broker.group("g", session_timeout=500)
+    c1 = Consumer(broker, "c1", "orders", group="g")
+    Consumer(broker, "c2", "orders", group="g")
+    crash(sim, c1, at=1)
+    Producer(broker, "p", "orders", Schedule([10]))
+    sim.run(until=400)
+    assert g.states[("orders", 0)].owner is c1 and handled(sim) == []
+    sim.run()
+    assert g.assignment() == {"orders[0]": "c2"}
+    assert [r.time for r in sim.trace.filter(kind="handled")] == [501.0]
+
+
+def test_group_starting_at_latest_skips_earlier_events():
+    """A group created with start='latest' reads only what is published after it joins."""
+    sim, broker = make_broker()
+    p = Producer(broker, "p", "orders")
+    p.emit("OrderPlaced", "order-1")
+    broker.group("new", start="latest")
+    Consumer(broker, "c", "orders", group="new")
+    later = p.emit("OrderPlaced", "order-2")
+    sim.run()
+    assert handled(sim) == [later.id]
+    assert broker.group("new").lag() == 0
+
+
+def test_reject_policy_refuses_and_counts():
+    """A full 'reject' buffer raises BufferFullError, counts it and traces 'rejected'."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", capacity=2, policy="reject")
+    Consumer(broker, "c", "orders", service_time=100)
+    p = Producer(broker, "p", "orders")
+    p.emit("A", "k")  # fetched at once: no longer waiting
+    p.emit("B", "k")
+    p.emit("C", "k")
+    with pytest.raises(BufferFullError, match=r"orders\[0\] is full \(capacity=2"):
+        p.emit("D", "k")
+    assert p.rejected == 1 and p.published == 3
+    assert broker.topic("orders").rejected == 1
+    assert [r.event_id for r in sim.trace.filter(kind="rejected")] == ["evt-000004"]
+    sim.run()
+    assert len(handled(sim)) == 3
+
+
+def test_reject_policy_from_an_arrival_process_counts_without_raising():
+    """A producer on an arrival process counts rejections and keeps going."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", capacity=1, policy="reject")
+    Consumer(broker, "c", "orders", start=False)  # subscribes its group, never drains it
+    p = Producer(broker, "p", "orders", Schedule([0, 0, 0, 0]), make=lambda i, r: ("T", "k", {}))
+    sim.run()
+    assert (p.published, p.rejected) == (1, 3)
+    assert len(sim.trace.filter(kind="rejected")) == 3
+
+
+def test_capacity_counts_per_group_so_a_topic_without_groups_is_unbounded():
+    """Capacity limits what a group has not yet received; with no group nothing waits."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", capacity=1, policy="reject")
+    p = Producer(broker, "p", "orders")
+    for _ in range(3):
+        p.emit("T", "k")
+    assert p.published == 3
+
+
+def test_drop_oldest_policy_discards_the_oldest_waiting_event_and_counts():
+    """A full 'drop-oldest' buffer drops the oldest waiting event per group, counted and traced."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", capacity=2, policy="drop-oldest")
+    Consumer(broker, "c", "orders", service_time=100)
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("T", "k").id for _ in range(5)]  # 1 in flight, 2 waiting, 2 dropped
+    st = broker.group("c").states[("orders", 0)]
+    assert st.dropped == 2
+    dropped = sim.trace.filter(kind="dropped")
+    assert [r.event_id for r in dropped] == ids[1:3]
+    assert all(r.detail == "buffer full: oldest dropped" for r in dropped)
+    sim.run()
+    assert handled(sim) == [ids[0], ids[3], ids[4]]
+    assert broker.group("c").stats()["dropped"] == 2 and st.lag == 0
+
+
+def test_block_policy_makes_the_producer_wait_for_room():
+    """A full 'block' buffer parks the producer until a consumer fetches, then publishes."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", capacity=1, policy="block")
+    Consumer(broker, "c", "orders", service_time=10)
+    p = Producer(broker, "p", "orders", Schedule([0, 0, 0]), make=lambda i, r: ("T", "k", {}))
+    sim.run(until=0)
+    assert p.blocked and p.published == 2
+    assert [r.event_id for r in sim.trace.filter(kind="blocked")] == ["evt-000003"]
+    sim.run()
+    assert not p.blocked and p.published == 3 and p.rejected == 0
+    assert p.blocked_ms == 10.0
+    publishes = sim.trace.filter(kind="published")
+    assert [r.time for r in publishes] == [0.0, 0.0, 10.0]
+    assert len(handled(sim)) == 3
+
+
+def test_emit_while_blocked_raises():
+    """A blocked producer may not emit again until it is unblocked."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", capacity=1, policy="block")
+    p = Producer(broker, "p", "orders")
+    broker.group("g")  # a group with no member: nothing drains
+    Consumer(broker, "c", "orders", group="g", start=False)
+    p.emit("T", "k")
+    p.emit("T", "k")  # parks
+    with pytest.raises(BufferFullError, match="producer 'p' is blocked"):
+        p.emit("T", "k")
+
+
+def test_network_drop_is_traced_and_refetched_under_at_least_once():
+    """A dropped delivery is traced and fetched again, so nothing is lost."""
+    sim, broker = make_broker(seed=4, faults=NetworkFaults(drop=0.4))
+    Consumer(broker, "c", "orders")
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("T", f"k{i}").id for i in range(20)]
+    sim.run()
+    drops = sim.trace.filter(kind="dropped")
+    assert drops and all(r.detail == "lost in the network" for r in drops)
+    st = broker.group("c").states[("orders", 0)]
+    assert st.redelivered == len(drops)
+    assert handled(sim) == ids and st.lost == 0
+
+
+def test_network_drop_loses_under_at_most_once():
+    """At-most-once has committed before the drop, so a dropped delivery is a counted loss."""
+    sim, broker = make_broker(faults=NetworkFaults(drop=1.0))
+    Consumer(broker, "c", "orders", delivery="at-most-once")
+    p = Producer(broker, "p", "orders")
+    for i in range(3):
+        p.emit("T", f"k{i}")
+    sim.run()
+    stats = broker.group("c").stats()
+    assert handled(sim) == [] and stats["lost"] == 3 and stats["lag"] == 0
+    assert len(sim.trace.filter(kind="dropped")) == 3
+
+
+def test_network_duplicate_is_handled_twice_and_traced():
+    """A duplicated delivery reaches the handler twice, with a 'duplicated' record."""
+    sim, broker = make_broker(faults=NetworkFaults(duplicate=1.0))
+    seen = []
+    Consumer(broker, "c", "orders", lambda e: seen.append(e.id))
+    Producer(broker, "p", "orders").emit("T", "k")
+    sim.run()
+    assert seen == ["evt-000001", "evt-000001"]
+    assert [r.event_id for r in sim.trace.filter(kind="duplicated")] == ["evt-000001"]
+    assert broker.group("c").stats()["handled"] == 2
+
+
+def test_network_delay_adds_extra_time_and_is_traced():
+    """A delayed delivery arrives 'extra' ms late, with a 'delayed' record."""
+    sim, broker = make_broker(latency=5, faults=NetworkFaults(delay=1.0, extra=40))
+    Consumer(broker, "c", "orders")
+    Producer(broker, "p", "orders").emit("T", "k")
+    sim.run()
+    (d,) = sim.trace.filter(kind="delayed")
+    assert d.detail == "+40 ms"
+    assert [r.time for r in sim.trace.filter(kind="delivered")] == [45.0]
+
+
+def test_network_faults_are_reproducible_with_the_seed():
+    """The same seed gives the same drops, duplicates and delays."""
+
+    def run(seed):
+        sim, broker = make_broker(seed, faults=NetworkFaults(0.2, 0.2, 0.2, extra=7))
+        Consumer(broker, "c", "orders")
+        p = Producer(broker, "p", "orders")
+        for i in range(30):
+            p.emit("T", f"k{i}")
+        sim.run()
+        return sim.trace.to_dicts()
+
+    assert run(1) == run(1)
+    assert run(1) != run(2)
+
+
+def test_read_replays_a_partition_from_an_offset():
+    """broker.read returns the log from an offset, and events() the whole topic."""
+    sim, broker = make_broker(partitions=2)
+    p = Producer(broker, "p", "orders")
+    evs = [p.emit("T", "order-1") for _ in range(4)]  # all in partition 1
+    assert broker.read("orders", 1) == evs
+    assert broker.read("orders", 1, 2) == evs[2:]
+    assert broker.read("orders", 1, 1, limit=2) == evs[1:3]
+    assert broker.read("orders", 1, 4) == []
+    assert broker.events("orders") == evs
+
+
+def test_reset_offsets_to_earliest_replays_everything():
+    """Resetting a group's offsets to 'earliest' makes its consumers handle the log again."""
+    sim, broker = make_broker()
+    Consumer(broker, "c", "orders")
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("T", "k").id for _ in range(3)]
+    sim.run()
+    g = broker.group("c")
+    g.reset_offsets("earliest")
+    assert g.lag() == 3
+    assert [r.actor for r in sim.trace.filter(kind="rewind")] == ["c"]
+    sim.run()
+    assert handled(sim) == ids + ids and g.lag() == 0
+
+
+def test_reset_offsets_to_latest_or_an_offset():
+    """'latest' skips to the end; an int offset is clamped to the log end."""
+    sim, broker = make_broker()
+    g = broker.group("g")
+    c = Consumer(broker, "c", "orders", group="g", start=False)
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("T", "k").id for _ in range(4)]
+    g.reset_offsets(2)
+    c.start()
+    sim.run()
+    assert handled(sim) == ids[2:]
+    g.reset_offsets(99)
+    assert g.states[("orders", 0)].committed == 4
+    c.pause()
+    more = [p.emit("T", "k").id for _ in range(2)]
+    g.reset_offsets("latest")
+    c.resume()
+    sim.run()
+    assert handled(sim) == ids[2:] and more
+    assert g.lag() == 0
+
+
+def test_reset_offsets_while_an_event_is_in_flight_still_replays():
+    """A reset during handling frees the consumer, which then replays from the new offset."""
+    sim, broker = make_broker()
+    Consumer(broker, "c", "orders", service_time=10)
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("T", "k").id for _ in range(3)]
+    sim.run(until=5)  # evt-000001 is being handled
+    broker.group("c").reset_offsets("earliest")
+    sim.run()
+    assert handled(sim)[-3:] == ids
+    assert broker.group("c").lag() == 0
+
+
+def test_group_stats_and_reprs_show_state():
+    """stats() gives the counts; reprs show state without addresses."""
+    sim, broker = make_broker(partitions=2)
+    c = Consumer(broker, "c", "orders")
+    Producer(broker, "p", "orders").emit("T", "order-1")
+    assert broker.group("c").stats() == {
+        "published": 1,
+        "committed": 0,
+        "lag": 1,
+        "in_flight": 1,
+        "waiting": 0,
+        "handled": 0,
+        "redelivered": 0,
+        "dropped": 0,
+        "lost": 0,
+    }
+    assert repr(broker.topic("orders")) == "<Topic orders partitions=2 ends=[0, 1]>"
+    assert repr(broker.group("c")) == "<Group c topics=['orders'] members=['c'] lag=1>"
+    st = broker.group("c").states[("orders", 1)]
+    assert repr(st) == ("<PartitionState c orders[1] owner=c committed=0 position=1 end=1 lag=1>")
+    sim.run()
+    assert "handled=1" in repr(c)
+
+
+def test_dropped_events_stay_dropped_after_a_crash_rewinds_the_partition():
+    """A crash rewinds to the committed offset, but what drop-oldest discarded is not delivered."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", capacity=2, policy="drop-oldest")
+    c = Consumer(broker, "c", "orders", service_time=100)
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("T", "k").id for _ in range(5)]  # ids[1:3] dropped, ids[0] in flight
+    crash(sim, c, at=50, restart_after=10)
+    sim.run()
+    assert handled(sim) == [ids[0], ids[3], ids[4]]
+    st = broker.group("c").states[("orders", 0)]
+    assert st.dropped == 2 and st.lag == 0 and not st.skipped
+
+
+def test_restart_before_the_session_timeout_resumes_from_the_committed_offset():
+    """A consumer back before the group noticed has forgotten its uncommitted work: it redoes it."""
+    sim, broker = make_broker()
+    broker.group("g", session_timeout=1000)
+    c = Consumer(broker, "c", "orders", group="g", service_time=10, commit_every=3)
+    p = Producer(broker, "p", "orders")
+    ids = [p.emit("T", "k").id for _ in range(4)]
+    crash(sim, c, at=25, restart_after=5)  # handled 2 (at 10 and 20), committed none
+    sim.run()
+    assert handled(sim) == [ids[0], ids[1], ids[0], ids[1], ids[2], ids[3]]
+    assert broker.group("g").lag() == 0
