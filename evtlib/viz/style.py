@@ -139,10 +139,15 @@ def use_course_style() -> None:
     import matplotlib as mpl
     from cycler import cycler
 
+    shell = _in_ipython()
+    if shell is not None:
+        # Figures appear under their cell even when MPLBACKEND=Agg is inherited
+        # (as it is when `make test` runs the notebooks under nbval).  First,
+        # because switching backends applies the inline backend's own defaults.
+        shell.run_line_magic("matplotlib", "inline")
     settings = dict(RC)
     settings["axes.prop_cycle"] = cycler(color=list(PALETTE))
     mpl.rcParams.update(settings)
-    shell = _in_ipython()
     if shell is not None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 

@@ -1,0 +1,74 @@
+"""Exercises of notebook 05, benefits, trade-offs and failure modes: checks print, never raise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..course import check
+from ..scenarios import lag_spiral, retry_storm
+
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS"]
+
+#: The failure modes of exercise 1 and the notebook of the pattern that answers each.
+PATTERNS = {
+    "dual write": 6,
+    "duplicates": 7,
+    "poison message": 8,
+    "retry storm": 8,
+    "half-finished order across services": 9,
+}
+
+
+def check_ex1(answer: Any) -> bool:
+    """Map each failure mode to the notebook number (6-9) of the pattern that answers it."""
+    return check(
+        "ex1",
+        answer,
+        hint=(
+            "a dict with the keys " + ", ".join(repr(k) for k in PATTERNS) + " and notebook "
+            "numbers as values: 6 outbox, 7 idempotent consumer, 8 dead-letter queue "
+            "(with retries and backoff), 9 saga."
+        ),
+        test=lambda a: {k: int(v) for k, v in dict(a).items()} == PATTERNS,
+    )
+
+
+def _most_retriers() -> int:
+    n = 1
+    while len(retry_storm(consumers=n + 1).info["provider"].down) == 1:
+        n += 1
+    return n
+
+
+def check_ex2(answer: Any) -> bool:
+    """The most billing consumers whose in-step retries the provider survives."""
+    return check(
+        "ex2",
+        answer,
+        _most_retriers(),
+        hint=(
+            "an int: run retry_storm(consumers=n) for n = 1, 2, 3... and look at "
+            "len(run.info['provider'].down): 1 means the only outage was the first one. "
+            "Compare with the provider's capacity."
+        ),
+    )
+
+
+def _longest_pause() -> float:
+    pause = 50.0
+    while lag_spiral(pause + 50.0).info["gave_up"] == 0:
+        pause += 50.0
+    return pause
+
+
+def check_ex3(answer: Any) -> bool:
+    """The longest pause (a multiple of 50 ms) after which billing gives up on no order."""
+    return check(
+        "ex3",
+        answer,
+        _longest_pause(),
+        hint=(
+            "a number of ms: try lag_spiral(pause) for pause = 50, 100, 150... and read "
+            "run.info['gave_up']; the answer is the last pause where it is 0."
+        ),
+    )

@@ -1,0 +1,781 @@
+"""Small, seeded scenarios for the course notebooks: the set-up that is not the lesson.
+
+Each function builds a tiny system on the core (a simulation, a broker,
+producers and consumers), runs it, and returns what happened as data: a
+:class:`Run` (or a :class:`DualWrite`) that a notebook prints, tallies or
+draws.  The same arguments give the same run, byte for byte.
+
+The running example is the online shop: an order service publishes
+``OrderPlaced`` to the topic ``orders``; billing, shipping, e-mail and
+analytics react.
+
+* Delivery guarantees (notebook 03): :func:`billing_crash`,
+  :func:`charge_tally`, :func:`slow_email`, :func:`consumer_outage`,
+  :func:`backpressure`.
+* Eventual consistency (notebook 04): :func:`shop`, :func:`lag_summary`.
+* Benefits and failure modes (notebook 05): :func:`shop_services`,
+  :func:`story`, :func:`dual_write`, :func:`out_of_order`,
+  :func:`poison_message`, :func:`retry_storm`, :func:`lag_spiral`,
+  :func:`schema_drift`, :func:`half_finished`.
+
+These reproduce the *failures* with the core alone; the patterns that
+answer them live in :mod:`evtlib.patterns`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .broker import Broker, Group
+from .consumer import Consumer
+from .distributions import Constant, Exponential, Poisson, Rate, Schedule, Uniform
+from .events import Event, thaw
+from .faults import crash, pause
+from .producer import Producer
+from .sim import Simulation
+from .trace import Trace, TraceRecord
+
+__all__ = [
+    "Run",
+    "DualWrite",
+    "billing_crash",
+    "charge_tally",
+    "slow_email",
+    "consumer_outage",
+    "backpressure",
+    "shop",
+    "lag_summary",
+    "shop_services",
+    "story",
+    "dual_write",
+    "out_of_order",
+    "poison_message",
+    "retry_storm",
+    "lag_spiral",
+    "schema_drift",
+]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a scenario leaves behind, ready to inspect or draw.
+
+    ``effects`` lists what the consumers *did* (the keys of the orders they
+    acted on, in the order they acted), so duplicates and gaps are visible.
+    ``info`` holds the few numbers a scenario adds (what was given up, what
+    a read model ended with...).
+    """
+
+    sim: Simulation
+    broker: Broker
+    producer: Producer
+    consumers: tuple[Consumer, ...]
+    effects: tuple[str, ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def trace(self) -> Trace:
+        """The simulation's trace."""
+        return self.sim.trace
+
+    @property
+    def consumer(self) -> Consumer:
+        """The first consumer (most scenarios have one)."""
+        return self.consumers[0]
+
+    @property
+    def group(self) -> Group:
+        """The group of the first consumer."""
+        return self.consumers[0].group
+
+    def __repr__(self) -> str:
+        names = [c.name for c in self.consumers]
+        return (
+            f"<Run seed={self.sim.seed} now={self.sim.now:g}ms published={self.producer.published}"
+            f" consumers={names} effects={len(self.effects)}>"
+        )
+
+
+def _order(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
+    return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "total": 10 + (i * 7) % 90}
+
+
+# -- notebook 03: delivery guarantees ---------------------------------------------------
+
+
+def billing_crash(
+    delivery: str = "at-least-once",
+    *,
+    seed: int = 1,
+    orders: int = 20,
+    rate: float = 100.0,
+    service_ms: float = 10.0,
+    crash_at: float = 85.0,
+    restart_after: float = 50.0,
+    commit_every: int = 5,
+) -> Run:
+    """Billing charges one card per ``OrderPlaced`` and crashes once, mid-work.
+
+    The shop publishes ``orders`` orders at ``rate`` a second; billing takes
+    ``service_ms`` per charge and commits every ``commit_every`` charges (or
+    when it catches up).  It crashes at ``crash_at`` ms and restarts
+    ``restart_after`` ms later.  ``effects`` are the orders charged, in
+    order: the same crash loses one under ``"at-most-once"`` and charges
+    some twice under ``"at-least-once"``.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders")
+    charged: list[str] = []
+    billing = Consumer(
+        broker,
+        "billing",
+        "orders",
+        lambda e: charged.append(e.key),
+        service_time=service_ms,
+        delivery=delivery,
+        commit_every=commit_every,
+    )
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=_order)
+    crash(sim, billing, at=crash_at, restart_after=restart_after)
+    sim.run()
+    return Run(sim, broker, shop_, (billing,), tuple(charged))
+
+
+def charge_tally(run: Run) -> dict[str, int]:
+    """How many orders were charged once, more than once, and never."""
+    counts = Counter(run.effects)
+    out = {"charged once": 0, "charged twice": 0, "never charged": 0}
+    for event in run.producer.emitted:
+        n = counts.get(event.key, 0)  # type: ignore[arg-type]
+        if n == 0:
+            out["never charged"] += 1
+        elif n == 1:
+            out["charged once"] += 1
+        else:
+            out["charged twice"] += 1
+    return out
+
+
+def slow_email(*, seed: int = 27, orders: int = 12, ack_timeout: float = 40.0) -> Run:
+    """The e-mail service sometimes takes longer than its ``ack_timeout``.
+
+    Sending takes 15 ms on average (exponential: mostly quick, now and then
+    slow).  A delivery not acknowledged within ``ack_timeout`` ms is given up
+    and delivered again, while the slow first attempt still finishes: the
+    customer gets the e-mail twice.  ``effects`` are the orders e-mailed.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders")
+    sent: list[str] = []
+    email = Consumer(
+        broker,
+        "email",
+        "orders",
+        lambda e: sent.append(e.key),
+        service_time=Exponential(15.0),
+        ack_timeout=ack_timeout,
+    )
+    shop_ = Producer(broker, "shop", "orders", Rate(20.0), count=orders, make=_order)
+    sim.run()
+    return Run(sim, broker, shop_, (email,), tuple(sent))
+
+
+def consumer_outage(
+    *,
+    seed: int = 3,
+    rate: float = 50.0,
+    service_ms: float = 5.0,
+    down_at: float = 500.0,
+    down_for: float = 600.0,
+    until: float = 2000.0,
+) -> Run:
+    """Shipping is down for ``down_for`` ms; orders wait in the broker meanwhile.
+
+    Orders arrive at ``rate`` a second until ``until`` ms.  Shipping crashes
+    at ``down_at`` and restarts ``down_for`` ms later, then works through the
+    backlog faster than orders arrive (``service_ms`` per order).
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders")
+    shipped: list[str] = []
+    shipping = Consumer(
+        broker, "shipping", "orders", lambda e: shipped.append(e.key), service_time=service_ms
+    )
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), until=until, make=_order)
+    crash(sim, shipping, at=down_at, restart_after=down_for)
+    sim.run()
+    return Run(sim, broker, shop_, (shipping,), tuple(shipped))
+
+
+def backpressure(
+    policy: str = "block",
+    *,
+    seed: int = 3,
+    capacity: int = 10,
+    orders: int = 100,
+    rate: float = 50.0,
+    pause_at: float = 500.0,
+    pause_for: float = 600.0,
+) -> Run:
+    """A bounded buffer (``capacity`` waiting events) meets a paused consumer.
+
+    Shipping pauses at ``pause_at`` for ``pause_for`` ms while the shop keeps
+    publishing ``orders`` orders at ``rate`` a second.  The topic's
+    ``policy`` decides what a full buffer does: ``"block"`` makes the shop
+    wait, ``"reject"`` refuses orders, ``"drop-oldest"`` discards waiting
+    ones.  ``info`` has ``published``, ``rejected``, ``dropped``,
+    ``handled`` and ``blocked_ms``.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders", capacity=capacity, policy=policy)
+    shipped: list[str] = []
+    shipping = Consumer(
+        broker, "shipping", "orders", lambda e: shipped.append(e.key), service_time=5.0
+    )
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=_order)
+    pause(sim, shipping, at=pause_at, duration=pause_for)
+    sim.run()
+    stats = shipping.group.stats()
+    info = {
+        "published": shop_.published,
+        "rejected": shop_.rejected,
+        "dropped": stats["dropped"],
+        "handled": stats["handled"],
+        "blocked_ms": shop_.blocked_ms,
+        "finished_at": sim.now,
+    }
+    return Run(sim, broker, shop_, (shipping,), tuple(shipped), info)
+
+
+# -- notebook 04: eventual consistency --------------------------------------------------
+
+
+def shop(
+    seed: int = 4,
+    *,
+    consumers: int = 1,
+    rate: float = 50.0,
+    service_ms: float = 15.0,
+    duration_ms: float = 3000.0,
+    partitions: int = 4,
+) -> Run:
+    """The shop under load: ``rate`` orders a second for ``duration_ms`` ms.
+
+    Orders arrive at random (Poisson) into ``partitions`` partitions; the
+    analytics group has ``consumers`` members, each taking ``service_ms`` ms
+    per order on average (exponential).  One consumer keeps up while
+    ``rate * service_ms / 1000`` (its utilisation) is below 1; above, the
+    lag grows for as long as the load lasts.  The run continues until the
+    backlog is gone.
+    """
+    if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
+        raise ValueError(f"consumers must be an int >= 1, got {consumers!r}")
+    sim = Simulation(seed=seed, trace=False)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders", partitions=partitions)
+    members = tuple(
+        Consumer(
+            broker,
+            f"analytics-{i + 1}",
+            "orders",
+            group="analytics",
+            service_time=Exponential(service_ms),
+        )
+        for i in range(consumers)
+    )
+    shop_ = Producer(broker, "shop", "orders", Poisson(rate), until=duration_ms, make=_order)
+    sim.run()
+    return Run(sim, broker, shop_, members)
+
+
+def lag_summary(run: Run) -> dict[str, float]:
+    """Worst consumer lag (events) and consistency-lag percentiles (ms) of a run's group."""
+    from .metrics import lag_series, percentiles
+
+    series = lag_series(run.group, step=10.0)
+    lags = [x for c in run.consumers for x in c.lags]
+    p = percentiles(lags, (50, 99))
+    return {
+        "orders": run.producer.published,
+        "max consumer lag": max(series.total),
+        "p50 consistency lag ms": round(p[50], 1),
+        "p99 consistency lag ms": round(p[99], 1),
+        "caught up at ms": round(run.sim.now, 1),
+    }
+
+
+# -- notebook 05: benefits and failure modes --------------------------------------------
+
+
+def shop_services(
+    seed: int = 5,
+    *,
+    orders: int = 40,
+    rate: float = 40.0,
+    email_service_ms: float = 10.0,
+    email_consumers: int = 1,
+    email_outage: tuple[float, float] | None = None,
+) -> Run:
+    """The shop with a chain of reactions: orders -> billing -> shipping -> e-mail.
+
+    Billing reacts to ``OrderPlaced`` with ``PaymentCaptured`` (topic
+    ``payments``); shipping reacts to that with ``OrderShipped`` (topic
+    ``shipments``); e-mail and analytics read ``shipments`` and ``orders``.
+    Each reaction keeps the order's correlation id.  The e-mail group has
+    ``email_consumers`` members taking ``email_service_ms`` ms each;
+    ``email_outage=(at, duration)`` crashes the first of them for a while.
+    ``consumers`` are, in order: billing, shipping, analytics, then the
+    e-mail members.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    for name in ("orders", "payments", "shipments"):
+        broker.create_topic(name, partitions=2)
+
+    # A reaction is published by the consumer itself (the trace names it as the actor).
+    def capture(e: Event) -> None:
+        broker.publish(
+            "payments",
+            e.reaction(
+                id=sim.next_id("evt"),
+                type="PaymentCaptured",
+                time=sim.now,
+                source="billing",
+                data={"order_id": e.data["order_id"], "amount": e.data["total"]},
+            ),
+            actor="billing",
+        )
+
+    def ship(e: Event) -> None:
+        broker.publish(
+            "shipments",
+            e.reaction(
+                id=sim.next_id("evt"),
+                type="OrderShipped",
+                time=sim.now,
+                source="shipping",
+                data={"order_id": e.data["order_id"]},
+            ),
+            actor="shipping",
+        )
+
+    billing = Consumer(broker, "billing", "orders", capture, service_time=Uniform(4, 8))
+    shipping = Consumer(broker, "shipping", "payments", ship, service_time=Uniform(4, 8))
+    analytics = Consumer(broker, "analytics", "orders", service_time=2.0)
+    emails = tuple(
+        Consumer(
+            broker,
+            f"email-{i + 1}",
+            "shipments",
+            group="email",
+            service_time=Constant(email_service_ms),
+        )
+        for i in range(email_consumers)
+    )
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=_order)
+    if email_outage is not None:
+        at, duration = email_outage
+        crash(sim, emails[0], at=at, restart_after=duration)
+    sim.run()
+    return Run(sim, broker, shop_, (billing, shipping, analytics, *emails))
+
+
+def story(run: Run, key: str) -> list[TraceRecord]:
+    """Everything that happened because of one order: its correlation id, followed.
+
+    Finds the ``OrderPlaced`` event with ``key``, collects every event in
+    any topic that carries its correlation id, and returns the trace
+    records about those events, in time order.
+    """
+    first = next(
+        (e for e in run.broker.events("orders") if e.key == key and e.causation_id is None),
+        None,
+    )
+    if first is None:
+        raise KeyError(f"no order with key {key!r} was published to 'orders'")
+    ids = {
+        e.id
+        for t in run.broker.topics
+        for e in run.broker.events(t)
+        if e.correlation_id == first.correlation_id
+    }
+    return [r for r in run.trace if r.event_id in ids]
+
+
+@dataclass(frozen=True)
+class DualWrite:
+    """The result of :func:`dual_write`: the database, the topic, and the crashes."""
+
+    db: tuple[str, ...]
+    published: tuple[str, ...]
+    crashed: tuple[str, ...]
+    publish_first: bool
+
+    def tally(self) -> dict[str, int]:
+        """Orders in both places, only in the database, only in the topic."""
+        db, pub = set(self.db), set(self.published)
+        return {
+            "in both": len(db & pub),
+            "only in the database": len(db - pub),
+            "only in the topic": len(pub - db),
+        }
+
+
+def dual_write(
+    *, seed: int = 5, orders: int = 40, crash_rate: float = 0.1, publish_first: bool = False
+) -> DualWrite:
+    """The order service writes its database and publishes, as two separate steps.
+
+    For each order it inserts a row into its (in-memory) orders table and
+    publishes ``OrderPlaced``; with probability ``crash_rate`` the process
+    dies between the two steps and the second never happens.  Row first
+    (the default): an order with no event.  ``publish_first=True``: an event
+    about an order that was never saved.
+    """
+    if not 0.0 <= crash_rate <= 1.0:
+        raise ValueError(f"crash_rate must be a probability between 0 and 1, got {crash_rate!r}")
+    sim = Simulation(seed=seed)
+    broker = Broker(sim)
+    broker.create_topic("orders")
+    producer = Producer(broker, "orders-service", "orders")
+    rng = sim.rng_for("orders-service-crashes")
+    table: list[str] = []
+    crashed: list[str] = []
+
+    def place(i: int) -> None:
+        key = f"order-{i}"
+        steps = ("publish", "insert") if publish_first else ("insert", "publish")
+        for k, step in enumerate(steps):
+            if step == "insert":
+                table.append(key)
+            else:
+                producer.emit("OrderPlaced", key, {"order_id": key, "total": 10 + (i * 7) % 90})
+            if k == 0 and rng.random() < crash_rate:
+                crashed.append(key)  # the process dies here; the second step never runs
+                return
+
+    for i in range(1, orders + 1):
+        sim.schedule(i * 10.0, place, i)
+    sim.run()
+    published = tuple(e.key for e in broker.events("orders"))  # type: ignore[misc]
+    return DualWrite(tuple(table), published, tuple(crashed), publish_first)
+
+
+_STEPS = ("OrderPlaced", "OrderPaid", "OrderShipped")
+_STATUS = {"OrderPlaced": "placed", "OrderPaid": "paid", "OrderShipped": "shipped"}
+
+
+def out_of_order(*, seed: int = 6, orders: int = 30, keyed: bool = False) -> Run:
+    """Each order goes placed -> paid -> shipped; a status view folds the events.
+
+    The three events of an order are published 5 ms apart to a topic with
+    two partitions, read by a group of two consumers whose speed varies.
+    With ``keyed=False`` events carry no key and are spread round-robin, so
+    an order's events sit in different partitions and may be applied out of
+    order; with ``keyed=True`` the order id is the key and they are not.
+    ``info["status"]`` is the view's final status of every order.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=Uniform(1, 10))
+    broker.create_topic("orders", partitions=2)
+    status: dict[str, str] = {}
+    applied: list[str] = []
+
+    def apply(e: Event) -> None:
+        status[e.data["order_id"]] = _STATUS[e.type]
+        applied.append(e.data["order_id"])
+
+    members = tuple(
+        Consumer(
+            broker,
+            f"status-view-{i + 1}",
+            "orders",
+            apply,
+            group="status-view",
+            service_time=Uniform(1, 20),
+        )
+        for i in range(2)
+    )
+
+    def make(i: int, rng: Any) -> tuple[str, str | None, dict[str, Any]]:
+        n, step = (i - 1) // 3 + 1, (i - 1) % 3
+        order = f"order-{n}"
+        return _STEPS[step], (order if keyed else None), {"order_id": order}
+
+    shop_ = Producer(broker, "shop", "orders", Rate(200.0), count=3 * orders, make=make)
+    sim.run()
+    info = {"status": dict(sorted(status.items(), key=lambda kv: int(kv[0].split("-")[1])))}
+    return Run(sim, broker, shop_, members, tuple(applied), info)
+
+
+def status_tally(run: Run) -> dict[str, int]:
+    """How many orders of :func:`out_of_order` end ``shipped`` (right) or not (wrong)."""
+    final = Counter(run.info["status"].values())
+    right = final.get("shipped", 0)
+    return {"shows shipped": right, "shows an older status": sum(final.values()) - right}
+
+
+__all__ += ["status_tally"]
+
+
+def poison_message(
+    *, seed: int = 1, orders: int = 50, poison: int = 5, until: float = 1500.0
+) -> Run:
+    """One malformed order (a negative total) makes billing's handler raise, every time.
+
+    At-least-once billing retries it every 50 ms forever; its partition is
+    stuck behind it (head-of-line blocking) while the other partition flows.
+    The run stops at ``until`` ms because it would never end on its own.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders", partitions=2)
+
+    def charge(e: Event) -> None:
+        if e.data["total"] < 0:
+            raise ValueError(f"total must be >= 0, got {e.data['total']}")
+
+    def make(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
+        total = -5 if i == poison else 10 + (i * 7) % 90
+        return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "total": total}
+
+    billing = Consumer(broker, "billing", "orders", charge, service_time=5.0, retry_delay=50.0)
+    shop_ = Producer(broker, "shop", "orders", Rate(50.0), count=orders, make=make)
+    sim.run(until=until)
+    return Run(sim, broker, shop_, (billing,))
+
+
+class PaymentProvider:
+    """A downstream service that is down for a while, then falls over again when overloaded.
+
+    It is down from ``down_from`` to ``down_until`` ms.  Afterwards, if more
+    than ``capacity`` calls arrive within one ``window`` ms, it falls over
+    for ``recover_ms`` more.  Every call is recorded as ``(time, ok)``.
+    """
+
+    def __init__(
+        self,
+        sim: Simulation,
+        *,
+        down_from: float,
+        down_until: float,
+        capacity: int,
+        window: float = 2.0,
+        recover_ms: float = 150.0,
+    ) -> None:
+        self.sim = sim
+        self.down = [(down_from, down_until)]
+        self.capacity = capacity
+        self.window = window
+        self.recover_ms = recover_ms
+        self.calls: list[tuple[float, bool]] = []
+
+    def _is_down(self, t: float) -> bool:
+        return any(a <= t < b for a, b in self.down)
+
+    def charge(self, event: Event) -> None:
+        """Charge an order, or raise ``ConnectionError`` when down or overloaded."""
+        t = self.sim.now
+        recent = sum(1 for s, _ in self.calls if t - self.window < s <= t)
+        ok = not self._is_down(t)
+        if ok and recent >= self.capacity:
+            self.down.append((t, t + self.recover_ms))  # overloaded: it falls over
+            ok = False
+        self.calls.append((t, ok))
+        if not ok:
+            raise ConnectionError("payment provider unavailable")
+
+    def __repr__(self) -> str:
+        failed = sum(1 for _, ok in self.calls if not ok)
+        return f"<PaymentProvider calls={len(self.calls)} failed={failed} outages={len(self.down)}>"
+
+
+__all__ += ["PaymentProvider"]
+
+
+def retry_storm(
+    *,
+    seed: int = 2,
+    consumers: int = 8,
+    orders: int = 160,
+    retry_delay: float = 100.0,
+    capacity: int = 5,
+    until: float = 2000.0,
+) -> Run:
+    """Billing consumers retry a failed payment in step and keep the provider down.
+
+    A flash sale puts ``orders`` orders in ``consumers`` partitions at once,
+    while the payment provider is down (until 300 ms).  Every billing
+    consumer fails at the same moment and retries every ``retry_delay`` ms
+    (no jitter), so their retries arrive together: when there are more than
+    ``capacity`` of them, the provider falls over again as soon as it is
+    back.  Handling takes 4-8 ms, so consumers that get through drift apart.
+    ``info["provider"]`` is the :class:`PaymentProvider`, with every call.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders", partitions=consumers)
+    provider = PaymentProvider(sim, down_from=0.0, down_until=300.0, capacity=capacity)
+    members = tuple(
+        Consumer(
+            broker,
+            f"billing-{i + 1}",
+            "orders",
+            provider.charge,
+            group="billing",
+            service_time=Uniform(4.0, 8.0),
+            retry_delay=retry_delay,
+        )
+        for i in range(consumers)
+    )
+    shop_ = Producer(
+        broker, "shop", "orders", Schedule([0.0] * orders), count=orders, make=_spread(consumers)
+    )
+    sim.run(until=until)
+    return Run(sim, broker, shop_, members, (), {"provider": provider})
+
+
+def _spread(partitions: int):
+    """A ``make`` whose keys go round the partitions in turn (for an even flash sale)."""
+    from .broker import partition_for
+
+    keys: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    n = 0
+    while min(len(v) for v in keys.values()) < 1000:
+        n += 1
+        k = f"order-{n}"
+        keys[partition_for(k, partitions)].append(k)
+
+    def make(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
+        key = keys[(i - 1) % partitions][(i - 1) // partitions]
+        return "OrderPlaced", key, {"order_id": key, "total": 10 + (i * 7) % 90}
+
+    return make
+
+
+def lag_spiral(
+    pause_ms: float,
+    *,
+    seed: int = 1,
+    rate: float = 60.0,
+    service_ms: float = 10.0,
+    deadline_ms: float = 300.0,
+    until: float = 6000.0,
+) -> Run:
+    """A short hiccup recovers; a slightly longer one makes billing fall further and further behind.
+
+    Orders arrive at ``rate`` a second for 4 s; billing needs ``service_ms``
+    per order, so normally it is busy ``rate * service_ms / 1000`` of the
+    time.  It pauses for ``pause_ms`` at 1 s.  An order older than
+    ``deadline_ms`` when billing reaches it has an expired authorisation:
+    billing spends the time anyway and puts it back at the end of the queue
+    (at most three attempts, then gives up).  Once the backlog is older than
+    the deadline, every order costs two or three attempts: billing's real
+    capacity drops exactly when it is behind.  ``info`` counts the
+    ``requeued`` and ``gave_up`` orders.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders")
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), until=4000.0, make=_order)
+    requeue = Producer(broker, "billing-requeue", "orders")
+    gave_up: list[str] = []
+
+    def charge(e: Event) -> None:
+        if sim.now - e.time > deadline_ms:
+            attempt = e.data.get("attempt", 1)
+            if attempt >= 3:
+                gave_up.append(e.key)  # type: ignore[arg-type]
+                return
+            requeue.emit(e.type, e.key, {**thaw(e.data), "attempt": attempt + 1})
+
+    billing = Consumer(broker, "billing", "orders", charge, service_time=service_ms)
+    pause(sim, billing, at=1000.0, duration=pause_ms)
+    sim.run(until=until)
+    info = {"requeued": requeue.published, "gave_up": len(gave_up)}
+    return Run(sim, broker, shop_, (billing,), tuple(gave_up), info)
+
+
+def schema_drift(
+    *, seed: int = 7, orders: int = 40, switch_at: int = 21, strict: bool = False
+) -> Run:
+    """The order service ships version 2 of ``OrderPlaced`` without telling analytics.
+
+    From order ``switch_at`` on, the event says ``amount_cents`` instead of
+    ``total``.  A tolerant analytics consumer (``strict=False``) reads
+    ``total`` with a default of 0 and silently under-counts revenue; a strict
+    one (``strict=True``) raises ``KeyError`` and blocks its partition.
+    The producer did not even bump the event's ``version``: nothing tells
+    the consumer that the shape changed.
+    ``info`` has the ``true_revenue`` and the ``counted_revenue``.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders")
+    counted = [0]
+
+    def make(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
+        total = 10 + (i * 7) % 90
+        if i < switch_at:
+            return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "total": total}
+        return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "amount_cents": total * 100}
+
+    def add(e: Event) -> None:
+        counted[0] += e.data["total"] if strict else e.data.get("total", 0)
+
+    analytics = Consumer(broker, "analytics", "orders", add, service_time=5.0, retry_delay=50.0)
+    shop_ = Producer(broker, "shop", "orders", Rate(50.0), count=orders, make=make)
+    sim.run(until=2000.0)
+    true = sum(10 + (i * 7) % 90 for i in range(1, orders + 1))
+    info = {"true_revenue": true, "counted_revenue": counted[0]}
+    return Run(sim, broker, shop_, (analytics,), (), info)
+
+
+def half_finished(*, seed: int = 8, orders: int = 40, stock: int = 30) -> Run:
+    """Billing and inventory both react to ``OrderPlaced``, each in its own transaction.
+
+    Billing charges every order; inventory reserves one item per order
+    while it has ``stock`` left and refuses the rest.  Nothing ties the two
+    together, so the orders inventory refuses stay charged: customers pay
+    for goods that will never ship.  ``info`` lists the ``charged`` and
+    ``reserved`` orders; :meth:`Run.effects` is empty.
+    """
+    sim = Simulation(seed=seed)
+    broker = Broker(sim, latency=1.0)
+    broker.create_topic("orders", partitions=2)
+    charged: list[str] = []
+    reserved: list[str] = []
+    left = [stock]
+
+    def charge(e: Event) -> None:
+        charged.append(e.key)  # type: ignore[arg-type]
+
+    def reserve(e: Event) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            reserved.append(e.key)  # type: ignore[arg-type]
+
+    billing = Consumer(broker, "billing", "orders", charge, service_time=Uniform(2, 6))
+    inventory = Consumer(broker, "inventory", "orders", reserve, service_time=Uniform(2, 6))
+    shop_ = Producer(broker, "shop", "orders", Rate(50.0), count=orders, make=_order)
+    sim.run()
+    info = {"charged": tuple(charged), "reserved": tuple(reserved)}
+    return Run(sim, broker, shop_, (billing, inventory), (), info)
+
+
+def order_tally(run: Run) -> dict[str, int]:
+    """For :func:`half_finished`: orders charged and reserved, or charged but never reserved."""
+    reserved = set(run.info["reserved"])
+    charged = run.info["charged"]
+    both = sum(1 for k in charged if k in reserved)
+    return {"charged and reserved": both, "charged, nothing to ship": len(charged) - both}
+
+
+__all__ += ["half_finished", "order_tally"]

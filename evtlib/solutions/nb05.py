@@ -1,0 +1,32 @@
+"""Solutions to notebook 05's exercises (benefits, trade-offs and failure modes)."""
+
+from __future__ import annotations
+
+from ..scenarios import lag_spiral, retry_storm
+
+
+def ex1() -> dict[str, int]:
+    """Outbox for the dual write, idempotence for duplicates, DLQ and backoff, saga."""
+    return {
+        "dual write": 6,
+        "duplicates": 7,
+        "poison message": 8,
+        "retry storm": 8,
+        "half-finished order across services": 9,
+    }
+
+
+def ex2() -> int:
+    """Grow the number of consumers until the provider falls over a second time."""
+    n = 1
+    while len(retry_storm(consumers=n + 1).info["provider"].down) == 1:
+        n += 1
+    return n
+
+
+def ex3() -> float:
+    """Grow the pause in 50 ms steps until billing starts giving up."""
+    pause = 50.0
+    while lag_spiral(pause + 50.0).info["gave_up"] == 0:
+        pause += 50.0
+    return pause

@@ -1,0 +1,34 @@
+"""Solutions to notebook 06's exercises (transactional outbox)."""
+
+from __future__ import annotations
+
+from ..broker import Broker
+from ..patterns.outbox import OrderService, OutboxRelay, run_outbox_scenario
+from ..sim import Simulation
+
+
+def ex1() -> str:
+    """Published, then the relay died before writing ``sent_at``: it publishes the row again."""
+    return "relay-after-publish"
+
+
+def ex2() -> int:
+    """One duplicate per crash between publish and mark."""
+    return run_outbox_scenario(
+        0, crash_points={"relay-after-publish": [1, 2, 3]}, n_orders=8
+    ).duplicates
+
+
+def ex3() -> int:
+    """The two unsent rows stay: clean-up never deletes what was not published."""
+    sim = Simulation(seed=1)
+    broker = Broker(sim)
+    broker.create_topic("orders")
+    service = OrderService(sim)
+    relay = OutboxRelay(sim, service.db, broker, "orders", batch_size=3, start=False)
+    for _ in range(5):
+        service.place_order("ada", 10)
+    relay.poll()
+    sim.run(until=100)
+    relay.cleanup(retention_ms=0)
+    return len(service.outbox())
