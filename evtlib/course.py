@@ -58,11 +58,12 @@ def environment_report() -> tuple[bool, list[str]]:
     return ok, lines
 
 
-def setup(*, quiet: bool = True) -> bool:
-    """Check the environment and set the course's figure style; return whether all is well.
+def setup(*, quiet: bool = True) -> None:
+    """Check the environment and set the course's figure style.
 
     Prints only when something is missing (or when ``quiet=False``), so the
-    notebooks' stored outputs do not depend on installed versions.
+    notebooks' stored outputs do not depend on installed versions, and a
+    setup cell with no output means all is well.
     """
     ok, lines = environment_report()
     if not ok or not quiet:
@@ -71,7 +72,6 @@ def setup(*, quiet: bool = True) -> bool:
         from .viz.style import use_course_style
 
         use_course_style()
-    return ok
 
 
 def _close(a: Any, b: Any) -> bool:

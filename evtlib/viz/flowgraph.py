@@ -245,7 +245,8 @@ def draw_flow(
     pos = layered_layout(g, dx=2.2)
     if ax is None:
         n_rows = max(
-            (sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos}), default=1
+            (sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos.values()}),
+            default=1,
         )
         _, ax = plt.subplots(figsize=(10, max(3.0, 0.55 * n_rows + 1.5)))
     wanted = set(highlight)

@@ -21,7 +21,7 @@ from typing import Any
 from ..broker import Group
 from ..consumer import Consumer
 from ..metrics import LagSeries, lag_series, percentiles
-from .style import color_for
+from .style import first_seen_colors
 
 __all__ = ["draw_consistency_lag", "draw_consumer_lag", "compare"]
 
@@ -83,6 +83,7 @@ def draw_consistency_lag(
     items = _as_list(consumers, (Consumer,))
     if ax is None:
         _, ax = plt.subplots(layout="constrained")
+    color_for = first_seen_colors()
     for c in items:
         color = color_for(c.name)
         xs, ys = list(c.handled_at), list(c.lags)
@@ -141,6 +142,7 @@ def draw_consumer_lag(
     items = _as_list(groups, (Group, LagSeries))
     if ax is None:
         _, ax = plt.subplots(layout="constrained")
+    color_for = first_seen_colors()
     for item in items:
         series = item if isinstance(item, LagSeries) else lag_series(item, step=step, until=until)
         color = color_for(series.group)
@@ -204,5 +206,8 @@ def compare(
     )
     draw(scenario_a, ax_a, target, title=labels[0], **kwargs)
     draw(scenario_b, ax_b, target, title=labels[1], **kwargs)
+    # Each chart sets its own limits; the shared axis must fit the taller one.
+    top = max(ax_a.dataLim.ymax, ax_b.dataLim.ymax, target or 0)
+    ax_a.set_ylim(0, top * 1.08 if top > 0 else 1)
     ax_b.set_ylabel("")
     return fig

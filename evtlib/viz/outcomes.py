@@ -24,8 +24,11 @@ def draw_outcomes(
     *,
     order: Sequence[str] | None = None,
     title: str | None = None,
+    unit: str = "runs",
 ) -> Any:
     """Grouped bars of two tallies ``{outcome: count}``; return the Axes.
+
+    ``unit`` names what is counted ("runs", "orders", "events").
 
     Outcomes appear in ``order`` if given, else in the order they first
     appear in ``tally_a`` then ``tally_b``; one missing from a tally counts 0.
@@ -53,12 +56,12 @@ def draw_outcomes(
         )
         ax.bar_label(bars, fontsize=8, padding=2)
     ax.set_xticks(list(xs), outcomes)
-    ax.set_ylabel("runs")
+    ax.set_ylabel(unit)
     ax.margins(y=0.15)
     ax.legend(loc="upper right")
     total_a, total_b = sum(tally_a.values()), sum(tally_b.values())
     ax.set_title(
-        title or f"outcomes: {labels[0]} ({total_a} runs) vs {labels[1]} ({total_b} runs)",
+        title or f"outcomes: {labels[0]} ({total_a} {unit}) vs {labels[1]} ({total_b} {unit})",
         loc="left",
     )
     return ax

@@ -17,9 +17,19 @@ Colours mean something and stay the same across notebooks:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["COLORS", "PALETTE", "KIND_COLORS", "RC", "color_for", "kind_color", "use_course_style"]
+__all__ = [
+    "COLORS",
+    "PALETTE",
+    "KIND_COLORS",
+    "RC",
+    "color_for",
+    "first_seen_colors",
+    "kind_color",
+    "use_course_style",
+]
 
 #: Colours for the roles in a system and for the kinds of trace record.
 COLORS: dict[str, str] = {
@@ -112,6 +122,26 @@ def color_for(key: str | None) -> str:
     if key is None:
         return _GENERIC
     return PALETTE[zlib.crc32(str(key).encode("utf-8")) % len(PALETTE)]
+
+
+def first_seen_colors() -> Callable[[str | None], str]:
+    """A colour function for one figure: each new key gets the next palette colour.
+
+    Keys are coloured in the order they first appear, so the first ten in a
+    picture never share a colour (CRC-32 of neighbouring ids often does).
+    Deterministic: the same records give the same colours.
+    """
+    seen: dict[str, str] = {}
+
+    def color(key: str | None) -> str:
+        if key is None:
+            return _GENERIC
+        c = seen.get(key)
+        if c is None:
+            c = seen[key] = PALETTE[len(seen) % len(PALETTE)]
+        return c
+
+    return color
 
 
 def kind_color(kind: str) -> str:

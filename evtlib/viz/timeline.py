@@ -26,7 +26,7 @@ import numpy as np
 from ..broker import Broker
 from ..sim import Simulation
 from ..trace import Trace, TraceRecord
-from .style import color_for, kind_color
+from .style import first_seen_colors, kind_color
 
 __all__ = ["draw_timeline", "TimelineDrawn", "MARKERS", "lanes_of"]
 
@@ -176,6 +176,11 @@ def draw_timeline(
     lane_y = {a: -i for i, a in enumerate(lanes)}
     n_events = len({r.event_id for r in shown if r.event_id is not None})
     dense = n_events > max_events
+    # Colours in order of first appearance: neighbouring events never share one.
+    color_for = first_seen_colors()
+    for r in shown:
+        if r.event_id is not None:
+            color_for(color_key(r.event_id))
 
     if ax is None:
         height = 1.3 + 0.42 * max(len(lanes), 1)
