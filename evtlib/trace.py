@@ -70,6 +70,19 @@ _VERBS = {
     "rebalanced": "group {actor} rebalanced",
     "timeout": "{actor} did not finish {event} in time",
     "rewind": "group {actor} moved its offsets",
+    # Written by the patterns (evtlib.patterns):
+    "retried": "{actor} will try {event} again",
+    "dead-lettered": "{actor} moved {event} to the dead-letter queue",
+    "redriven": "{actor} sent {event} back to {where}",
+    "skipped-duplicate": "{actor} had already processed {event}: skipped",
+    "processed-ids-expired": "{actor} forgot old processed ids",
+    "outbox-written": "{actor} wrote the change and {event} to the outbox in one transaction",
+    "db-written": "{actor} wrote the change to its database",
+    "marked-sent": "{actor} marked {event} as sent in the outbox",
+    "duplicate-published": "{actor} published {event} again to {where}",
+    "outbox-cleaned": "{actor} deleted sent rows from the outbox",
+    "crash-point": "{actor} crashed at a named crash point",
+    "compensated": "{actor} compensated {event}",
 }
 
 

@@ -15,9 +15,11 @@ from .explorer import explore, progress, quiet, widget_for
 from .flowgraph import draw_flow, flow_graph, layered_layout, trace_graph
 from .lag import compare, draw_consistency_lag, draw_consumer_lag
 from .outcomes import draw_outcomes
+from .patterns import draw_retention_grid, draw_retry_delays, draw_storm, draw_tallies
 from .player import actors_of, render_step, step_player
 from .saga import draw_state_machine, state_graph
-from .style import COLORS, PALETTE, color_for, kind_color, use_course_style
+from .style import COLORS, PALETTE, color_for, first_seen_colors, kind_color, use_course_style
+from .system import draw_dashboard, draw_saga_timeline
 from .timeline import MARKERS, TimelineDrawn, draw_timeline, lanes_of
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "COLORS",
     "PALETTE",
     "color_for",
+    "first_seen_colors",
     "kind_color",
     "flow_graph",
     "trace_graph",
@@ -41,6 +44,12 @@ __all__ = [
     "draw_consumer_lag",
     "compare",
     "draw_outcomes",
+    "draw_tallies",
+    "draw_retry_delays",
+    "draw_storm",
+    "draw_retention_grid",
+    "draw_saga_timeline",
+    "draw_dashboard",
     "draw_state_machine",
     "state_graph",
     "explore",
