@@ -485,15 +485,36 @@ class Consumer:
                 offset,
                 None if attempt == 1 else f"attempt {attempt}",
             )
-        delivery = Delivery(
-            event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
-        )
-        error = self._run_handler(delivery, st)
+        delivery: Delivery | None = None
+        if self._plain:
+            # The common case inline (no Delivery, no hook): call the handler.
+            error = None
+            try:
+                if self.handler is not None:
+                    self.handler(event)
+            except Exception as exc:  # the handler's failure is data: traced and retried
+                error = self._failed(event, topic, part.index, offset, exc)
+            else:
+                st.handled += 1
+                now = sim.now
+                self.handled_at.append(now)
+                self.lags.append(now - event.time)
+                if trace.enabled:
+                    trace.record(now, "handled", self.name, event.id, topic, part.index, offset)
+        else:
+            delivery = Delivery(
+                event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
+            )
+            error = self._run_handler(delivery, st)
         if epoch != self._epoch:
             return  # crashed inside the handler: it never got to commit
         ok = error is None
         if ok and dup:
             trace.record(sim.now, "duplicated", self.name, event.id, topic, part.index, offset)
+            if delivery is None:
+                delivery = Delivery(
+                    event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
+                )
             self._run_handler(delivery, st)
         if stale:
             # The partition moved on (rebalance or timeout): the effect happened,
@@ -520,6 +541,18 @@ class Consumer:
         if ok:
             st.done = offset + 1
             if self.delivery == "at-least-once":
+                if self.commit_every == 1 and not st.skipped and not st.attempts:
+                    # Commit right after the handler, inline (what _commit does).
+                    now = sim.now
+                    st.committed = offset + 1
+                    st.commits.append((now, offset + 1))
+                    st.last_commit = now
+                    if trace.enabled:
+                        trace.record(
+                            now, "committed", self.name, None, topic, part.index, offset + 1
+                        )
+                    self._pump()
+                    return
                 n = self._since_commit.get(st, 0) + 1
                 if n >= self.commit_every or st.position >= len(part.log):
                     self._commit(st)
@@ -528,6 +561,17 @@ class Consumer:
         else:
             if self.delivery == "at-least-once":
                 st.generation += 1
+                if delivery is None:
+                    delivery = Delivery(
+                        event,
+                        topic,
+                        part.index,
+                        offset,
+                        attempt,
+                        self.group.name,
+                        self.name,
+                        arrived,
+                    )
                 delay = self.retry_after(delivery, error)  # type: ignore[arg-type]
                 if not delay:
                     st.position = offset
@@ -576,6 +620,23 @@ class Consumer:
         error = self._run_handler(delivery, state)
         return None if error is None else self.retry_after(delivery, error)
 
+    def _failed(
+        self, event: Event, topic: str, partition: int, offset: int, exc: Exception
+    ) -> Exception:
+        self.failures += 1
+        sim = self.sim
+        sim.trace.record(
+            sim.now,
+            "failed",
+            self.name,
+            event.id,
+            topic,
+            partition,
+            offset,
+            f"{type(exc).__name__}: {exc}",
+        )
+        return exc
+
     def _run_handler(self, delivery: Delivery, st: PartitionState) -> Exception | None:
         sim = self.sim
         try:
@@ -586,18 +647,9 @@ class Consumer:
             else:
                 outcome = self.process(delivery)
         except Exception as exc:  # the handler's failure is data: traced and retried
-            self.failures += 1
-            sim.trace.record(
-                sim.now,
-                "failed",
-                self.name,
-                delivery.event.id,
-                delivery.topic,
-                delivery.partition,
-                delivery.offset,
-                f"{type(exc).__name__}: {exc}",
+            return self._failed(
+                delivery.event, delivery.topic, delivery.partition, delivery.offset, exc
             )
-            return exc
         if outcome is SETTLED:
             return None  # finished with, not handled (for example dead-lettered): commit only
         st.handled += 1

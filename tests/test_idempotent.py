@@ -197,7 +197,7 @@ def test_retention_shorter_than_redelivery_lets_duplicates_in():
     assert not safe.duplicate_applied and (safe.applied, safe.skipped) == (1, 1)
     unsafe = retention_demo(retention_ms=100, redelivered_after_ms=500)
     assert unsafe.duplicate_applied and unsafe.charged == 60 and unsafe.applied == 2
-    assert any("processed-ids-expired" in line for line in unsafe.trace)
+    assert any("forgot old processed ids" in line for line in unsafe.trace)
 
 
 def test_memory_retention_forgets_old_ids():
