@@ -382,7 +382,7 @@ class Group:
         return f"<Group {self.name} topics={self.topics} members={names} lag={self.lag()}>"
 
 
-class Broker(metaclass=ABCMeta):
+class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, concrete itself
     """Topics, their partitions and the consumer groups that read them.
 
     ``Broker`` is also the interface that producers, consumers and patterns

@@ -81,7 +81,7 @@ def _describe(fn: Callable[..., Any]) -> str:
     return name
 
 
-class Simulation(metaclass=ABCMeta):
+class Simulation(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, concrete itself
     """A deterministic discrete-event simulation.
 
     It is also the interface of a runner: a real-time runner for a real

@@ -347,7 +347,10 @@ class DeadLetterConsumer(Consumer):
             delivery.offset,
             f"{reason} after {delivery.attempt} attempt(s): {error_type}: {message} -> {self.dlq}",
         )
-        self.broker.publish(self.dlq, letter, actor=self.name)
+        # A real broker may dead-letter natively (RabbitMQ: its dead-letter exchange).
+        native = getattr(self.broker, "dead_letter", None)
+        if native is None or not native(self, delivery, record):
+            self.broker.publish(self.dlq, letter, actor=self.name)
         self.dead_letters.append(record)
         return record
 

@@ -1,0 +1,119 @@
+"""The backends a contract test runs on: the simulation, and RabbitMQ when one answers.
+
+Every test in this folder takes the ``backend`` fixture and runs twice: on a
+seeded :class:`~evtlib.sim.Simulation` and on a real RabbitMQ through
+:mod:`evtlib.adapters.rabbitmq`.  Without a reachable RabbitMQ the second run
+is skipped with a message that says how to start one; with
+``EVTLIB_REQUIRE_RABBITMQ=1`` (set by ``.ci/run``) it fails instead, so CI
+always runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from itertools import count
+from typing import Any
+
+import pytest
+
+from evtlib import Broker, Simulation
+
+BACKENDS = ("sim", "rabbitmq")
+REQUIRE_ENV = "EVTLIB_REQUIRE_RABBITMQ"
+_reachability: dict[str, str | None] = {}
+
+
+def rabbitmq_problem() -> str | None:
+    """``None`` if RabbitMQ answers; else why not, and how to start one (cached per run)."""
+    if "answer" not in _reachability:
+        try:
+            from evtlib.adapters import rabbitmq
+        except ImportError as exc:
+            _reachability["answer"] = f"{exc}"
+        else:
+            problem = rabbitmq.reachable()
+            if problem is not None and rabbitmq.HOW_TO_START not in problem:
+                problem = f"{problem}; {rabbitmq.HOW_TO_START}"
+            _reachability["answer"] = problem
+    return _reachability["answer"]
+
+
+def require_rabbitmq() -> None:
+    """Skip the test without RabbitMQ, or fail it when ``EVTLIB_REQUIRE_RABBITMQ=1``."""
+    problem = rabbitmq_problem()
+    if problem is None:
+        return
+    message = f"RabbitMQ is not reachable: {problem}"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{message} ({REQUIRE_ENV}=1, so this is a failure, not a skip)")
+    pytest.skip(message)
+
+
+class Backend:
+    """One backend for a contract test: a broker, its clock, and how to wait on it."""
+
+    def __init__(self, kind: str, prefix: str) -> None:
+        self.kind = kind
+        self._names = count(1)
+        if kind == "sim":
+            self.sim: Any = Simulation(seed=0)
+            self.broker: Any = Broker(self.sim)
+            self.prefix = prefix
+        else:
+            from evtlib.adapters.rabbitmq import RabbitBroker, RealTime
+
+            self.sim = RealTime(seed=0)
+            self.broker = RabbitBroker(sim=self.sim)
+            # Queues on a real broker outlive a failed run: a random suffix keeps runs apart.
+            self.prefix = f"{prefix}-{secrets.token_hex(3)}"
+
+    def name(self, base: str) -> str:
+        """A topic name unique to this test (and run, on RabbitMQ)."""
+        return f"{self.prefix}.{base}{next(self._names)}"
+
+    def wait(self, condition: Callable[[], bool], timeout: float = 15_000.0) -> None:
+        """Run until ``condition()`` holds; fail after ``timeout`` ms (simulated or real)."""
+        sim = self.sim
+        if self.kind == "sim":
+            deadline = sim.now + timeout
+            while not condition():
+                if sim.peek() > deadline:
+                    raise TimeoutError(f"condition still false at {sim.now:g} ms (simulated)")
+                sim.step()
+        else:
+            sim.run_until(condition, timeout=timeout)
+
+    def idle(self, ms: float = 300.0) -> None:
+        """Let ``ms`` more ms pass (to show nothing else arrives)."""
+        self.sim.run(until=self.sim.now + ms)
+
+    def dead_letter_queue(self, topic: str) -> Any:
+        """The view of a dead-letter topic: the pattern's own, or RabbitMQ's."""
+        if self.kind == "sim":
+            from evtlib.patterns import DeadLetterQueue
+
+            return DeadLetterQueue(self.broker, topic)
+        return self.broker.dead_letter_queue(topic)
+
+    def close(self) -> None:
+        if self.kind == "rabbitmq":
+            try:
+                self.broker.delete_all()
+            finally:
+                self.broker.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The same scenario on the simulated broker and on RabbitMQ."""
+    if request.param == "rabbitmq":
+        require_rabbitmq()
+    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.lower()).strip("-")
+    b = Backend(request.param, prefix)
+    try:
+        yield b
+    finally:
+        b.close()
