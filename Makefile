@@ -38,7 +38,10 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
-	@if [ -f benchmarks/interactive.py ]; then MPLBACKEND=Agg $(BIN)/python benchmarks/interactive.py; fi
+	MPLBACKEND=Agg $(BIN)/python benchmarks/interactive.py
+	@$(BIN)/python -c "from evtlib.adapters.rabbitmq import reachable; raise SystemExit(1 if reachable() else 0)" 2>/dev/null \
+		&& $(BIN)/python benchmarks/rabbitmq.py \
+		|| echo "benchmarks/rabbitmq.py skipped: no RabbitMQ reachable (see README)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info
