@@ -17,10 +17,15 @@ from evtlib.viz import draw_timeline, lanes_of  # noqa: E402
 from evtlib.viz.timeline import MARKERS  # noqa: E402
 
 
-def _scatter_points(ax) -> int:
-    return sum(
-        len(c.get_offsets()) for c in ax.collections if c.__class__.__name__ == "PathCollection"
-    )
+def _marker_points(ax) -> Counter:
+    """Markers drawn per kind: lines of markers only, each named ``_<kind>``."""
+    drawn: Counter = Counter()
+    for line in ax.lines:
+        if line.get_linestyle() == "None" and line.get_marker() not in (None, "None", ""):
+            label = line.get_label()
+            assert label.startswith("_"), label
+            drawn[label[1:]] += len(line.get_xdata())
+    return drawn
 
 
 def test_small_timeline_matches_the_trace():
@@ -37,7 +42,7 @@ def test_small_timeline_matches_the_trace():
     assert len(quiver) == 1 and quiver[0].N == drawn.arrows
     expected = {k: v for k, v in kinds.items() if k not in ("delivered", "committed")}
     assert drawn.markers == expected
-    assert _scatter_points(drawn.ax) == sum(expected.values())
+    assert _marker_points(drawn.ax) == expected
     save(drawn.ax.figure, "timeline_small")
     plt.close(drawn.ax.figure)
 
@@ -51,7 +56,10 @@ def test_large_timeline_drops_arrows_but_keeps_every_marker():
     assert drawn.markers["published"] == 500
     assert drawn.markers["crashed"] == 1
     assert drawn.markers["handled"] == sum(1 for r in sim.trace if r.kind == "handled")
-    assert _scatter_points(drawn.ax) == sum(drawn.markers.values())
+    kinds = Counter(r.kind for r in sim.trace)
+    expected = {k: v for k, v in kinds.items() if k not in ("delivered", "committed")}
+    assert drawn.markers == expected
+    assert _marker_points(drawn.ax) == expected
     save(drawn.ax.figure, "timeline_large")
     plt.close(drawn.ax.figure)
 
@@ -68,6 +76,7 @@ def test_window_zooms_in_and_brings_the_arrows_back():
     assert sum(drawn.markers.values()) == sum(
         1 for r in inside if r.kind not in ("delivered", "committed")
     )
+    assert _marker_points(drawn.ax) == drawn.markers
     plt.close(drawn.ax.figure)
 
 
@@ -84,6 +93,7 @@ def test_unknown_kinds_get_a_generic_marker_and_a_legend_entry():
     assert drawn.lanes == ["shop", "billing-1"]
     assert drawn.arrows == 1
     assert drawn.markers == {"published": 1, "failed": 1, "dead-lettered": 1, "weird": 1}
+    assert _marker_points(drawn.ax) == drawn.markers
     labels = [t.get_text() for t in drawn.ax.get_legend().get_texts()]
     assert "weird (1)" in labels and "dead-lettered (1)" in labels
     assert "weird" not in MARKERS
@@ -124,5 +134,8 @@ def test_drawing_is_deterministic_and_leaves_rcparams_alone():
     pa = [c.get_offsets().tolist() for c in a.ax.collections]
     pb = [c.get_offsets().tolist() for c in b.ax.collections]
     assert pa == pb
+    la = [(ln.get_label(), ln.get_color(), ln.get_xydata().tolist()) for ln in a.ax.lines]
+    lb = [(ln.get_label(), ln.get_color(), ln.get_xydata().tolist()) for ln in b.ax.lines]
+    assert la == lb and _marker_points(a.ax) == a.markers
     assert dict(plt.rcParams) == before
     plt.close("all")

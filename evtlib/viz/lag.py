@@ -40,6 +40,13 @@ def _as_list(x: Any, types: tuple[type, ...]) -> list:
     return items
 
 
+def _time_locator() -> Any:
+    """Ticks for a time axis: at most seven steps (each label is a text to render)."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10])
+
+
 def _target_line(ax: Any, target: float | None, unit: str) -> None:
     if target is not None:
         ax.axhline(target, color="#C62828", lw=1.2, ls="-", alpha=0.8, zorder=1)
@@ -111,7 +118,8 @@ def draw_consistency_lag(
     ax.set_ylabel("consistency lag (ms)")
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", fontsize=8, markerscale=2.5)
-    ax.set_title(title or "how long each event took to take effect", loc="left")
+    ax.xaxis.set_major_locator(_time_locator())
+    ax.set_title(title or "how long each event took to take effect", loc="left", y=1.0)
     return ax
 
 
@@ -172,7 +180,9 @@ def draw_consumer_lag(
     ax.set_ylabel("consumer lag (events)")
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(title or "events published but not yet committed", loc="left")
+    ax.xaxis.set_major_locator(_time_locator())
+    # y=1.0: just above the Axes, without measuring every tick label to place it.
+    ax.set_title(title or "events published but not yet committed", loc="left", y=1.0)
     return ax
 
 

@@ -100,11 +100,15 @@ def lanes_of(records: Iterable[TraceRecord]) -> list[str]:
     they first appear.  A consumer that also publishes (a reaction, a
     dead-letter) stays a consumer.
     """
-    first: dict[str, int] = {}
+    # Each (actor, kind) pair once, in order of first appearance: one cheap
+    # pass over the records, then a short loop over the pairs.
     does: dict[str, set[str]] = {}
-    for r in records:
-        first.setdefault(r.actor, len(first))
-        does.setdefault(r.actor, set()).add(r.kind)
+    for actor, kind in dict.fromkeys((r.actor, r.kind) for r in records):
+        kinds = does.get(actor)
+        if kinds is None:
+            kinds = does[actor] = set()
+        kinds.add(kind)
+    first = {a: i for i, a in enumerate(does)}
 
     def rank(actor: str) -> int:
         kinds = does[actor]
@@ -150,8 +154,10 @@ def draw_timeline(
         Kinds not to draw (default: ``committed``, which is frequent and quiet).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
     from matplotlib.lines import Line2D
     from matplotlib.markers import MarkerStyle
+    from matplotlib.ticker import MaxNLocator
 
     if color_by not in ("event", "correlation"):
         raise ValueError(f"color_by must be 'event' or 'correlation', got {color_by!r}")
@@ -174,13 +180,19 @@ def draw_timeline(
         present = {r.actor for r in shown}
         lanes = [a for a in lanes_of(r for r in everything if r.kind not in hidden) if a in present]
     lane_y = {a: -i for i, a in enumerate(lanes)}
-    n_events = len({r.event_id for r in shown if r.event_id is not None})
-    dense = n_events > max_events
     # Colours in order of first appearance: neighbouring events never share one.
+    # One pass: each event id gets its colour once, and is counted.
     color_for = first_seen_colors()
+    event_color: dict[str | None, str] = {None: color_for(None)}
     for r in shown:
-        if r.event_id is not None:
-            color_for(color_key(r.event_id))
+        if r.event_id not in event_color:
+            event_color[r.event_id] = color_for(color_key(r.event_id))
+    n_events = len(event_color) - 1
+    # The same as indices into the colours in use, for grouping markers by colour.
+    colors = list(dict.fromkeys(event_color.values()))
+    color_index = {c: i for i, c in enumerate(colors)}
+    event_ci = {e: color_index[c] for e, c in event_color.items()}
+    dense = n_events > max_events
 
     if ax is None:
         height = 1.3 + 0.42 * max(len(lanes), 1)
@@ -195,12 +207,29 @@ def draw_timeline(
         )
 
     # Lane stripes and names.
-    for i, _ in enumerate(lanes):
-        if i % 2 == 0:
-            ax.axhspan(-i - 0.5, -i + 0.5, color="#F4F4F4", zorder=0, lw=0)
+    # The stripes span the width of the Axes (x in axes units, y in data), as
+    # axhspan would draw them, but as one collection rather than a patch each.
+    stripes = [
+        [(0, -i - 0.5), (1, -i - 0.5), (1, -i + 0.5), (0, -i + 0.5)]
+        for i in range(0, len(lanes), 2)
+    ]
+    ax.add_collection(
+        PolyCollection(
+            stripes,
+            facecolors="#F4F4F4",
+            edgecolors="none",
+            linewidths=0,
+            zorder=0,
+            transform=ax.get_yaxis_transform(),
+        ),
+        autolim=False,
+    )
     ax.set_yticks([lane_y[a] for a in lanes], lanes)
     ax.set_ylim(-len(lanes) + 0.5, 0.5)
-    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="y", length=0, left=False)
+    # At most seven steps of time: a learner reads the scale, not every tick
+    # (and each tick label is a text to lay out and render).
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
 
     # Where each (topic, partition, offset) was published, and by whom.
     arrows = 0
@@ -221,7 +250,7 @@ def draw_timeline(
             ys.append(lane_y[who])
             us.append(r.time - t_pub)
             vs.append(lane_y[r.actor] - lane_y[who])
-            cs.append(color_for(color_key(r.event_id)))
+            cs.append(event_color[r.event_id])
         if xs:
             ax.quiver(
                 np.asarray(xs),
@@ -241,45 +270,55 @@ def draw_timeline(
             )
         arrows = len(xs)
 
-    # Markers: one scatter per kind, so each kind is one legend entry.
+    # Markers: one line of markers (no line) per kind and colour.  Kinds on the
+    # normal path are coloured by event, so they take one per palette colour;
+    # a single-colour line is drawn by stamping one marker many times, which
+    # is much faster than a collection with a colour per point.  "delivered"
+    # gets no marker: the arrowhead shows it, and in dense mode the handled
+    # marker follows right after.
     by_kind: dict[str, list[TraceRecord]] = {}
     for r in shown:
-        if r.kind == "delivered" and not dense:
-            continue  # the arrowhead already shows it
-        if r.kind == "delivered" and dense:
-            continue  # the handled marker follows right after; keep it calm
-        by_kind.setdefault(r.kind, []).append(r)
-    size = 14 if dense else 46
+        if r.kind != "delivered":
+            rs = by_kind.get(r.kind)
+            if rs is None:
+                rs = by_kind[r.kind] = []
+            rs.append(r)
+    size = 14 if dense else 46  # marker area in points^2, as for scatter
     markers: dict[str, int] = {}
     handles = []
     for kind, rs in by_kind.items():
         shape = MARKERS.get(kind, GENERIC_MARKER)
-        if kind in _BY_EVENT:
-            # One scatter per colour: a single-colour scatter is drawn much
-            # faster (as markers) than one with a colour per point.
-            by_color: dict[str, list[TraceRecord]] = {}
-            for r in rs:
-                by_color.setdefault(color_for(color_key(r.event_id)), []).append(r)
-        else:
-            by_color = {kind_color(kind): rs}
+        n = len(rs)
+        xs = np.fromiter((r.time for r in rs), float, n)
+        ys = np.fromiter((lane_y[r.actor] for r in rs), float, n)
         big = 2.2 if kind in ("crashed", "failed", "dead-lettered", "lost") else 1.0
+        # Filled markers get a thin white rim that keeps neighbours apart.
         filled = MarkerStyle(shape).is_filled()
-        for color, group in by_color.items():
-            ax.scatter(
-                np.fromiter((r.time for r in group), float, len(group)),
-                np.fromiter((lane_y[r.actor] for r in group), float, len(group)),
-                s=size * big,
-                marker=shape,
-                color=color,
-                linewidths=0.4 if filled else 1.3,
-                edgecolors="white" if filled else None,
-                zorder=4 if big > 1 else 3,
-            )
+        style = dict(
+            ls="None",
+            marker=shape,
+            ms=(size * big) ** 0.5,
+            mew=0.4 if filled else 1.3,
+            zorder=4 if big > 1 else 3,
+            label=f"_{kind}",  # "_": named for readers of the Axes, not for the legend
+        )
+        if kind in _BY_EVENT:
+            which = np.fromiter((event_ci[r.event_id] for r in rs), np.intp, n)
+            used, first = np.unique(which, return_index=True)
+            # Colours in the order they first appear among these records.
+            groups = [(colors[i], which == i) for i in used[np.argsort(first)]]
+            if len(groups) == 1:
+                groups = [(groups[0][0], slice(None))]
+        else:
+            groups = [(kind_color(kind), slice(None))]
+        for color, sel in groups:
+            line = Line2D(xs[sel], ys[sel], color=color, mec="white" if filled else color, **style)
+            ax.add_line(line)
         if kind == "crashed":
             # A crash matters to every lane: mark the moment across the chart.
             for r in rs:
                 ax.axvline(r.time, color=kind_color(kind), lw=0.8, ls=":", alpha=0.7, zorder=1)
-        markers[kind] = len(rs)
+        markers[kind] = n
         legend_color = "#555555" if kind in _BY_EVENT else kind_color(kind)
         handles.append(
             Line2D(
@@ -290,7 +329,7 @@ def draw_timeline(
                 ms=7,
                 color=legend_color,
                 mec=legend_color,
-                label=f"{kind} ({len(rs)})",
+                label=f"{kind} ({n})",
             )
         )
     if arrows:
@@ -317,7 +356,9 @@ def draw_timeline(
         title = f"{n_events} events"
         if dense:
             title += " (dense: no arrows; zoom with window=)"
-    ax.set_title(title, loc="left", fontsize=10)
+    # y=1.0 fixes the title just above the Axes (nothing is drawn above them),
+    # which spares matplotlib measuring every tick label to place it.
+    ax.set_title(title, loc="left", fontsize=10, y=1.0)
     return TimelineDrawn(ax, lanes, arrows, markers, dense)
 
 
