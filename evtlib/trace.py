@@ -14,7 +14,6 @@ of dicts for a table.
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -114,7 +113,7 @@ class TraceRecord(NamedTuple):
 
 
 class Trace:
-    """An append-only, column-stored list of :class:`TraceRecord`.
+    """An append-only list of :class:`TraceRecord`, stored as plain tuples.
 
     ``enabled=False`` turns :meth:`record` into a no-op.  Records may be
     appended slightly out of time order (a delivery is written when its
@@ -124,16 +123,10 @@ class Trace:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._time = array("d")
-        self._kind: list[str] = []
-        self._actor: list[str] = []
-        self._event: list[str | None] = []
-        self._topic: list[str | None] = []
-        self._partition = array("i")
-        self._offset = array("q")
-        self._detail: list[str | None] = []
+        # (time, kind, actor, event_id, topic, partition, offset, detail); -1 for "none".
+        self._rows: list[tuple] = []
         self._last = float("-inf")
-        self._order: list[int] | None = []  # None: needs sorting
+        self._unsorted = False
 
     def record(
         self,
@@ -150,50 +143,42 @@ class Trace:
         if not self.enabled:
             return
         if time < self._last:
-            self._order = None
+            self._unsorted = True
         else:
             self._last = time
-            if self._order is not None:
-                self._order.append(len(self._kind))
-        self._time.append(time)
-        self._kind.append(kind)
-        self._actor.append(actor)
-        self._event.append(event_id)
-        self._topic.append(topic)
-        self._partition.append(partition)
-        self._offset.append(offset)
-        self._detail.append(detail)
+        self._rows.append((time, kind, actor, event_id, topic, partition, offset, detail))
 
     def __len__(self) -> int:
-        return len(self._kind)
+        return len(self._rows)
 
-    def _sorted_index(self) -> list[int]:
-        if self._order is None:
-            times = self._time
-            self._order = sorted(range(len(times)), key=times.__getitem__)
-            self._last = times[self._order[-1]] if self._order else float("-inf")
-        return self._order
+    def _sorted_rows(self) -> list[tuple]:
+        if self._unsorted:
+            # A stable sort keeps the writing order of records with equal times.
+            self._rows.sort(key=_time_of)
+            self._unsorted = False
+        return self._rows
 
-    def _row(self, i: int) -> TraceRecord:
-        p = self._partition[i]
-        o = self._offset[i]
+    @staticmethod
+    def _row(row: tuple) -> TraceRecord:
+        time, kind, actor, event_id, topic, p, o, detail = row
         return TraceRecord(
-            self._time[i],
-            self._kind[i],
-            self._actor[i],
-            self._event[i],
-            self._topic[i],
-            None if p < 0 else p,
-            None if o < 0 else o,
-            self._detail[i],
+            time,
+            kind,
+            actor,
+            event_id,
+            topic,
+            None if p is None or p < 0 else p,
+            None if o is None or o < 0 else o,
+            detail,
         )
 
     def __iter__(self) -> Iterator[TraceRecord]:
-        for i in self._sorted_index():
-            yield self._row(i)
+        row = self._row
+        for r in self._sorted_rows():
+            yield row(r)
 
     def __getitem__(self, k: int) -> TraceRecord:
-        return self._row(self._sorted_index()[k])
+        return self._row(self._sorted_rows()[k])
 
     def records(self) -> list[TraceRecord]:
         """All records, sorted by time."""
@@ -212,26 +197,26 @@ class Trace:
         kinds = _as_set(kind, "kind")
         actors = _as_set(actor, "actor")
         out = []
-        for i in self._sorted_index():
-            if kinds is not None and self._kind[i] not in kinds:
+        for r in self._sorted_rows():
+            if kinds is not None and r[1] not in kinds:
                 continue
-            if actors is not None and self._actor[i] not in actors:
+            if actors is not None and r[2] not in actors:
                 continue
-            if event_id is not None and self._event[i] != event_id:
+            if event_id is not None and r[3] != event_id:
                 continue
-            if topic is not None and self._topic[i] != topic:
+            if topic is not None and r[4] != topic:
                 continue
-            t = self._time[i]
+            t = r[0]
             if since is not None and t < since:
                 continue
             if until is not None and t > until:
                 continue
-            out.append(self._row(i))
+            out.append(self._row(r))
         return out
 
     def counts(self) -> dict[str, int]:
         """How many records of each kind, in the order kinds first appeared."""
-        return dict(Counter(self._kind))
+        return dict(Counter(r[1] for r in self._sorted_rows()))
 
     def to_dicts(self, records: Iterable[TraceRecord] | None = None) -> list[dict[str, Any]]:
         """The records as plain dicts (for a table, JSON or a DataFrame)."""
@@ -245,6 +230,10 @@ class Trace:
     def __repr__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"<Trace {state} records={len(self)}>"
+
+
+def _time_of(row: tuple) -> float:
+    return row[0]
 
 
 def _as_set(value: str | Iterable[str] | None, name: str) -> frozenset[str] | None:
