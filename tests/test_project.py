@@ -16,15 +16,24 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parent.parent
-_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:>=\s*([0-9][0-9A-Za-z.]*))?\s*$")
+_REQ = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*"
+    r"(?:>=\s*([0-9][0-9A-Za-z.]*)(?:\s*,\s*<\s*([0-9][0-9A-Za-z.]*))?)?\s*$"
+)
 
 
 def _requirement(text: str) -> tuple[str, str | None]:
-    """``"matplotlib>=3.7"`` -> ``("matplotlib", "3.7")``; names compared case- and _-insensitively."""
+    """``"matplotlib>=3.7,<3.11"`` -> ``("matplotlib", "3.7,<3.11")``; ``"x>=1"`` -> ``("x", "1")``.
+
+    Names are compared case- and _-insensitively; bounds exactly.
+    """
     m = _REQ.match(text)
     if m is None:
-        raise ValueError(f"requirement must look like 'name' or 'name>=version', got {text!r}")
-    return re.sub(r"[-_.]+", "-", m.group(1)).lower(), m.group(2)
+        raise ValueError(
+            f"requirement must look like 'name', 'name>=version' or 'name>=low,<high', got {text!r}"
+        )
+    bound = m.group(2) if m.group(3) is None else f"{m.group(2)},<{m.group(3)}"
+    return re.sub(r"[-_.]+", "-", m.group(1)).lower(), bound
 
 
 def pyproject_requirements(text: str) -> dict[str, str | None]:
@@ -71,6 +80,9 @@ def test_the_dependency_check_notices_a_disagreement():
     assert conda_requirements(yml) == {"matplotlib": "3.8", "pytest": "7.4"}
     assert conda_requirements(yml) != pyproject_requirements(toml)
     assert conda_requirements(yml.replace("  - pytest>=7.4\n", "")) == {"matplotlib": "3.8"}
+    capped = yml.replace("matplotlib>=3.8", "matplotlib>=3.7,<3.11")
+    assert conda_requirements(capped)["matplotlib"] == "3.7,<3.11"
+    assert conda_requirements(capped) != pyproject_requirements(toml)  # the cap differs
 
 
 def notebook_problems(nb: dict) -> list[str]:
