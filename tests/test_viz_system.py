@@ -28,7 +28,7 @@ def test_a_declined_payment_draws_action_failure_then_compensation():
     assert drawn.final == "compensated"
     assert len(drawn.ax.patches) == 3  # one bar per attempt (legend patches are not on the axes)
     assert len(drawn.ax.collections) == 1  # one red cross
-    assert {t.get_text() for t in drawn.ax.texts} >= {"1", "2", "3 undo", " compensated"}
+    assert {t.get_text() for t in drawn.ax.texts} >= {"1", "2", "3 undo", "compensated "}
     save(drawn.ax.figure, "saga_timeline")
     plt.close(drawn.ax.figure)
 

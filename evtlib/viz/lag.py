@@ -162,7 +162,11 @@ def draw_consumer_lag(
                 color=color,
                 lw=0.7,
                 alpha=0.45,
-                label=f"{series.group}: each of {len(series.partitions)} partitions"
+                label=(
+                    f"{series.group}: each of {len(series.partitions)} partitions"
+                    if len(series.partitions) > 1
+                    else "_one partition: the total says it all"
+                )
                 if i == 0
                 else None,
             )

@@ -135,11 +135,12 @@ def draw_saga_timeline(
         ax.text(
             end,
             0.62,
-            f" {final}",
+            f"{final} ",
             color=_END.get(final, "#555555"),
             fontsize=9,
             fontweight="bold",
             va="bottom",
+            ha="right",  # left of the line: the legend sits to its right
         )
     ax.set_yticks([y[s] for s in lanes], lanes)
     ax.set_ylim(-len(lanes) + 0.4, 1.0)

@@ -292,6 +292,8 @@ def draw_timeline(
         xs = np.fromiter((r.time for r in rs), float, n)
         ys = np.fromiter((lane_y[r.actor] for r in rs), float, n)
         big = 2.2 if kind in ("crashed", "failed", "dead-lettered", "lost") else 1.0
+        if kind == "published":
+            big = 0.6  # a reaction is published when its cause is handled: show both
         # Filled markers get a thin white rim that keeps neighbours apart.
         filled = MarkerStyle(shape).is_filled()
         style = dict(
@@ -299,7 +301,7 @@ def draw_timeline(
             marker=shape,
             ms=(size * big) ** 0.5,
             mew=0.4 if filled else 1.3,
-            zorder=4 if big > 1 else 3,
+            zorder=4 if big != 1 else 3,
             label=f"_{kind}",  # "_": named for readers of the Axes, not for the legend
         )
         if kind in _BY_EVENT:
