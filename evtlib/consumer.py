@@ -204,17 +204,7 @@ class Consumer:
             if st.owner is self and st.inflight == offset:
                 st.inflight = None
                 if self.delivery == "at-most-once":
-                    st.lost += 1
-                    sim.trace.record(
-                        sim.now,
-                        "lost",
-                        self.name,
-                        st.partition.log[offset].id,
-                        st.tp.topic,
-                        st.tp.partition,
-                        offset,
-                        "crashed after commit",
-                    )
+                    self._lose(st, offset, "crashed after commit")
         self._inflight.clear()
         self._busy = 0
         # A crashed process forgets what it had not committed: if it comes back
@@ -261,17 +251,7 @@ class Consumer:
             if st.owner is self:
                 if self.delivery == "at-most-once" and st.inflight == offset:
                     # Committed at fetch and abandoned now: nobody will deliver it again.
-                    st.lost += 1
-                    sim.trace.record(
-                        sim.now,
-                        "lost",
-                        self.name,
-                        st.partition.log[offset].id,
-                        st.tp.topic,
-                        st.tp.partition,
-                        offset,
-                        "stopped after commit",
-                    )
+                    self._lose(st, offset, "stopped after commit")
                 st.inflight = None
         self._inflight.clear()
         self._busy = 0
@@ -446,11 +426,9 @@ class Consumer:
         # The delivery is given up: a new generation, the offset fetched again.
         st.generation += 1
         st.inflight = None
-        if self.delivery == "at-least-once":
-            st.position = st.committed if st.committed <= offset else offset
-            st.done = min(st.done, st.position)
-        else:
-            st.lost += 1
+        # Only at-least-once consumers have an ack timeout (the constructor insists).
+        st.position = st.committed if st.committed <= offset else offset
+        st.done = min(st.done, st.position)
         if self._inflight.get(st) == offset:
             del self._inflight[st]
             self._busy -= 1
@@ -521,17 +499,7 @@ class Consumer:
             # but this consumer may not commit it; the new owner will redo it.
             if not ok and self.delivery == "at-most-once":
                 # Committed at fetch, so the new owner will not redo it: a loss.
-                st.lost += 1
-                trace.record(
-                    sim.now,
-                    "lost",
-                    self.name,
-                    event.id,
-                    topic,
-                    part.index,
-                    offset,
-                    "handler failed after commit",
-                )
+                self._lose(st, offset, "handler failed after commit")
             trace.record(sim.now, "commit-rejected", self.name, event.id, topic, part.index, offset)
             return
         if self._inflight.get(st) == offset:
@@ -585,17 +553,7 @@ class Consumer:
                     )
                     return
             else:
-                st.lost += 1
-                trace.record(
-                    sim.now,
-                    "lost",
-                    self.name,
-                    event.id,
-                    topic,
-                    part.index,
-                    offset,
-                    "handler failed after commit",
-                )
+                self._lose(st, offset, "handler failed after commit")
         self._pump()
 
     def _retry(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
@@ -619,6 +577,21 @@ class Consumer:
         """
         error = self._run_handler(delivery, state)
         return None if error is None else self.retry_after(delivery, error)
+
+    def _lose(self, st: PartitionState, offset: int, why: str) -> None:
+        """Count and trace an event this group will never handle (at-most-once)."""
+        st.lost += 1
+        sim = self.sim
+        sim.trace.record(
+            sim.now,
+            "lost",
+            self.name,
+            st.partition.log[offset].id,
+            st.tp.topic,
+            st.tp.partition,
+            offset,
+            why,
+        )
 
     def _failed(
         self, event: Event, topic: str, partition: int, offset: int, exc: Exception
