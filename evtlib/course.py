@@ -72,6 +72,20 @@ def setup(*, quiet: bool = True) -> None:
         from .viz.style import use_course_style
 
         use_course_style()
+    _short_errors()
+
+
+def _short_errors() -> None:
+    # Inside a kernel, show an error as its type and message: evtlib's messages
+    # say what was wrong, and a traceback through the library (with this
+    # machine's paths) says nothing more to a learner.  `%xmode Context` undoes it.
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "InteractiveTB"):
+        shell.InteractiveTB.set_mode("Minimal")
 
 
 def _close(a: Any, b: Any) -> bool:
