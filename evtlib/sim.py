@@ -102,6 +102,8 @@ class Simulation(metaclass=ABCMeta):  # noqa: B024 - an interface by registratio
     nothing is left, and :meth:`scheduled` shows what is waiting.
     """
 
+    _scope = "simulation"  # how error messages name this kind of runner
+
     def __init__(self, seed: int = 0, *, trace: bool = True) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
@@ -221,7 +223,7 @@ class Simulation(metaclass=ABCMeta):  # noqa: B024 - an interface by registratio
         if not isinstance(name, str) or not name:
             raise ValueError(f"{kind} name must be a non-empty str, got {name!r}")
         if name in self._names:
-            raise ValueError(f"{kind} name must be unique in this simulation, {name!r} is taken")
+            raise ValueError(f"{kind} name must be unique in this {self._scope}, {name!r} is taken")
         self._names.add(name)
         return name
 

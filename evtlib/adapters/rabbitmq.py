@@ -104,11 +104,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "evtlib.adapters.rabbitmq needs pika: pip install 'evtlib[rabbitmq]'"
     ) from exc
 
-from ..broker import Broker, TopicPartition, partition_for
+from ..broker import Broker, Topic, TopicPartition
 from ..consumer import Consumer, Delivery
 from ..distributions import Constant
 from ..errors import EvtlibError
 from ..events import Event, thaw
+from ..patterns.dlq import DeadLetterQueue
 from ..sim import NORMAL, ScheduledCall, Simulation, Timer, _describe
 from ..trace import Trace
 
@@ -459,11 +460,8 @@ class RealTime:
 
     # -- randomness and ids ----------------------------------------------------
 
-    def rng_for(self, name: str) -> random.Random:
-        """A random generator for component ``name``, derived from the seed."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name must be a non-empty str, got {name!r}")
-        return random.Random(f"{self.seed}/{name}")
+    # The same as a simulation's: derived from the seed and the name.
+    rng_for = Simulation.rng_for
 
     def next_id(self, prefix: str = "evt") -> str:
         """The next id with ``prefix`` (and the namespace, if any)."""
@@ -473,14 +471,8 @@ class RealTime:
         middle = f"-{self.namespace}" if self.namespace else ""
         return f"{prefix}{middle}-{next(counter):06d}"
 
-    def register_name(self, name: str, kind: str = "component") -> str:
-        """Claim a unique component name; raise ``ValueError`` if it is taken."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"{kind} name must be a non-empty str, got {name!r}")
-        if name in self._names:
-            raise ValueError(f"{kind} name must be unique in this runner, {name!r} is taken")
-        self._names.add(name)
-        return name
+    _scope = "runner"
+    register_name = Simulation.register_name
 
     def __repr__(self) -> str:
         return (
@@ -522,18 +514,9 @@ class RabbitTopic:
         self._rr = 0
         self._blocked: list[Callable[[], None]] = []
 
-    def partition_of(self, key: str | None) -> int:
-        """The partition for ``key`` (CRC-32, as simulated); round-robin without a key."""
-        n = len(self.partitions)
-        if key is None:
-            p = self._rr % n
-            self._rr += 1
-            return p
-        return partition_for(key, n)
-
-    def partition_of_peek(self, key: str | None) -> int:
-        n = len(self.partitions)
-        return self._rr % n if key is None else partition_for(key, n)
+    # Keys map to partitions exactly as in the simulation (CRC-32, round-robin without a key).
+    partition_of = Topic.partition_of
+    partition_of_peek = Topic.partition_of_peek
 
     def has_room(self, partition: int) -> bool:
         return True
@@ -1264,18 +1247,8 @@ class RabbitDeadLetterQueue:
             )
         return out
 
-    def count_by(self, field: str = "reason") -> dict[str, int]:
-        """How many records per value of ``field`` (most common first)."""
-        counts: dict[str, int] = {}
-        for r in self.list():
-            if field == "event_type":
-                value = r.event.type
-            elif field == "key":
-                value = str(r.event.key)
-            else:
-                value = getattr(r, field)
-            counts[value] = counts.get(value, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    # Records are DeadLetterRecords, so they are counted as in the simulation.
+    count_by = DeadLetterQueue.count_by
 
     def redrive(
         self,
