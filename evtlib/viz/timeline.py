@@ -81,11 +81,13 @@ class TimelineDrawn(NamedTuple):
     dense: bool
 
 
-def _records(source: Trace | Simulation | Iterable[TraceRecord]) -> list[TraceRecord]:
+def _records(source: Trace | Simulation | Iterable[TraceRecord]) -> list[tuple]:
     if isinstance(source, Simulation):
         source = source.trace
     if isinstance(source, Trace):
-        return source.records()
+        # The stored rows, in TraceRecord's field order (read by index below):
+        # far cheaper than building a TraceRecord per row.
+        return source._sorted_rows()
     records = list(source)
     if records and not isinstance(records[0], TraceRecord):
         raise TypeError(f"expected a Trace or TraceRecords, got {type(records[0]).__name__}")
@@ -103,7 +105,7 @@ def lanes_of(records: Iterable[TraceRecord]) -> list[str]:
     # Each (actor, kind) pair once, in order of first appearance: one cheap
     # pass over the records, then a short loop over the pairs.
     does: dict[str, set[str]] = {}
-    for actor, kind in dict.fromkeys((r.actor, r.kind) for r in records):
+    for actor, kind in dict.fromkeys((r[2], r[1]) for r in records):
         kinds = does.get(actor)
         if kinds is None:
             kinds = does[actor] = set()
@@ -163,6 +165,9 @@ def draw_timeline(
         raise ValueError(f"color_by must be 'event' or 'correlation', got {color_by!r}")
     if not isinstance(max_events, int) or max_events < 0:
         raise ValueError(f"max_events must be an int >= 0, got {max_events!r}")
+    # Records are read by index, in TraceRecord's field order: r[0] time,
+    # r[1] kind, r[2] actor, r[3] event id, r[4] topic, r[5] partition,
+    # r[6] offset (so a Trace's own rows can be used without conversion).
     everything = _records(trace_or_records)
     color_key = _color_key(color_by, broker)
     records = everything
@@ -170,23 +175,23 @@ def draw_timeline(
         t0, t1 = window
         if not t1 > t0:
             raise ValueError(f"window must be (t0, t1) with t1 > t0, got {window!r}")
-        records = [r for r in everything if t0 <= r.time <= t1]
+        records = [r for r in everything if t0 <= r[0] <= t1]
     hidden = frozenset(hide)
-    shown = [r for r in records if r.kind not in hidden]
+    shown = [r for r in records if r[1] not in hidden]
     # Lanes keep the order of the whole trace, so zooming does not reshuffle them.
     if window is None:
         lanes = lanes_of(shown)
     else:
-        present = {r.actor for r in shown}
-        lanes = [a for a in lanes_of(r for r in everything if r.kind not in hidden) if a in present]
+        present = {r[2] for r in shown}
+        lanes = [a for a in lanes_of(r for r in everything if r[1] not in hidden) if a in present]
     lane_y = {a: -i for i, a in enumerate(lanes)}
     # Colours in order of first appearance: neighbouring events never share one.
     # One pass: each event id gets its colour once, and is counted.
     color_for = first_seen_colors()
     event_color: dict[str | None, str] = {None: color_for(None)}
     for r in shown:
-        if r.event_id not in event_color:
-            event_color[r.event_id] = color_for(color_key(r.event_id))
+        if r[3] not in event_color:
+            event_color[r[3]] = color_for(color_key(r[3]))
     n_events = len(event_color) - 1
     # The same as indices into the colours in use, for grouping markers by colour.
     colors = list(dict.fromkeys(event_color.values()))
@@ -236,21 +241,21 @@ def draw_timeline(
     if not dense:
         origin: dict[tuple, tuple[float, str]] = {}
         for r in everything:
-            if r.kind == "published":
-                origin[(r.topic, r.partition, r.offset)] = (r.time, r.actor)
+            if r[1] == "published":
+                origin[(r[4], r[5], r[6])] = (r[0], r[2])
         xs, ys, us, vs, cs = [], [], [], [], []
         for r in shown:
-            if r.kind not in ("delivered", "redelivered"):
+            if r[1] not in ("delivered", "redelivered"):
                 continue
-            src = origin.get((r.topic, r.partition, r.offset))
+            src = origin.get((r[4], r[5], r[6]))
             if src is None or src[1] not in lane_y:
                 continue
             t_pub, who = src
             xs.append(t_pub)
             ys.append(lane_y[who])
-            us.append(r.time - t_pub)
-            vs.append(lane_y[r.actor] - lane_y[who])
-            cs.append(event_color[r.event_id])
+            us.append(r[0] - t_pub)
+            vs.append(lane_y[r[2]] - lane_y[who])
+            cs.append(event_color[r[3]])
         if xs:
             ax.quiver(
                 np.asarray(xs),
@@ -278,10 +283,10 @@ def draw_timeline(
     # marker follows right after.
     by_kind: dict[str, list[TraceRecord]] = {}
     for r in shown:
-        if r.kind != "delivered":
-            rs = by_kind.get(r.kind)
+        if r[1] != "delivered":
+            rs = by_kind.get(r[1])
             if rs is None:
-                rs = by_kind[r.kind] = []
+                rs = by_kind[r[1]] = []
             rs.append(r)
     size = 14 if dense else 46  # marker area in points^2, as for scatter
     markers: dict[str, int] = {}
@@ -289,8 +294,8 @@ def draw_timeline(
     for kind, rs in by_kind.items():
         shape = MARKERS.get(kind, GENERIC_MARKER)
         n = len(rs)
-        xs = np.fromiter((r.time for r in rs), float, n)
-        ys = np.fromiter((lane_y[r.actor] for r in rs), float, n)
+        xs = np.fromiter((r[0] for r in rs), float, n)
+        ys = np.fromiter((lane_y[r[2]] for r in rs), float, n)
         big = 2.2 if kind in ("crashed", "failed", "dead-lettered", "lost") else 1.0
         if kind == "published":
             big = 0.6  # a reaction is published when its cause is handled: show both
@@ -305,7 +310,7 @@ def draw_timeline(
             label=f"_{kind}",  # "_": named for readers of the Axes, not for the legend
         )
         if kind in _BY_EVENT:
-            which = np.fromiter((event_ci[r.event_id] for r in rs), np.intp, n)
+            which = np.fromiter((event_ci[r[3]] for r in rs), np.intp, n)
             used, first = np.unique(which, return_index=True)
             # Colours in the order they first appear among these records.
             groups = [(colors[i], which == i) for i in used[np.argsort(first)]]
@@ -319,7 +324,7 @@ def draw_timeline(
         if kind == "crashed":
             # A crash matters to every lane: mark the moment across the chart.
             for r in rs:
-                ax.axvline(r.time, color=kind_color(kind), lw=0.8, ls=":", alpha=0.7, zorder=1)
+                ax.axvline(r[0], color=kind_color(kind), lw=0.8, ls=":", alpha=0.7, zorder=1)
         markers[kind] = n
         legend_color = "#555555" if kind in _BY_EVENT else kind_color(kind)
         handles.append(
@@ -348,7 +353,7 @@ def draw_timeline(
     if window is not None:
         ax.set_xlim(*window)
     elif shown:
-        t_first, t_last = shown[0].time, shown[-1].time
+        t_first, t_last = shown[0][0], shown[-1][0]
         pad = max((t_last - t_first) * 0.02, 1.0)
         ax.set_xlim(t_first - pad, t_last + pad)
     ax.set_xlabel("simulated time (ms)")
