@@ -34,8 +34,8 @@ class FrozenDict(Mapping):
     __slots__ = ("_d", "_h")
 
     def __init__(self, items: Mapping[str, Any] = ()) -> None:  # type: ignore[assignment]
-        object.__setattr__(self, "_d", dict(items))
-        object.__setattr__(self, "_h", None)
+        _set_d(self, dict(items))
+        _set_h(self, None)
 
     def __getitem__(self, key: str) -> Any:
         return self._d[key]
@@ -48,7 +48,7 @@ class FrozenDict(Mapping):
 
     def __hash__(self) -> int:
         if self._h is None:
-            object.__setattr__(self, "_h", hash(tuple(sorted(self._d.items()))))
+            _set_h(self, hash(tuple(sorted(self._d.items()))))
         return self._h  # type: ignore[return-value]
 
     def __eq__(self, other: object) -> bool:
@@ -71,7 +71,12 @@ class FrozenDict(Mapping):
         return repr(self._d)
 
 
-_SCALARS = (str, int, bool, type(None))
+# The slots' own setters: they bypass __setattr__ (which refuses) and are
+# cheaper than object.__setattr__, on a path taken once per event.
+_set_d = FrozenDict._d.__set__  # type: ignore[attr-defined]
+_set_h = FrozenDict._h.__set__  # type: ignore[attr-defined]
+
+_SCALARS = frozenset((str, int, bool, type(None)))
 
 
 def freeze(value: Any, path: str = "data") -> Any:
@@ -83,10 +88,13 @@ def freeze(value: Any, path: str = "data") -> Any:
     """
     if value is None or isinstance(value, (str, bool, int)):
         return value
-    if type(value) is dict and all(
-        type(k) is str and type(v) in _SCALARS for k, v in value.items()
-    ):
-        return FrozenDict(value)  # the common flat case, without recursion
+    if type(value) is dict:
+        # The common flat case, without recursion (a plain loop: no generator).
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _SCALARS:
+                break
+        else:
+            return FrozenDict(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise TypeError(f"{path} must be JSON-serialisable, got the float {value!r}")
