@@ -20,13 +20,14 @@ teacher finds them; the test suite runs every check against them.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["setup", "environment_report", "check", "REQUIRED"]
+__all__ = ["setup", "settle_memory", "environment_report", "check", "REQUIRED"]
 
 #: What the course needs: module name -> (pip package, what it is for).
 REQUIRED = {
@@ -64,6 +65,10 @@ def setup(*, quiet: bool = True) -> None:
     Prints only when something is missing (or when ``quiet=False``), so the
     notebooks' stored outputs do not depend on installed versions, and a
     setup cell with no output means all is well.
+
+    It also sets aside, for Python's cycle collector, every object that
+    exists once the course is imported (see :func:`settle_memory`), so that
+    moving an explorer's slider does not pause for a full collection.
     """
     ok, lines = environment_report()
     if not ok or not quiet:
@@ -73,6 +78,23 @@ def setup(*, quiet: bool = True) -> None:
 
         use_course_style()
     _short_errors()
+    settle_memory()
+
+
+def settle_memory() -> None:
+    """Collect garbage once, then leave what is left out of later collections.
+
+    A kernel holds about 100,000 objects once Jupyter, matplotlib and evtlib
+    are imported; each full run of Python's cycle collector walks all of
+    them (about 100 ms here), and re-simulating and redrawing for a slider
+    creates enough objects to set one off every other update.  Those imported
+    objects live as long as the kernel, so :func:`gc.freeze` moves them to a
+    generation the collector never scans: the objects a simulation or a
+    figure creates later are collected as before.  Calling it again freezes
+    what has been created since (harmless).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _short_errors() -> None:

@@ -1,0 +1,81 @@
+"""The notebooks' helpers: setup() is silent when all is well, check() says right or not yet."""
+
+from __future__ import annotations
+
+import gc
+
+import matplotlib
+import pytest
+
+from evtlib import course
+
+
+@pytest.fixture
+def unfrozen():
+    """setup() freezes the heap; give it back so other tests see a normal collector."""
+    gc.unfreeze()
+    saved = matplotlib.rcParams.copy()
+    yield
+    gc.unfreeze()
+    matplotlib.rcParams.update(saved)
+
+
+def test_setup_is_silent_when_everything_is_installed(capsys, unfrozen):
+    course.setup()
+    assert capsys.readouterr().out == ""
+
+
+def test_setup_reports_each_requirement_when_asked(capsys, unfrozen):
+    course.setup(quiet=False)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Python: ok"
+    assert [line.split(":")[0] for line in out[1:]] == list(course.REQUIRED)
+    assert all(line.endswith(": ok") for line in out)
+
+
+def test_a_missing_package_is_named_with_the_command_that_installs_it(monkeypatch):
+    real = course.importlib.util.find_spec
+    monkeypatch.setattr(
+        course.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "networkx" else real(name, *a),
+    )
+    ok, lines = course.environment_report()
+    assert not ok
+    assert any(
+        line.startswith("networkx: MISSING") and "pip install networkx" in line for line in lines
+    )
+
+
+def test_setup_leaves_the_imported_objects_out_of_later_collections(unfrozen):
+    assert gc.get_freeze_count() == 0
+    course.setup()
+    frozen = gc.get_freeze_count()
+    # Everything imported so far (the test run, matplotlib, evtlib) is set aside...
+    assert frozen > 10_000
+    # ...and what is created afterwards is still collected: a cycle made now is freed.
+    made = []
+    made.append(made)
+    del made
+    assert gc.collect() >= 1
+    assert gc.get_freeze_count() == frozen
+
+
+def test_check_says_correct_or_not_yet_with_the_hint(capsys):
+    assert course.check("Q1", 3, 3, hint="count them")
+    assert not course.check("Q1", 4, 3, hint="count them")
+    assert not course.check("Q1", None, 3, hint="count them")
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "Q1: Correct!",
+        "Q1: Not yet. Hint: count them",
+        "Q1: not answered yet. Hint: count them",
+    ]
+
+
+def test_check_compares_floats_approximately_and_survives_a_bad_shape(capsys):
+    assert course.check("Q2", 0.1 + 0.2, 0.3, hint="add")
+    assert not course.check("Q3", "many", None, hint="a list", test=lambda a: a[0] > 1)
+    out = capsys.readouterr().out
+    assert "Q2: Correct!" in out
+    assert "checking raised TypeError" in out
