@@ -10,9 +10,17 @@ of wall time (median of ``--repeat`` runs):
 * ``simpy``: the same workload written directly on SimPy (a store per
   partition and group, a process per consumer);
 * ``heapq_floor``: a bare heapq loop doing one arrival and one completion per
-  delivery with a no-op handler: the least any simulation must do.
+  delivery with a no-op handler: the least any simulation must do;
+* ``fused_loop``: the workload's broker semantics (an event per publish, a
+  log per partition, one owner per partition in each group, a committed
+  offset per delivery) written by hand as one loop, with tuples for events
+  and no classes, trace, metrics, checks or faults: about the best a
+  library of these semantics could do in pure Python.
 
-``bytes_per_trace_record`` is measured with tracemalloc on a smaller run.
+The ratios (``evtlib_vs_floor``...) are the median of the ratios within
+each round, where the contenders run back to back: this machine's speed
+drifts by up to 2x, and a ratio within a round is steadier than a ratio of
+medians.  ``bytes_per_trace_record`` is measured with tracemalloc on a smaller run.
 Prints one JSON line.  Usage: ``python benchmarks/throughput.py [--events N]``.
 """
 
@@ -143,6 +151,67 @@ def run_floor(events: int) -> tuple[int, float]:
     return deliveries, elapsed
 
 
+def run_fused(events: int) -> tuple[int, float]:
+    rng = random.Random(1)
+    expo = rng.expovariate
+    logs: list[list[tuple]] = [[] for _ in range(PARTITIONS)]
+    committed = [[0] * PARTITIONS for _ in range(GROUPS)]
+    position = [[0] * PARTITIONS for _ in range(GROUPS)]
+    busy = [[False] * CONSUMERS_PER_GROUP for _ in range(GROUPS)]
+    owned = [
+        [
+            [p for p in range(PARTITIONS) if p % CONSUMERS_PER_GROUP == c]
+            for c in range(CONSUMERS_PER_GROUP)
+        ]
+        for _ in range(GROUPS)
+    ]
+    partition_of: dict[str, int] = {}
+    queue: list = []
+    push, pop = heapq.heappush, heapq.heappop
+    seq = 0
+    handled = 0
+    lam_arrival = RATE_PER_S / 1000.0
+    lam_latency, lam_service = 1 / LATENCY_MS, 1 / SERVICE_MS
+
+    def fetch(g: int, c: int, now: float) -> None:
+        # The consumer's next delivery, if one of its partitions has one.
+        nonlocal seq
+        for p in owned[g][c]:
+            pos = position[g][p]
+            if pos < len(logs[p]):
+                position[g][p] = pos + 1
+                busy[g][c] = True
+                seq += 1
+                push(queue, (now + expo(lam_latency) + expo(lam_service), seq, 1, g, c, p, pos))
+                return
+        busy[g][c] = False
+
+    t0 = time.perf_counter()
+    seq += 1
+    push(queue, (expo(lam_arrival), seq, 0, 0, 0, 0, 1))
+    while queue:
+        now, _, kind, g, c, p, i = pop(queue)
+        if kind == 0:  # the producer publishes event i
+            key = f"order-{i % 1000}"
+            p = partition_of.get(key)
+            if p is None:
+                p = partition_of[key] = zlib.crc32(key.encode()) % PARTITIONS
+            logs[p].append((f"evt-{i:06d}", "OrderPlaced", now, "shop", key, {"n": i}))
+            c = p % CONSUMERS_PER_GROUP
+            for g in range(GROUPS):
+                if not busy[g][c]:
+                    fetch(g, c, now)
+            if i < events:
+                seq += 1
+                push(queue, (now + expo(lam_arrival), seq, 0, 0, 0, 0, i + 1))
+        else:  # consumer c of group g finished offset i of partition p
+            handled += 1
+            committed[g][p] = i + 1
+            fetch(g, c, now)
+    elapsed = time.perf_counter() - t0
+    return handled, elapsed
+
+
 def bytes_per_record(events: int) -> float:
     gc.collect()
     tracemalloc.start()
@@ -163,19 +232,10 @@ def bytes_per_record(events: int) -> float:
     return size / len(sim.trace)
 
 
-def median_rate(fn, *args, repeat: int) -> float:
-    rates = []
-    for _ in range(repeat):
-        gc.collect()
-        n, dt = fn(*args)
-        rates.append(n / dt)
-    return statistics.median(rates)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     # Interleave the contenders so machine noise hits them alike.
     results: dict[str, list[float]] = {
@@ -183,6 +243,7 @@ def main() -> None:
         "evtlib_traced": [],
         "simpy": [],
         "heapq_floor": [],
+        "fused_loop": [],
     }
     for _ in range(args.repeat):
         for name, fn, extra in (
@@ -190,15 +251,25 @@ def main() -> None:
             ("evtlib", run_evtlib, (False,)),
             ("evtlib_traced", run_evtlib, (True,)),
             ("simpy", run_simpy, ()),
+            ("fused_loop", run_fused, ()),
         ):
             gc.collect()
             n, dt = fn(args.events, *extra)
             results[name].append(n / dt)
-    out = {k: round(statistics.median(v)) for k, v in results.items()}
+    out: dict[str, float] = {k: round(statistics.median(v)) for k, v in results.items()}
     out["bytes_per_trace_record"] = round(bytes_per_record(min(args.events, 20_000)), 1)
-    out["evtlib_vs_simpy"] = round(out["evtlib"] / out["simpy"], 2)
-    out["evtlib_vs_floor"] = round(out["evtlib"] / out["heapq_floor"], 2)
-    out["traced_vs_floor"] = round(out["evtlib_traced"] / out["heapq_floor"], 2)
+
+    # Ratios are taken within each round (the contenders ran back to back,
+    # so a slow spell of the machine hits both sides), then the median.
+    def ratio(a: str, b: str) -> float:
+        return round(
+            statistics.median(x / y for x, y in zip(results[a], results[b], strict=True)), 2
+        )
+
+    out["evtlib_vs_simpy"] = ratio("evtlib", "simpy")
+    out["evtlib_vs_floor"] = ratio("evtlib", "heapq_floor")
+    out["traced_vs_floor"] = ratio("evtlib_traced", "heapq_floor")
+    out["fused_loop_vs_floor"] = ratio("fused_loop", "heapq_floor")
     print(json.dumps(out))
 
 
