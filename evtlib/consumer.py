@@ -167,6 +167,10 @@ class Consumer:
         self._rr = 0
         self._owned: list[PartitionState] = []
         self._inflight: dict[PartitionState, int] = {}
+        # (offset, arrival time, attempt) of the delivery on its way to the
+        # handler, kept while the trace is on: its "delivered" record is written
+        # on completion, and a crash or stop before that writes it instead.
+        self._arriving: dict[PartitionState, tuple[int, float, int]] = {}
         self._since_commit: dict[PartitionState, int] = {}
         #: When each event was handled, and its consistency lag (handled - event time).
         self.handled_at = array("d")
@@ -199,6 +203,7 @@ class Consumer:
         sim = self.sim
         self.alive = False
         self._epoch += 1
+        self._record_cut_off()
         sim.trace.record(sim.now, "crashed", self.name)
         for st, offset in self._inflight.items():
             if st.owner is self and st.inflight == offset:
@@ -218,6 +223,31 @@ class Consumer:
             sim._push(sim.now + timeout, self._expire, (self._epoch,))
         else:
             self.group.leave(self)
+
+    def _record_cut_off(self) -> None:
+        # A delivery that had arrived but was not finished when the consumer
+        # died or left: write its "delivered" record now (its completion, which
+        # would have written it, will not come), so that the next attempt is
+        # not the first the trace shows.
+        arriving = self._arriving
+        if arriving and self.sim.trace.enabled:
+            now = self.sim.now
+            for st, (offset, arrived, attempt) in sorted(
+                arriving.items(), key=lambda item: item[1][1]
+            ):
+                if arrived <= now and self._inflight.get(st) == offset:
+                    part = st.partition
+                    self.sim.trace.record(
+                        arrived,
+                        "redelivered" if attempt > 1 else "delivered",
+                        self.name,
+                        part.log[offset].id,
+                        part.topic.name,
+                        part.index,
+                        offset,
+                        None if attempt == 1 else f"attempt {attempt}",
+                    )
+        arriving.clear()
 
     def _expire(self, epoch: int) -> None:
         if epoch == self._epoch and not self.alive:
@@ -247,6 +277,7 @@ class Consumer:
                 self._commit(st)
         self.alive = False
         self._epoch += 1
+        self._record_cut_off()
         for st, offset in self._inflight.items():
             if st.owner is self:
                 if self.delivery == "at-most-once" and st.inflight == offset:
@@ -376,6 +407,8 @@ class Consumer:
         sim._push(
             done, self._complete, (st, offset, st.generation, self._epoch, arrive, attempt, dup)
         )
+        if sim.trace.enabled:
+            self._arriving[st] = (offset, arrive, attempt)
         if self.ack_timeout is not None:
             sim._push(
                 now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch)
@@ -463,6 +496,9 @@ class Consumer:
                 offset,
                 None if attempt == 1 else f"attempt {attempt}",
             )
+            arriving = self._arriving.get(st)
+            if arriving is not None and arriving[0] == offset and arriving[2] == attempt:
+                del self._arriving[st]
         delivery: Delivery | None = None
         if self._plain:
             # The common case inline (no Delivery, no hook): call the handler.

@@ -57,6 +57,48 @@ def test_at_most_once_never_handles_twice_after_a_crash():
     assert offsets(sim, "lost") == [2]
 
 
+def test_a_delivery_cut_off_by_a_crash_is_traced_as_delivered():
+    """The event arrived, the consumer died while handling it: the trace shows attempt 1."""
+    sim, broker = make_broker(latency=2)
+    c = Consumer(broker, "c", "orders", service_time=10)
+    Producer(broker, "p", "orders", Schedule([0]))
+    crash(sim, c, at=5, restart_after=20)
+    sim.run()
+    steps = [(r.time, r.kind, r.detail) for r in sim.trace.filter(actor="c", event_id="evt-000001")]
+    assert steps == [
+        (2, "delivered", None),
+        (27, "redelivered", "attempt 2"),
+        (37, "handled", None),
+    ]
+    crashed = sim.trace.filter(kind="crashed")
+    assert [r.time for r in crashed] == [5]
+
+
+def test_a_delivery_still_on_the_wire_at_a_crash_is_not_traced_as_delivered():
+    """Crashing before the event arrived: it never reached the consumer, so no record."""
+    sim, broker = make_broker(latency=8)
+    c = Consumer(broker, "c", "orders", service_time=10)
+    Producer(broker, "p", "orders", Schedule([0]))
+    crash(sim, c, at=5, restart_after=20)
+    sim.run()
+    kinds = [r.kind for r in sim.trace.filter(actor="c", event_id="evt-000001")]
+    assert kinds == ["redelivered", "handled"]
+
+
+def test_a_graceful_stop_mid_delivery_traces_the_delivery_it_abandons():
+    sim, broker = make_broker(latency=1)
+    c = Consumer(broker, "c", "orders", group="billing", service_time=10)
+    Producer(broker, "p", "orders", Schedule([0]))
+    sim.schedule(4, c.stop)
+    sim.run()
+    assert [(r.time, r.kind) for r in sim.trace.filter(actor="c")] == [
+        (0, "joined"),
+        (1, "delivered"),
+        (4, "left"),
+    ]
+    assert not sim.trace.filter(kind="handled")
+
+
 def test_at_least_once_duplicates_uncommitted_work_after_a_crash():
     """With commit_every=3 a crash makes the restarted consumer handle uncommitted events again."""
     sim, broker = make_broker()
