@@ -103,6 +103,10 @@ class Simulation(metaclass=ABCMeta):  # noqa: B024 - an interface by registratio
     """
 
     _scope = "simulation"  # how error messages name this kind of runner
+    #: False: time moves only when the simulation runs, so a time in the past
+    #: is a mistake.  (On a wall clock, :class:`~evtlib.adapters.rabbitmq.RealTime`,
+    #: "now" has moved on by the time it is checked, and a past time means now.)
+    wall_clock = False
 
     def __init__(self, seed: int = 0, *, trace: bool = True) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):

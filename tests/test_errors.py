@@ -503,6 +503,12 @@ CASES = [
         r"at must be a time >= now \(10 ms\), got 3",
     ),
     (
+        "crash-at-not-a-number",
+        lambda w: crash(w.sim, w.c, at="20"),
+        TypeError,
+        r"at must be a time in ms, got '20'",
+    ),
+    (
         "crash-not-consumer",
         lambda w: crash(w.sim, "c", at=20),
         TypeError,

@@ -472,6 +472,9 @@ class RealTime:
         return f"{prefix}{middle}-{next(counter):06d}"
 
     _scope = "runner"
+    #: The clock moves on its own: a fault scheduled "at now" (read a moment
+    #: ago) is already in the past when it is checked, and happens now.
+    wall_clock = True
     register_name = Simulation.register_name
 
     def __repr__(self) -> str:

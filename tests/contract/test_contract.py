@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from evtlib import Consumer, Producer, ReadModel
+from evtlib import Consumer, Producer, ReadModel, crash
 from evtlib.patterns import (
     DeadLetterConsumer,
     FailurePlan,
@@ -102,6 +102,21 @@ def test_a_consumer_that_dies_without_acking_gets_its_event_delivered_again(back
     backend.wait(lambda: len(second) == 1)
     assert first == [(event.id, 1)]
     assert second == [(event.id, 2)]
+
+
+def test_a_crash_scheduled_for_now_happens_and_the_group_carries_on(backend):
+    """``crash(sim, c, at=sim.now)`` works on both clocks (on a wall clock, now has moved on)."""
+    orders = backend.name("orders")
+    backend.broker.create_topic(orders)
+    seen: list[str] = []
+    doomed = Consumer(backend.broker, "billing-1", orders, seen.append, group="billing")
+    crash(backend.sim, doomed, at=backend.sim.now)
+    backend.wait(lambda: not doomed.alive)
+    Consumer(backend.broker, "billing-2", orders, seen.append, group="billing")
+    Producer(backend.broker, "shop", orders).emit("OrderPlaced", "order-1", {"total": 30})
+    backend.wait(lambda: len(seen) == 1)
+    assert seen[0].key == "order-1"
+    assert [r.actor for r in backend.sim.trace.filter(kind="crashed")] == ["billing-1"]
 
 
 def _dlq_setup(backend, handler):
