@@ -90,9 +90,13 @@ def settle_memory() -> None:
     creates enough objects to set one off every other update.  Those imported
     objects live as long as the kernel, so :func:`gc.freeze` moves them to a
     generation the collector never scans: the objects a simulation or a
-    figure creates later are collected as before.  Calling it again freezes
-    what has been created since (harmless).
+    figure creates later are collected as before.
+
+    Running the setup cell again first unfreezes, so whatever was frozen
+    last time and has become garbage since (say, a simulation that was
+    alive then) is collected rather than kept for ever.
     """
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 

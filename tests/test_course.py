@@ -61,6 +61,23 @@ def test_setup_leaves_the_imported_objects_out_of_later_collections(unfrozen):
     assert gc.get_freeze_count() == frozen
 
 
+def test_running_setup_again_frees_what_died_since_the_first_time(unfrozen):
+    import weakref
+
+    class Sim:  # a cycle, as a simulation and its broker are
+        pass
+
+    sim = Sim()
+    sim.me = sim
+    alive = weakref.ref(sim)
+    course.settle_memory()  # the simulation is alive now, so it is frozen
+    del sim
+    gc.collect()
+    assert alive() is not None  # frozen: the collector does not look at it
+    course.settle_memory()
+    assert alive() is None  # the second setup unfroze it, and collected it
+
+
 def test_check_says_correct_or_not_yet_with_the_hint(capsys):
     assert course.check("Q1", 3, 3, hint="count them")
     assert not course.check("Q1", 4, 3, hint="count them")
