@@ -51,12 +51,18 @@ def scenario(events: int, consumers: int, seed: int = 1) -> tuple[ev.Simulation,
     return sim, broker
 
 
+def _two_panels():
+    """The explorer's figure: a lag chart above a timeline."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 7))
+    fig.subplots_adjust(left=0.1, right=0.83, hspace=0.35)
+    return fig, axes
+
+
 def update(consumers: int) -> float:
     """One slider change: simulate, draw lag + timeline, render; return ms."""
     t0 = time.perf_counter()
     sim, broker = scenario(2000, consumers)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
-    fig.subplots_adjust(left=0.1, right=0.83, hspace=0.35)
+    fig, (top, bottom) = _two_panels()
     draw_consumer_lag(broker.group("billing"), top, step=50)
     draw_timeline(sim.trace, bottom)
     fig.canvas.draw()
@@ -67,8 +73,7 @@ def update(consumers: int) -> float:
 def empty_figure() -> float:
     """matplotlib's own share: the same figure, two empty Axes, drawn."""
     t0 = time.perf_counter()
-    fig, _ = plt.subplots(2, 1, figsize=(10, 7))
-    fig.subplots_adjust(left=0.1, right=0.83, hspace=0.35)
+    fig, _ = _two_panels()
     fig.canvas.draw()
     plt.close(fig)
     return (time.perf_counter() - t0) * 1000

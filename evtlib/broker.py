@@ -29,7 +29,7 @@ from __future__ import annotations
 import zlib
 from abc import ABCMeta
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -382,6 +382,18 @@ class Group:
         return f"<Group {self.name} topics={self.topics} members={names} lag={self.lag()}>"
 
 
+def _check_new_topic(topics: Mapping[str, Any], name: Any, partitions: Any) -> None:
+    """What every backend checks of a new topic: its name and partition count."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"topic name must be a non-empty str, got {name!r}")
+    if name in topics:
+        raise ValueError(f"topic name must be unique, {name!r} already exists")
+    if isinstance(partitions, bool) or not isinstance(partitions, int):
+        raise TypeError(f"partitions must be an int, got {partitions!r}")
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+
+
 class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, concrete itself
     """Topics, their partitions and the consumer groups that read them.
 
@@ -434,14 +446,7 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
         policy: str = "block",
     ) -> Topic:
         """Create topic ``name`` with ``partitions`` partitions and return it."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"topic name must be a non-empty str, got {name!r}")
-        if name in self.topics:
-            raise ValueError(f"topic name must be unique, {name!r} already exists")
-        if isinstance(partitions, bool) or not isinstance(partitions, int):
-            raise TypeError(f"partitions must be an int, got {partitions!r}")
-        if partitions < 1:
-            raise ValueError(f"partitions must be >= 1, got {partitions}")
+        _check_new_topic(self.topics, name, partitions)
         if capacity is not None and (
             isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
         ):

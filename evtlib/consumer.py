@@ -32,7 +32,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from .broker import Broker, PartitionState
+from .broker import Broker, Partition, PartitionState
 from .distributions import Duration, as_duration
 from .errors import CommitError
 from .events import Event
@@ -167,10 +167,6 @@ class Consumer:
         self._rr = 0
         self._owned: list[PartitionState] = []
         self._inflight: dict[PartitionState, int] = {}
-        # (offset, arrival time, attempt) of the delivery on its way to the
-        # handler, kept while the trace is on: its "delivered" record is written
-        # on completion, and a crash or stop before that writes it instead.
-        self._arriving: dict[PartitionState, tuple[int, float, int]] = {}
         self._since_commit: dict[PartitionState, int] = {}
         #: When each event was handled, and its consistency lag (handled - event time).
         self.handled_at = array("d")
@@ -202,8 +198,8 @@ class Consumer:
             raise ValueError(f"consumer {self.name!r} is not running, so it cannot crash")
         sim = self.sim
         self.alive = False
-        self._epoch += 1
         self._record_cut_off()
+        self._epoch += 1
         sim.trace.record(sim.now, "crashed", self.name)
         for st, offset in self._inflight.items():
             if st.owner is self and st.inflight == offset:
@@ -225,29 +221,34 @@ class Consumer:
             self.group.leave(self)
 
     def _record_cut_off(self) -> None:
-        # A delivery that had arrived but was not finished when the consumer
-        # died or left: write its "delivered" record now (its completion, which
-        # would have written it, will not come), so that the next attempt is
-        # not the first the trace shows.
-        arriving = self._arriving
-        if arriving and self.sim.trace.enabled:
-            now = self.sim.now
-            for st, (offset, arrived, attempt) in sorted(
-                arriving.items(), key=lambda item: item[1][1]
-            ):
-                if arrived <= now and self._inflight.get(st) == offset:
-                    part = st.partition
-                    self.sim.trace.record(
-                        arrived,
-                        "redelivered" if attempt > 1 else "delivered",
-                        self.name,
-                        part.log[offset].id,
-                        part.topic.name,
-                        part.index,
-                        offset,
-                        None if attempt == 1 else f"attempt {attempt}",
-                    )
-        arriving.clear()
+        # Called as the consumer dies or leaves, before its epoch moves on.  A
+        # delivery's "delivered" record is written when its handling completes;
+        # the completions still scheduled now never will, so write the records
+        # of those whose event had arrived (the schedule holds all we need).
+        sim = self.sim
+        if not sim.trace.enabled:
+            return
+        complete, epoch, now = self._complete, self._epoch, sim.now
+        cut = sorted(
+            (args[4], seq, args)
+            for _, _, seq, fn, args in sim._queue
+            if fn == complete and args[3] == epoch and args[4] <= now
+        )
+        for _, _, (st, offset, generation, _, arrived, attempt, _) in cut:
+            if generation == st.generation and self._inflight.get(st) == offset:
+                self._trace_delivered(st.partition, offset, arrived, attempt)
+
+    def _trace_delivered(self, part: Partition, offset: int, arrived: float, attempt: int) -> None:
+        self.sim.trace.record(
+            arrived,
+            "redelivered" if attempt > 1 else "delivered",
+            self.name,
+            part.log[offset].id,
+            part.topic.name,
+            part.index,
+            offset,
+            None if attempt == 1 else f"attempt {attempt}",
+        )
 
     def _expire(self, epoch: int) -> None:
         if epoch == self._epoch and not self.alive:
@@ -276,8 +277,8 @@ class Consumer:
             if st.done > st.committed:
                 self._commit(st)
         self.alive = False
-        self._epoch += 1
         self._record_cut_off()
+        self._epoch += 1
         for st, offset in self._inflight.items():
             if st.owner is self:
                 if self.delivery == "at-most-once" and st.inflight == offset:
@@ -407,8 +408,6 @@ class Consumer:
         sim._push(
             done, self._complete, (st, offset, st.generation, self._epoch, arrive, attempt, dup)
         )
-        if sim.trace.enabled:
-            self._arriving[st] = (offset, arrive, attempt)
         if self.ack_timeout is not None:
             sim._push(
                 now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch)
@@ -486,19 +485,7 @@ class Consumer:
         trace = sim.trace
         stale = generation != st.generation or st.owner is not self
         if trace.enabled:
-            trace.record(
-                arrived,
-                "redelivered" if attempt > 1 else "delivered",
-                self.name,
-                event.id,
-                topic,
-                part.index,
-                offset,
-                None if attempt == 1 else f"attempt {attempt}",
-            )
-            arriving = self._arriving.get(st)
-            if arriving is not None and arriving[0] == offset and arriving[2] == attempt:
-                del self._arriving[st]
+            self._trace_delivered(part, offset, arrived, attempt)
         delivery: Delivery | None = None
         if self._plain:
             # The common case inline (no Delivery, no hook): call the handler.

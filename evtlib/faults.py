@@ -26,7 +26,7 @@ def _check(sim: Simulation, consumer: Consumer, at: float) -> None:
     if isinstance(at, bool) or not isinstance(at, (int, float)):
         raise TypeError(f"at must be a time in ms, got {at!r}")
     # On a wall clock, now has moved on since the caller read it: a past time means now.
-    if not getattr(sim, "wall_clock", False) and not at >= sim.now:
+    if not sim.wall_clock and not at >= sim.now:
         raise ValueError(f"at must be a time >= now ({sim.now:g} ms), got {at!r}")
 
 

@@ -104,7 +104,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "evtlib.adapters.rabbitmq needs pika: pip install 'evtlib[rabbitmq]'"
     ) from exc
 
-from ..broker import Broker, Topic, TopicPartition
+from ..broker import Broker, Topic, TopicPartition, _check_new_topic
 from ..consumer import Consumer, Delivery
 from ..distributions import Constant
 from ..errors import EvtlibError
@@ -348,18 +348,9 @@ class RealTime:
         """Call ``fn(*args)`` at ``time`` (ms since the epoch); a past time means now."""
         self.schedule(max(0.0, time - self.now), fn, *args, priority=priority)
 
-    def timer(
-        self, delay: float, fn: Callable[..., Any], *args: Any, priority: int = NORMAL
-    ) -> Timer:
-        """Like :meth:`schedule`, but return a :class:`~evtlib.sim.Timer` that can be cancelled."""
-        if not delay >= 0:
-            raise ValueError(f"delay must be >= 0 ms, got {delay!r}")
-        t = Timer(self.now + delay, fn, args)
-        heappush(self._queue, (t.time, priority, next(self._seq), t._fire, ()))
-        return t
-
-    def _push(self, time: float, fn: Callable[..., Any], args: tuple, priority: int = NORMAL):
-        heappush(self._queue, (time, priority, next(self._seq), fn, args))
+    # The same queue entries as the simulation's, so the same code makes them.
+    timer = Simulation.timer
+    _push = Simulation._push
 
     def peek(self) -> float:
         """When the next timer is due (ms), or ``inf``."""
@@ -978,14 +969,7 @@ class RabbitBroker:
         policy: str = "block",
     ) -> RabbitTopic:
         """Declare topic ``name``: a durable direct exchange with ``partitions`` partitions."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"topic name must be a non-empty str, got {name!r}")
-        if name in self.topics:
-            raise ValueError(f"topic name must be unique, {name!r} already exists")
-        if isinstance(partitions, bool) or not isinstance(partitions, int):
-            raise TypeError(f"partitions must be an int, got {partitions!r}")
-        if partitions < 1:
-            raise ValueError(f"partitions must be >= 1, got {partitions}")
+        _check_new_topic(self.topics, name, partitions)
         if capacity is not None:
             raise ValueError(
                 f"capacity must be None on RabbitMQ (bounded buffers are simulated only), got {capacity!r}"

@@ -281,7 +281,7 @@ def draw_timeline(
     # is much faster than a collection with a colour per point.  "delivered"
     # gets no marker: the arrowhead shows it, and in dense mode the handled
     # marker follows right after.
-    by_kind: dict[str, list[TraceRecord]] = {}
+    by_kind: dict[str, list[tuple]] = {}
     for r in shown:
         if r[1] != "delivered":
             rs = by_kind.get(r[1])
