@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .distributions import Duration, as_duration
 from .errors import BufferFullError
 from .events import Event
-from .sim import Simulation
+from .sim import Scheduler
 
 if TYPE_CHECKING:  # pragma: no cover
     from .consumer import Consumer
@@ -417,14 +417,14 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
 
     def __init__(
         self,
-        sim: Simulation,
+        sim: Scheduler,
         *,
         latency: Duration | float = 0.0,
         faults: NetworkFaults | None = None,
         name: str = "broker",
     ) -> None:
-        if not isinstance(sim, Simulation):
-            raise TypeError(f"sim must be a Simulation, got {sim!r}")
+        if not isinstance(sim, Scheduler):
+            raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
         self.sim = sim
         self.name = sim.register_name(name, "broker")
         self.latency = as_duration(latency, "latency")

@@ -32,6 +32,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+from . import checks
 from .broker import Broker, Partition, PartitionState
 from .distributions import Duration, as_duration
 from .errors import CommitError
@@ -134,12 +135,7 @@ class Consumer:
                 f"ack_timeout needs delivery='at-least-once', got ack_timeout={ack_timeout!r}"
                 f" with delivery={delivery!r} (it acknowledges on fetch)"
             )
-        if (
-            isinstance(retry_delay, bool)
-            or not isinstance(retry_delay, (int, float))
-            or not retry_delay >= 0
-        ):
-            raise ValueError(f"retry_delay must be >= 0 ms, got {retry_delay!r}")
+        retry_delay = checks.ms("retry_delay", retry_delay)
         self.name = sim.register_name(name, "consumer")
         self.broker = broker
         self.sim = sim
@@ -216,7 +212,7 @@ class Consumer:
                 st.generation += 1
         timeout = self.group.session_timeout
         if timeout:
-            sim._push(sim.now + timeout, self._expire, (self._epoch,))
+            sim.post(sim.now + timeout, self._expire, (self._epoch,))
         else:
             self.group.leave(self)
 
@@ -228,13 +224,14 @@ class Consumer:
         sim = self.sim
         if not sim.trace.enabled:
             return
-        complete, epoch, now = self._complete, self._epoch, sim.now
-        cut = sorted(
-            (args[4], seq, args)
-            for _, _, seq, fn, args in sim._queue
-            if fn == complete and args[3] == epoch and args[4] <= now
-        )
-        for _, _, (st, offset, generation, _, arrived, attempt, _) in cut:
+        epoch, now = self._epoch, sim.now
+        cut = [
+            c
+            for c in sim.pending(self)
+            if c.fn == self._complete and c.args[3] == epoch and c.args[4] <= now
+        ]
+        for call in sorted(cut, key=lambda c: c.args[4]):  # in order of arrival
+            st, offset, generation, _, arrived, attempt, _ = call.args
             if generation == st.generation and self._inflight.get(st) == offset:
                 self._trace_delivered(st.partition, offset, arrived, attempt)
 
@@ -374,7 +371,7 @@ class Consumer:
         part = st.partition
         topic = part.topic
         if topic._blocked:
-            sim._push(sim.now, self.broker._room_freed, (topic,), 0)
+            sim.post(sim.now, self.broker._room_freed, (topic,), 0)
         now = sim.now
         if self.delivery == "at-most-once":
             st.committed = st.done = offset + 1
@@ -388,7 +385,7 @@ class Consumer:
         if faults is not None and faults.active:
             r = self.broker.rng.random
             if faults.drop and r() < faults.drop:
-                sim._push(arrive, self._dropped, (st, offset, st.generation, self._epoch))
+                sim.post(arrive, self._dropped, (st, offset, st.generation, self._epoch))
                 return
             if faults.delay and r() < faults.delay:
                 extra = faults.extra.sample(self.broker.rng)  # type: ignore[union-attr]
@@ -405,11 +402,11 @@ class Consumer:
                 arrive += extra
             dup = bool(faults.duplicate and r() < faults.duplicate)
         done = arrive + service()
-        sim._push(
+        sim.post(
             done, self._complete, (st, offset, st.generation, self._epoch, arrive, attempt, dup)
         )
         if self.ack_timeout is not None:
-            sim._push(
+            sim.post(
                 now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch)
             )
 
@@ -571,9 +568,7 @@ class Consumer:
                     st.inflight = offset
                     self._inflight[st] = offset
                     self._busy += 1
-                    sim._push(
-                        sim.now + delay, self._retry, (st, offset, st.generation, self._epoch)
-                    )
+                    sim.post(sim.now + delay, self._retry, (st, offset, st.generation, self._epoch))
                     return
             else:
                 self._lose(st, offset, "handler failed after commit")

@@ -13,14 +13,14 @@ Faults on deliveries (drop, duplicate, delay with a probability) are
 from __future__ import annotations
 
 from .consumer import Consumer
-from .sim import URGENT, Simulation
+from .sim import URGENT, Scheduler
 
 __all__ = ["crash", "pause", "restart"]
 
 
-def _check(sim: Simulation, consumer: Consumer, at: float) -> None:
-    if not isinstance(sim, Simulation):
-        raise TypeError(f"sim must be a Simulation, got {sim!r}")
+def _check(sim: Scheduler, consumer: Consumer, at: float) -> None:
+    if not isinstance(sim, Scheduler):
+        raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
     if not isinstance(consumer, Consumer):
         raise TypeError(f"consumer must be a Consumer, got {consumer!r}")
     if isinstance(at, bool) or not isinstance(at, (int, float)):
@@ -31,7 +31,7 @@ def _check(sim: Simulation, consumer: Consumer, at: float) -> None:
 
 
 def crash(
-    sim: Simulation, consumer: Consumer, *, at: float, restart_after: float | None = None
+    sim: Scheduler, consumer: Consumer, *, at: float, restart_after: float | None = None
 ) -> None:
     """Crash ``consumer`` at time ``at``; restart it ``restart_after`` ms later if given."""
     _check(sim, consumer, at)
@@ -44,13 +44,13 @@ def crash(
         sim.schedule_at(at + restart_after, _restart_if_down, consumer, priority=URGENT)
 
 
-def restart(sim: Simulation, consumer: Consumer, *, at: float) -> None:
+def restart(sim: Scheduler, consumer: Consumer, *, at: float) -> None:
     """Restart a crashed ``consumer`` at time ``at``."""
     _check(sim, consumer, at)
     sim.schedule_at(at, _restart_if_down, consumer, priority=URGENT)
 
 
-def pause(sim: Simulation, consumer: Consumer, *, at: float, duration: float) -> None:
+def pause(sim: Scheduler, consumer: Consumer, *, at: float, duration: float) -> None:
     """Pause ``consumer`` at ``at`` for ``duration`` ms (it keeps its partitions)."""
     _check(sim, consumer, at)
     if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration > 0:

@@ -120,7 +120,7 @@ class Producer:
         t = sim.now + gap
         if self.until is not None and t > self.until:
             return
-        sim._push(t, self._arrive, ())
+        sim.post(t, self._arrive, ())
 
     def _arrive(self) -> None:
         self._i += 1

@@ -66,14 +66,14 @@ def event(**kw):
 CASES = [
     # -- simulation --
     ("seed", lambda w: Simulation(seed="7"), TypeError, r"seed must be an int, got '7'"),
-    ("delay<0", lambda w: w.sim.schedule(-1, print), ValueError, r"delay must be >= 0 ms, got -1"),
+    ("delay<0", lambda w: w.sim.schedule(-1, print), ValueError, r"delay must be a finite number of ms >= 0, got -1"),
     (
         "delay-nan",
         lambda w: w.sim.schedule(math.nan, print),
         ValueError,
-        r"delay must be >= 0 ms, got nan",
+        r"delay must be a finite number of ms >= 0, got nan",
     ),
-    ("timer<0", lambda w: w.sim.timer(-2, print), ValueError, r"delay must be >= 0 ms, got -2"),
+    ("timer<0", lambda w: w.sim.timer(-2, print), ValueError, r"delay must be a finite number of ms >= 0, got -2"),
     ("fn", lambda w: w.sim.schedule(1, 42), TypeError, r"fn must be callable, got 42"),
     (
         "at-past",
@@ -388,7 +388,7 @@ CASES = [
         "retry_delay<0",
         lambda w: Consumer(w.broker, "c2", "orders", retry_delay=-5),
         ValueError,
-        r"retry_delay must be >= 0 ms, got -5",
+        r"retry_delay must be a finite number of ms >= 0, got -5",
     ),
     (
         "service_time<0",

@@ -86,13 +86,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from heapq import heappop, heappush
-from itertools import count
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -107,11 +104,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ..broker import Broker, Topic, TopicPartition, _check_new_topic
 from ..consumer import Consumer, Delivery
 from ..distributions import Constant
-from ..errors import EvtlibError
+from ..errors import EmptySchedule, EvtlibError
 from ..events import Event, thaw
 from ..patterns.dlq import DeadLetterQueue
-from ..sim import NORMAL, ScheduledCall, Simulation, Timer, _describe
-from ..trace import Trace
+from ..sim import Scheduler, Timer, describe
 
 __all__ = [
     "RealTime",
@@ -289,13 +285,14 @@ def decode(props: pika.BasicProperties, body: bytes) -> Event:
 # -- the real-time runner ----------------------------------------------------------
 
 
-class RealTime:
+class RealTime(Scheduler):
     """The runner of a real broker: a wall clock, timers, seeded names and a trace.
 
-    It has the interface of :class:`~evtlib.sim.Simulation` (and registers as
-    one), so the patterns schedule their timers on it unchanged.  ``now`` is
-    the wall clock in ms since the epoch.  :meth:`run` fires timers when
-    they are due and, in between, pumps the network I/O of every broker
+    It shares the scheduling core of :class:`~evtlib.sim.Simulation`
+    (:class:`~evtlib.sim.Scheduler`), so the patterns schedule their timers on
+    it unchanged; it differs only in the clock, :meth:`step` and :meth:`run`.
+    ``now`` is the wall clock in ms since the epoch.  :meth:`run` fires timers
+    when they are due and, in between, pumps the network I/O of every broker
     attached to it, which is where deliveries reach consumers.  Everything
     runs in the calling thread: a handler never runs concurrently with
     another.
@@ -307,81 +304,29 @@ class RealTime:
     so event ids stay unique.
     """
 
+    scope = "runner"
+    #: The clock moves on its own: a fault scheduled "at now" (read a moment
+    #: ago) is already in the past when it is checked, and happens now.
+    wall_clock = True
+
     def __init__(self, seed: int = 0, *, trace: bool = True, namespace: str | None = None):
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {seed!r}")
+        super().__init__(seed, trace=trace)
         if namespace is not None and (not isinstance(namespace, str) or not namespace):
             raise ValueError(f"namespace must be a non-empty str or None, got {namespace!r}")
-        self.seed = seed
         self.namespace = namespace
-        self.rng = random.Random(seed)
-        self.trace = Trace(enabled=trace)
-        self._queue: list[tuple] = []
-        self._seq = count()
-        self._ids: dict[str, count] = {}
-        self._names: set[str] = set()
         self._pumps: list[Callable[[float], None]] = []
         self._origin = time.time() * 1000.0 - time.monotonic() * 1000.0
         #: Deliveries seen so far (what :meth:`run` watches to know the broker is quiet).
         self.activity = 0
 
-    @property
+    @property  # type: ignore[override]
     def now(self) -> float:
         """Wall-clock time in ms since the epoch (advancing monotonically)."""
         return self._origin + time.monotonic() * 1000.0
 
-    # -- scheduling ------------------------------------------------------------
-
-    def schedule(
-        self, delay: float, fn: Callable[..., Any], *args: Any, priority: int = NORMAL
-    ) -> None:
-        """Call ``fn(*args)`` after ``delay`` ms (during :meth:`run`)."""
-        if not delay >= 0:
-            raise ValueError(f"delay must be >= 0 ms, got {delay!r}")
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {fn!r}")
-        heappush(self._queue, (self.now + delay, priority, next(self._seq), fn, args))
-
-    def schedule_at(
-        self, time: float, fn: Callable[..., Any], *args: Any, priority: int = NORMAL
-    ) -> None:
-        """Call ``fn(*args)`` at ``time`` (ms since the epoch); a past time means now."""
-        self.schedule(max(0.0, time - self.now), fn, *args, priority=priority)
-
-    # The same queue entries as the simulation's, so the same code makes them.
-    timer = Simulation.timer
-    _push = Simulation._push
-
-    def peek(self) -> float:
-        """When the next timer is due (ms), or ``inf``."""
-        self._drop_cancelled()
-        return self._queue[0][0] if self._queue else float("inf")
-
-    def scheduled(self) -> list[ScheduledCall]:
-        """The timers waiting to fire, in order."""
-        out = []
-        for t, prio, _seq, fn, _args in sorted(self._queue, key=lambda e: e[:3]):
-            target = getattr(fn, "__self__", None)
-            if isinstance(target, Timer):
-                if target.cancelled:
-                    continue
-                fn = target._fn
-            out.append(ScheduledCall(t, prio, _describe(fn)))
-        return out
-
-    def _drop_cancelled(self) -> None:
-        q = self._queue
-        while q:
-            target = getattr(q[0][3], "__self__", None)
-            if isinstance(target, Timer) and target.cancelled:
-                heappop(q)
-            else:
-                return
-
     def _fire_due(self) -> None:
-        q = self._queue
-        while q and q[0][0] <= self.now:
-            _, _, _, fn, args = heappop(q)
+        while self.peek() <= self.now:
+            _, fn, args = self._next()
             fn(*args)
 
     # -- running -----------------------------------------------------------------
@@ -405,10 +350,14 @@ class RealTime:
             pump(share)
 
     def step(self) -> None:
-        """Wait for the next timer (pumping I/O meanwhile) and fire it."""
+        """Wait for the next timer (pumping I/O meanwhile) and fire it.
+
+        Raises :class:`~evtlib.errors.EmptySchedule`, as a simulation does,
+        when no timer is waiting.
+        """
         due = self.peek()
         if due == float("inf"):
-            raise EvtlibError("nothing is scheduled")
+            raise EmptySchedule(f"nothing is scheduled in this {self.scope}")
         while self.now < due:
             self._wait(min(0.05, (due - self.now) / 1000.0))
         self._fire_due()
@@ -445,28 +394,9 @@ class RealTime:
             now = self.now
             if now >= deadline:
                 raise TimeoutError(
-                    f"condition {_describe(condition)} still false after {timeout:g} ms"
+                    f"condition {describe(condition)} still false after {timeout:g} ms"
                 )
             self._wait(min(0.01, (min(deadline, self.peek()) - now) / 1000.0))
-
-    # -- randomness and ids ----------------------------------------------------
-
-    # The same as a simulation's: derived from the seed and the name.
-    rng_for = Simulation.rng_for
-
-    def next_id(self, prefix: str = "evt") -> str:
-        """The next id with ``prefix`` (and the namespace, if any)."""
-        counter = self._ids.get(prefix)
-        if counter is None:
-            counter = self._ids[prefix] = count(1)
-        middle = f"-{self.namespace}" if self.namespace else ""
-        return f"{prefix}{middle}-{next(counter):06d}"
-
-    _scope = "runner"
-    #: The clock moves on its own: a fault scheduled "at now" (read a moment
-    #: ago) is already in the past when it is checked, and happens now.
-    wall_clock = True
-    register_name = Simulation.register_name
 
     def __repr__(self) -> str:
         return (
@@ -474,8 +404,6 @@ class RealTime:
             f"brokers={len(self._pumps)} trace={len(self.trace)} records>"
         )
 
-
-Simulation.register(RealTime)
 
 
 # -- topology ------------------------------------------------------------------------

@@ -59,7 +59,7 @@ from typing import Any
 from ..broker import Broker
 from ..errors import BufferFullError
 from ..events import Event
-from ..sim import URGENT, Simulation, Timer
+from ..sim import URGENT, Scheduler, Simulation, Timer
 from .crashes import (
     CrashPlan,
     CrashSpec,
@@ -147,14 +147,14 @@ class _OrderWriter:
 
     def __init__(
         self,
-        sim: Simulation,
+        sim: Scheduler,
         db: sqlite3.Connection | str | None = None,
         *,
         name: str = "orders",
         crash_at: CrashSpec = None,
     ) -> None:
-        if not isinstance(sim, Simulation):
-            raise TypeError(f"sim must be a Simulation, got {sim!r}")
+        if not isinstance(sim, Scheduler):
+            raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
         self.sim = sim
         self.db = _open(db)
         self.name = sim.register_name(name, self.kind)
@@ -286,7 +286,7 @@ class DualWriteService(_OrderWriter):
 
     def __init__(
         self,
-        sim: Simulation,
+        sim: Scheduler,
         broker: Broker,
         topic: str,
         db: sqlite3.Connection | str | None = None,
@@ -372,7 +372,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        sim: Simulation,
+        sim: Scheduler,
         db: sqlite3.Connection | str | None,
         broker: Broker,
         topic: str,
@@ -386,8 +386,8 @@ class OutboxRelay:
         until: float | None = None,
         start: bool = True,
     ) -> None:
-        if not isinstance(sim, Simulation):
-            raise TypeError(f"sim must be a Simulation, got {sim!r}")
+        if not isinstance(sim, Scheduler):
+            raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
         if not isinstance(broker, Broker):
             raise TypeError(f"broker must be a Broker, got {broker!r}")
         broker.topic(topic)
