@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evtlib.chaos import (
+from evtlib.course.chaos import (
     INVARIANTS,
     FaultSchedule,
     Fulfilment,

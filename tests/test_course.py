@@ -7,7 +7,7 @@ import gc
 import matplotlib
 import pytest
 
-from evtlib import course
+from evtlib.course import helpers as course
 
 
 @pytest.fixture

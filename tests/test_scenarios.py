@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from evtlib import lag_series
-from evtlib import scenarios as S
+from evtlib.course import scenarios as S
 
 
 def test_same_crash_loses_under_at_most_once():

@@ -7,14 +7,14 @@ import pkgutil
 
 import pytest
 
-import evtlib.exercises
-import evtlib.solutions
+import evtlib.course.exercises
+import evtlib.course.solutions
 
 
 def _pairs():
-    for mod in pkgutil.iter_modules(evtlib.solutions.__path__):
-        sol = importlib.import_module(f"evtlib.solutions.{mod.name}")
-        ex = importlib.import_module(f"evtlib.exercises.{mod.name}")
+    for mod in pkgutil.iter_modules(evtlib.course.solutions.__path__):
+        sol = importlib.import_module(f"evtlib.course.solutions.{mod.name}")
+        ex = importlib.import_module(f"evtlib.course.exercises.{mod.name}")
         names = sorted(n for n in dir(sol) if n.startswith("ex") and callable(getattr(sol, n)))
         for n in names:
             yield pytest.param(ex, sol, n, id=f"{mod.name}.{n}")
@@ -41,12 +41,12 @@ def test_unanswered_exercise_gets_a_hint(ex, sol, name, capsys):
 
 def test_every_exercise_module_has_solutions():
     """No notebook's exercises are left without tested solutions."""
-    ex_mods = {m.name for m in pkgutil.iter_modules(evtlib.exercises.__path__)}
-    sol_mods = {m.name for m in pkgutil.iter_modules(evtlib.solutions.__path__)}
+    ex_mods = {m.name for m in pkgutil.iter_modules(evtlib.course.exercises.__path__)}
+    sol_mods = {m.name for m in pkgutil.iter_modules(evtlib.course.solutions.__path__)}
     assert ex_mods == sol_mods
     for name in ex_mods:
-        ex = importlib.import_module(f"evtlib.exercises.{name}")
-        sol = importlib.import_module(f"evtlib.solutions.{name}")
+        ex = importlib.import_module(f"evtlib.course.exercises.{name}")
+        sol = importlib.import_module(f"evtlib.course.solutions.{name}")
         checks = {n[len("check_") :] for n in dir(ex) if n.startswith("check_ex")}
         answers = {n for n in dir(sol) if n.startswith("ex")}
         assert checks == answers, name
@@ -55,7 +55,7 @@ def test_every_exercise_module_has_solutions():
 # Wrong answers a learner might give where no generic one will do.
 def _special_wrong_answers() -> dict[str, object]:
     from evtlib import Upcaster
-    from evtlib.exercises.nb01 import STOCK_RESERVED
+    from evtlib.course.exercises.nb01 import STOCK_RESERVED
 
     v2_only = Upcaster()  # the notebook's first step, and no second one: stops at v2
     v2_only.register("OrderPlaced", 1, lambda d: {**d, "currency": "EUR"})

@@ -6,7 +6,7 @@ from functools import reduce
 
 import pytest
 
-from evtlib.styles import (
+from evtlib.course.styles import (
     buggy_stock,
     fixed_stock,
     shipping_labels,

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from _viz_helpers import save  # noqa: E402
 
-from evtlib.chaos import run_schedule  # noqa: E402
+from evtlib.course.chaos import run_schedule  # noqa: E402
 from evtlib.patterns import FailurePlan, run_order  # noqa: E402
 from evtlib.viz.system import draw_dashboard, draw_saga_timeline, saga_bars  # noqa: E402
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import reduce
 from typing import Any
 
-from ..course import check
-from ..events import Event
+from ...events import Event
+from ..helpers import check
 from ..scenarios import lag_summary, shop
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3", "sample_orders"]

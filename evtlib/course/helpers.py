@@ -14,7 +14,7 @@ exercise is solved::
 
     check("ex1", answer, expected=3, hint="Count the groups, not the consumers.")
 
-Solutions live in :mod:`evtlib.solutions`, one function per exercise, where a
+Solutions live in :mod:`evtlib.course.solutions`, one function per exercise, where a
 teacher finds them; the test suite runs every check against them.
 """
 
@@ -74,7 +74,7 @@ def setup(*, quiet: bool = True) -> None:
     if not ok or not quiet:
         print("\n".join(lines))
     if importlib.util.find_spec("matplotlib") is not None:
-        from .viz.style import use_course_style
+        from ..viz.style import use_course_style
 
         use_course_style()
     _short_errors()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
+from ..helpers import check
 from ..styles import shipping_labels, unique_usernames
 
 __all__ = ["check_ex1", "check_ex2"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..chaos import INVARIANTS, run_schedule
-from ..course import check
+from ..helpers import check
 
 __all__ = ["check_ex1", "check_ex2", "PATTERNS"]
 

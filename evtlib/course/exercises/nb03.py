@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
-from ..metrics import lag_series
+from ...metrics import lag_series
+from ..helpers import check
 from ..scenarios import billing_crash, charge_tally, consumer_outage
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3"]

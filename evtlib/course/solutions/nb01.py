@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..events import Event, Upcaster
+from ...events import Event, Upcaster
 from ..exercises.nb01 import STOCK_RESERVED
 
 __all__ = ["ex1", "ex2", "ex3"]

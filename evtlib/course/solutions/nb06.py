@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..broker import Broker
-from ..patterns.outbox import OrderService, OutboxRelay, run_outbox_scenario
-from ..sim import Simulation
+from ...broker import Broker
+from ...patterns.outbox import OrderService, OutboxRelay, run_outbox_scenario
+from ...sim import Simulation
 
 
 def ex1() -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..patterns.dlq_scenarios import head_of_line, retry_storm
-from ..patterns.retry import RetryPolicy
+from ...patterns.dlq_scenarios import head_of_line, retry_storm
+from ...patterns.retry import RetryPolicy
 
 
 def ex1() -> float:

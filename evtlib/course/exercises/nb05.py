@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
+from ..helpers import check
 from ..scenarios import lag_spiral, retry_storm
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS"]

@@ -47,18 +47,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .broker import Broker, NetworkFaults
-from .consumer import Consumer, Delivery
-from .events import Event, thaw
-from .faults import crash
-from .patterns.crashes import CrashPlan, SimulatedCrash, connect
-from .patterns.dlq import DeadLetterConsumer, DeadLetterQueue
-from .patterns.idempotent import MemoryIdStore
-from .patterns.outbox import OUTBOX_CRASH_POINTS, DualWriteService, OrderService, OutboxRelay
-from .patterns.retry import RetryPolicy
-from .patterns.saga import FailurePlan, NaiveSequence, SagaInstance, SagaOrchestrator
-from .patterns.saga_scenarios import Shop, classify, order_saga
-from .sim import Simulation
+from ..broker import Broker, NetworkFaults
+from ..consumer import Consumer, Delivery
+from ..events import Event, thaw
+from ..faults import crash
+from ..patterns.crashes import CrashPlan, SimulatedCrash, connect
+from ..patterns.dlq import DeadLetterConsumer, DeadLetterQueue
+from ..patterns.idempotent import MemoryIdStore
+from ..patterns.outbox import OUTBOX_CRASH_POINTS, DualWriteService, OrderService, OutboxRelay
+from ..patterns.retry import RetryPolicy
+from ..patterns.saga import FailurePlan, NaiveSequence, SagaInstance, SagaOrchestrator
+from ..patterns.saga_scenarios import Shop, classify, order_saga
+from ..sim import Simulation
 
 __all__ = [
     "INVARIANTS",

@@ -1,317 +1,36 @@
-"""Small, seeded scenarios for the course notebooks: the set-up that is not the lesson.
-
-Each function builds a tiny system on the core (a simulation, a broker,
-producers and consumers), runs it, and returns what happened as data: a
-:class:`Run` (or a :class:`DualWrite`) that a notebook prints, tallies or
-draws.  The same arguments give the same run, byte for byte.
-
-The running example is the online shop: an order service publishes
-``OrderPlaced`` to the topic ``orders``; billing, shipping, e-mail and
-analytics react.
-
-* Delivery guarantees (notebook 03): :func:`billing_crash`,
-  :func:`charge_tally`, :func:`slow_email`, :func:`consumer_outage`,
-  :func:`backpressure`.
-* Eventual consistency (notebook 04): :func:`shop`, :func:`lag_summary`.
-* Benefits and failure modes (notebook 05): :func:`shop_services`,
-  :func:`story`, :func:`dual_write`, :func:`out_of_order`,
-  :func:`poison_message`, :func:`retry_storm`, :func:`lag_spiral`,
-  :func:`schema_drift`, :func:`half_finished`.
-
-These reproduce the *failures* with the core alone; the patterns that
-answer them live in :mod:`evtlib.patterns`.
-"""
+"""Benefits and failure modes (notebook 05): each reproduced with the core alone."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .broker import Broker, Group
-from .consumer import Consumer
-from .distributions import Constant, Exponential, Poisson, Rate, Schedule, Uniform
-from .events import Event, thaw
-from .faults import crash, pause
-from .producer import Producer
-from .sim import Simulation
-from .trace import Trace, TraceRecord
+from ...broker import Broker
+from ...consumer import Consumer
+from ...distributions import Constant, Rate, Schedule, Uniform
+from ...events import Event, thaw
+from ...faults import crash, pause
+from ...producer import Producer
+from ...sim import Simulation
+from ...trace import TraceRecord
+from .base import Run, make_order
 
 __all__ = [
-    "Run",
     "DualWrite",
-    "billing_crash",
-    "charge_tally",
-    "slow_email",
-    "consumer_outage",
-    "backpressure",
-    "shop",
-    "lag_summary",
+    "PaymentProvider",
     "shop_services",
     "story",
     "dual_write",
     "out_of_order",
+    "status_tally",
     "poison_message",
     "retry_storm",
     "lag_spiral",
     "schema_drift",
+    "half_finished",
+    "order_tally",
 ]
-
-
-@dataclass(frozen=True)
-class Run:
-    """What a scenario leaves behind, ready to inspect or draw.
-
-    ``effects`` lists what the consumers *did* (the keys of the orders they
-    acted on, in the order they acted), so duplicates and gaps are visible.
-    ``info`` holds the few numbers a scenario adds (what was given up, what
-    a read model ended with...).
-    """
-
-    sim: Simulation
-    broker: Broker
-    producer: Producer
-    consumers: tuple[Consumer, ...]
-    effects: tuple[str, ...] = ()
-    info: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def trace(self) -> Trace:
-        """The simulation's trace."""
-        return self.sim.trace
-
-    @property
-    def consumer(self) -> Consumer:
-        """The first consumer (most scenarios have one)."""
-        return self.consumers[0]
-
-    @property
-    def group(self) -> Group:
-        """The group of the first consumer."""
-        return self.consumers[0].group
-
-    def __repr__(self) -> str:
-        names = [c.name for c in self.consumers]
-        return (
-            f"<Run seed={self.sim.seed} now={self.sim.now:g}ms published={self.producer.published}"
-            f" consumers={names} effects={len(self.effects)}>"
-        )
-
-
-def _order(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
-    return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "total": 10 + (i * 7) % 90}
-
-
-# -- notebook 03: delivery guarantees ---------------------------------------------------
-
-
-def billing_crash(
-    delivery: str = "at-least-once",
-    *,
-    seed: int = 1,
-    orders: int = 20,
-    rate: float = 100.0,
-    service_ms: float = 10.0,
-    crash_at: float = 85.0,
-    restart_after: float = 50.0,
-    commit_every: int = 5,
-) -> Run:
-    """Billing charges one card per ``OrderPlaced`` and crashes once, mid-work.
-
-    The shop publishes ``orders`` orders at ``rate`` a second; billing takes
-    ``service_ms`` per charge and commits every ``commit_every`` charges (or
-    when it catches up).  It crashes at ``crash_at`` ms and restarts
-    ``restart_after`` ms later.  ``effects`` are the orders charged, in
-    order: the same crash loses one under ``"at-most-once"`` and charges
-    some twice under ``"at-least-once"``.
-    """
-    sim = Simulation(seed=seed)
-    broker = Broker(sim, latency=1.0)
-    broker.create_topic("orders")
-    charged: list[str] = []
-    billing = Consumer(
-        broker,
-        "billing",
-        "orders",
-        lambda e: charged.append(e.key),
-        service_time=service_ms,
-        delivery=delivery,
-        commit_every=commit_every,
-    )
-    shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=_order)
-    crash(sim, billing, at=crash_at, restart_after=restart_after)
-    sim.run()
-    return Run(sim, broker, shop_, (billing,), tuple(charged))
-
-
-def charge_tally(run: Run) -> dict[str, int]:
-    """How many orders were charged once, more than once, and never."""
-    counts = Counter(run.effects)
-    out = {"charged once": 0, "charged twice": 0, "never charged": 0}
-    for event in run.producer.emitted:
-        n = counts.get(event.key, 0)  # type: ignore[arg-type]
-        if n == 0:
-            out["never charged"] += 1
-        elif n == 1:
-            out["charged once"] += 1
-        else:
-            out["charged twice"] += 1
-    return out
-
-
-def slow_email(*, seed: int = 27, orders: int = 12, ack_timeout: float = 40.0) -> Run:
-    """The e-mail service sometimes takes longer than its ``ack_timeout``.
-
-    Sending takes 15 ms on average (exponential: mostly quick, now and then
-    slow).  A delivery not acknowledged within ``ack_timeout`` ms is given up
-    and delivered again, while the slow first attempt still finishes: the
-    customer gets the e-mail twice.  ``effects`` are the orders e-mailed.
-    """
-    sim = Simulation(seed=seed)
-    broker = Broker(sim, latency=1.0)
-    broker.create_topic("orders")
-    sent: list[str] = []
-    email = Consumer(
-        broker,
-        "email",
-        "orders",
-        lambda e: sent.append(e.key),
-        service_time=Exponential(15.0),
-        ack_timeout=ack_timeout,
-    )
-    shop_ = Producer(broker, "shop", "orders", Rate(20.0), count=orders, make=_order)
-    sim.run()
-    return Run(sim, broker, shop_, (email,), tuple(sent))
-
-
-def consumer_outage(
-    *,
-    seed: int = 3,
-    rate: float = 50.0,
-    service_ms: float = 5.0,
-    down_at: float = 500.0,
-    down_for: float = 600.0,
-    until: float = 2000.0,
-) -> Run:
-    """Shipping is down for ``down_for`` ms; orders wait in the broker meanwhile.
-
-    Orders arrive at ``rate`` a second until ``until`` ms.  Shipping crashes
-    at ``down_at`` and restarts ``down_for`` ms later, then works through the
-    backlog faster than orders arrive (``service_ms`` per order).
-    """
-    sim = Simulation(seed=seed)
-    broker = Broker(sim, latency=1.0)
-    broker.create_topic("orders")
-    shipped: list[str] = []
-    shipping = Consumer(
-        broker, "shipping", "orders", lambda e: shipped.append(e.key), service_time=service_ms
-    )
-    shop_ = Producer(broker, "shop", "orders", Rate(rate), until=until, make=_order)
-    crash(sim, shipping, at=down_at, restart_after=down_for)
-    sim.run()
-    return Run(sim, broker, shop_, (shipping,), tuple(shipped))
-
-
-def backpressure(
-    policy: str = "block",
-    *,
-    seed: int = 3,
-    capacity: int = 10,
-    orders: int = 100,
-    rate: float = 50.0,
-    pause_at: float = 500.0,
-    pause_for: float = 600.0,
-) -> Run:
-    """A bounded buffer (``capacity`` waiting events) meets a paused consumer.
-
-    Shipping pauses at ``pause_at`` for ``pause_for`` ms while the shop keeps
-    publishing ``orders`` orders at ``rate`` a second.  The topic's
-    ``policy`` decides what a full buffer does: ``"block"`` makes the shop
-    wait, ``"reject"`` refuses orders, ``"drop-oldest"`` discards waiting
-    ones.  ``info`` has ``published``, ``rejected``, ``dropped``,
-    ``handled`` and ``blocked_ms``.
-    """
-    sim = Simulation(seed=seed)
-    broker = Broker(sim, latency=1.0)
-    broker.create_topic("orders", capacity=capacity, policy=policy)
-    shipped: list[str] = []
-    shipping = Consumer(
-        broker, "shipping", "orders", lambda e: shipped.append(e.key), service_time=5.0
-    )
-    shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=_order)
-    pause(sim, shipping, at=pause_at, duration=pause_for)
-    sim.run()
-    stats = shipping.group.stats()
-    info = {
-        "published": shop_.published,
-        "rejected": shop_.rejected,
-        "dropped": stats["dropped"],
-        "handled": stats["handled"],
-        "blocked_ms": shop_.blocked_ms,
-        "finished_at": sim.now,
-    }
-    return Run(sim, broker, shop_, (shipping,), tuple(shipped), info)
-
-
-# -- notebook 04: eventual consistency --------------------------------------------------
-
-
-def shop(
-    seed: int = 4,
-    *,
-    consumers: int = 1,
-    rate: float = 50.0,
-    service_ms: float = 15.0,
-    duration_ms: float = 3000.0,
-    partitions: int = 4,
-) -> Run:
-    """The shop under load: ``rate`` orders a second for ``duration_ms`` ms.
-
-    Orders arrive at random (Poisson) into ``partitions`` partitions; the
-    analytics group has ``consumers`` members, each taking ``service_ms`` ms
-    per order on average (exponential).  One consumer keeps up while
-    ``rate * service_ms / 1000`` (its utilisation) is below 1; above, the
-    lag grows for as long as the load lasts.  The run continues until the
-    backlog is gone.
-    """
-    if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
-        raise ValueError(f"consumers must be an int >= 1, got {consumers!r}")
-    sim = Simulation(seed=seed, trace=False)
-    broker = Broker(sim, latency=1.0)
-    broker.create_topic("orders", partitions=partitions)
-    members = tuple(
-        Consumer(
-            broker,
-            f"analytics-{i + 1}",
-            "orders",
-            group="analytics",
-            service_time=Exponential(service_ms),
-        )
-        for i in range(consumers)
-    )
-    shop_ = Producer(broker, "shop", "orders", Poisson(rate), until=duration_ms, make=_order)
-    sim.run()
-    return Run(sim, broker, shop_, members)
-
-
-def lag_summary(run: Run) -> dict[str, float]:
-    """Worst consumer lag (events) and consistency-lag percentiles (ms) of a run's group."""
-    from .metrics import lag_series, percentiles
-
-    series = lag_series(run.group, step=10.0)
-    lags = [x for c in run.consumers for x in c.lags]
-    p = percentiles(lags, (50, 99))
-    return {
-        "orders": run.producer.published,
-        "max consumer lag": max(series.total),
-        "p50 consistency lag ms": round(p[50], 1),
-        "p99 consistency lag ms": round(p[99], 1),
-        "caught up at ms": round(run.sim.now, 1),
-    }
-
-
-# -- notebook 05: benefits and failure modes --------------------------------------------
 
 
 def shop_services(
@@ -379,7 +98,7 @@ def shop_services(
         )
         for i in range(email_consumers)
     )
-    shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=_order)
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=make_order)
     if email_outage is not None:
         at, duration = email_outage
         crash(sim, emails[0], at=at, restart_after=duration)
@@ -522,9 +241,6 @@ def status_tally(run: Run) -> dict[str, int]:
     return {"shows shipped": right, "shows an older status": sum(final.values()) - right}
 
 
-__all__ += ["status_tally"]
-
-
 def poison_message(
     *, seed: int = 1, orders: int = 50, poison: int = 5, until: float = 1500.0
 ) -> Run:
@@ -597,9 +313,6 @@ class PaymentProvider:
         return f"<PaymentProvider calls={len(self.calls)} failed={failed} outages={len(self.down)}>"
 
 
-__all__ += ["PaymentProvider"]
-
-
 def retry_storm(
     *,
     seed: int = 2,
@@ -644,7 +357,7 @@ def retry_storm(
 
 def _spread(partitions: int):
     """A ``make`` whose keys go round the partitions in turn (for an even flash sale)."""
-    from .broker import partition_for
+    from ...broker import partition_for
 
     keys: dict[int, list[str]] = {p: [] for p in range(partitions)}
     n = 0
@@ -684,7 +397,7 @@ def lag_spiral(
     sim = Simulation(seed=seed)
     broker = Broker(sim, latency=1.0)
     broker.create_topic("orders")
-    shop_ = Producer(broker, "shop", "orders", Rate(rate), until=4000.0, make=_order)
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), until=4000.0, make=make_order)
     requeue = Producer(broker, "billing-requeue", "orders")
     gave_up: list[str] = []
 
@@ -764,7 +477,7 @@ def half_finished(*, seed: int = 8, orders: int = 40, stock: int = 30) -> Run:
 
     billing = Consumer(broker, "billing", "orders", charge, service_time=Uniform(2, 6))
     inventory = Consumer(broker, "inventory", "orders", reserve, service_time=Uniform(2, 6))
-    shop_ = Producer(broker, "shop", "orders", Rate(50.0), count=orders, make=_order)
+    shop_ = Producer(broker, "shop", "orders", Rate(50.0), count=orders, make=make_order)
     sim.run()
     info = {"charged": tuple(charged), "reserved": tuple(reserved)}
     return Run(sim, broker, shop_, (billing, inventory), (), info)
@@ -776,6 +489,3 @@ def order_tally(run: Run) -> dict[str, int]:
     charged = run.info["charged"]
     both = sum(1 for k in charged if k in reserved)
     return {"charged and reserved": both, "charged, nothing to ship": len(charged) - both}
-
-
-__all__ += ["half_finished", "order_tally"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
-from ..patterns.dlq_scenarios import head_of_line, retry_storm
-from ..patterns.retry import JITTERS, RetryPolicy
+from ...patterns.dlq_scenarios import head_of_line, retry_storm
+from ...patterns.retry import JITTERS, RetryPolicy
+from ..helpers import check
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3"]
 

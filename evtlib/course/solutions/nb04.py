@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..events import Event
+from ...events import Event
 from ..scenarios import lag_summary, shop
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
+from ..helpers import check
 
 __all__ = ["check_ex1"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..metrics import lag_series
+from ...metrics import lag_series
 from ..scenarios import billing_crash, charge_tally, consumer_outage
 
 

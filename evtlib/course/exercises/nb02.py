@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..broker import Broker
-from ..consumer import Consumer
-from ..course import check
-from ..distributions import Schedule, Uniform
-from ..producer import Producer
-from ..sim import Simulation
+from ...broker import Broker
+from ...consumer import Consumer
+from ...distributions import Schedule, Uniform
+from ...producer import Producer
+from ...sim import Simulation
+from ..helpers import check
 
 __all__ = ["LIFECYCLE", "key_order_report", "check_ex1", "check_ex2", "check_ex3", "check_ex4"]
 

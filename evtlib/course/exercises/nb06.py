@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..broker import Broker
-from ..course import check
-from ..patterns.outbox import OrderService, OutboxRelay, run_outbox_scenario
-from ..sim import Simulation
+from ...broker import Broker
+from ...patterns.outbox import OrderService, OutboxRelay, run_outbox_scenario
+from ...sim import Simulation
+from ..helpers import check
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3", "rows_left_after_cleanup"]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
+from ..helpers import check
 
 __all__ = ["check_ex1", "check_ex2"]
 
 
 def check_ex1(answer: Any) -> bool:
     """The queue that holds partition 2 of topic ``orders`` for group ``billing``."""
-    from ..adapters.rabbitmq import queue_name
+    from ...adapters.rabbitmq import queue_name
 
     return check(
         "ex1",
@@ -26,7 +26,7 @@ def check_ex1(answer: Any) -> bool:
 
 def check_ex2(answer: Any) -> bool:
     """The x-delivery-limit of the queues of a DeadLetterConsumer with max_attempts=5."""
-    from ..adapters.rabbitmq import delivery_limit
+    from ...adapters.rabbitmq import delivery_limit
 
     return check(
         "ex2",

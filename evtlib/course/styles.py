@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .broker import Broker
-from .consumer import Consumer, ReadModel
-from .distributions import Rate, Schedule
-from .events import Event
-from .faults import crash
-from .producer import Producer
-from .sim import Simulation
+from ..broker import Broker
+from ..consumer import Consumer, ReadModel
+from ..distributions import Rate, Schedule
+from ..events import Event
+from ..faults import crash
+from ..producer import Producer
+from ..sim import Simulation
 
 __all__ = [
     "StyleRun",

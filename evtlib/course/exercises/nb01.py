@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
-from ..events import Event, Upcaster
+from ...events import Event, Upcaster
+from ..helpers import check
 
 __all__ = ["MESSAGES", "STOCK_RESERVED", "OLD_ORDERS", "check_ex1", "check_ex2", "check_ex3"]
 

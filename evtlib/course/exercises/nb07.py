@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course import check
-from ..patterns.idempotent import retention_demo
+from ...patterns.idempotent import retention_demo
+from ..helpers import check
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3", "RETENTIONS"]
 
