@@ -16,18 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 from ..broker import Broker
-from ..sim import Simulation
+from ..sim import Scheduler
 from ..trace import Trace, TraceRecord
 from .flowgraph import draw_flow, flow_graph, node_id, trace_graph
 
 __all__ = ["render_step", "step_player", "actors_of"]
 
 
-def _trace(trace: Trace | Simulation) -> Trace:
-    if isinstance(trace, Simulation):
+def _trace(trace: Trace | Scheduler) -> Trace:
+    if isinstance(trace, Scheduler):
         return trace.trace
     if not isinstance(trace, Trace):
-        raise TypeError(f"trace must be a Trace or a Simulation, got {trace!r}")
+        raise TypeError(
+            f"trace must be a Trace, a Simulation or another runner (Scheduler), got {trace!r}"
+        )
     return trace
 
 
@@ -46,7 +48,7 @@ def actors_of(record: TraceRecord) -> list[str]:
 
 
 def render_step(
-    trace: Trace | Simulation, k: int, broker: Broker | None = None, ax: Any = None
+    trace: Trace | Scheduler, k: int, broker: Broker | None = None, ax: Any = None
 ) -> Any:
     """Draw step ``k`` of ``trace`` (0-based; negative counts from the end); return the Axes.
 
@@ -75,7 +77,7 @@ def render_step(
     return ax
 
 
-def step_player(trace: Trace | Simulation, broker: Broker | None = None) -> Any:
+def step_player(trace: Trace | Scheduler, broker: Broker | None = None) -> Any:
     """A widget to play a trace step by step: Play, a slider and the picture.
 
     Returns an ipywidgets ``VBox``; the notebook displays it.  The slider

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..broker import Broker
-from ..sim import Simulation
+from ..sim import Scheduler
 from ..trace import Trace, TraceRecord
 from .style import first_seen_colors, kind_color
 
@@ -81,8 +81,8 @@ class TimelineDrawn(NamedTuple):
     dense: bool
 
 
-def _records(source: Trace | Simulation | Iterable[TraceRecord]) -> list[tuple]:
-    if isinstance(source, Simulation):
+def _records(source: Trace | Scheduler | Iterable[TraceRecord]) -> list[tuple]:
+    if isinstance(source, Scheduler):
         source = source.trace
     if isinstance(source, Trace):
         # The stored rows, in TraceRecord's field order (read by index below):
@@ -124,7 +124,7 @@ def lanes_of(records: Iterable[TraceRecord]) -> list[str]:
 
 
 def draw_timeline(
-    trace_or_records: Trace | Simulation | Iterable[TraceRecord],
+    trace_or_records: Trace | Scheduler | Iterable[TraceRecord],
     ax: Any = None,
     *,
     color_by: str = "event",
