@@ -48,3 +48,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info
+
+# The student edition (every exercise, no solution; nbgrader-ready) and the static site.
+# See README, "Editions: self-paced, classroom, website". Both read the notebooks, never run them.
+STUDENT_DIR ?= dist/student
+SITE_DIR ?= dist/site
+.PHONY: student site
+
+student: $(STAMP)
+	$(BIN)/python tools/student.py --out $(STUDENT_DIR)
