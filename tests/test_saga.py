@@ -18,7 +18,7 @@ from evtlib.patterns.saga import (
     SagaOrchestrator,
     Step,
 )
-from evtlib.patterns.saga_scenarios import (
+from evtlib.patterns.saga.scenarios import (
     Shop,
     classify,
     isolation_scenario,

@@ -15,7 +15,7 @@ The shop of the course, end to end, small enough to run a thousand times:
   and retries with backoff, then dead-letters (a
   :class:`~evtlib.patterns.DeadLetterConsumer`); the naive twin starts a
   saga for every delivery and logs-and-forgets an order it cannot handle.
-* The **order saga** (:func:`~evtlib.patterns.saga_scenarios.order_saga`)
+* The **order saga** (:func:`~evtlib.patterns.saga.scenarios.order_saga`)
   is orchestrated with compensation (:class:`~evtlib.patterns.SagaOrchestrator`);
   the naive twin (:class:`~evtlib.patterns.NaiveSequence`) stops at the first failure.
 
@@ -51,13 +51,14 @@ from ..broker import Broker, NetworkFaults
 from ..consumer import Consumer, Delivery
 from ..events import Event, thaw
 from ..faults import crash
-from ..patterns.crashes import CrashPlan, SimulatedCrash, connect
+from ..patterns.crashes import CrashPlan, SimulatedCrash
 from ..patterns.dlq import DeadLetterConsumer, DeadLetterQueue
-from ..patterns.idempotent import MemoryIdStore
+from ..patterns.idempotent_stores import MemoryIdStore
 from ..patterns.outbox import OUTBOX_CRASH_POINTS, DualWriteService, OrderService, OutboxRelay
 from ..patterns.retry import RetryPolicy
 from ..patterns.saga import FailurePlan, NaiveSequence, SagaInstance, SagaOrchestrator
-from ..patterns.saga_scenarios import Shop, classify, order_saga
+from ..patterns.saga.scenarios import Shop, classify, order_saga
+from ..patterns.sqlite import connect
 from ..sim import Simulation
 
 __all__ = [

@@ -1,20 +1,24 @@
-"""The four patterns, each beside its naive twin.
+"""The four patterns, each beside its naive twin; one module per role.
 
-* :mod:`.outbox`: transactional outbox (``OrderService`` + ``OutboxRelay``)
-  vs. the dual write (``DualWriteService``).
-* :mod:`.idempotent`: idempotent consumer (``IdempotentConsumer`` with an
-  id-set or position store) vs. ``NaiveConsumer``.
+* :mod:`.outbox` (+ :mod:`.outbox_scenarios`): transactional outbox
+  (``OrderService`` + ``OutboxRelay``) vs. the dual write (``DualWriteService``).
+* :mod:`.idempotent` (+ :mod:`.idempotent_stores`, :mod:`.idempotent_scenarios`):
+  idempotent consumer (``IdempotentConsumer`` with an id-set or position
+  store) vs. ``NaiveConsumer``.
 * :mod:`.dlq` (+ :mod:`.retry`, :mod:`.dlq_scenarios`): dead-letter queue
   (``DeadLetterConsumer`` with a ``RetryPolicy``, ``DeadLetterQueue`` to
   inspect and redrive) vs. the plain ``Consumer`` that retries forever.
-* :mod:`.crashes`: named crash points (``CrashPlan``, ``SimulatedCrash``)
-  and explicit SQLite transactions shared by the patterns.
-* :mod:`.saga` (+ :mod:`.saga_scenarios`): sagas, orchestrated
-  (``SagaOrchestrator`` + ``Participant``) or choreographed
-  (``Choreography``), vs. ``NaiveSequence`` (no compensation).
+* :mod:`.saga` (a package: definition, log, orchestration, choreography,
+  scenarios): sagas, orchestrated (``SagaOrchestrator`` + ``Participant``) or
+  choreographed (``Choreography``), vs. ``NaiveSequence`` (no compensation).
+* :mod:`.crashes`: named crash points (``CrashPlan``, ``SimulatedCrash``);
+  :mod:`.sqlite`: the explicit SQLite transactions the patterns share.
+
+The scenario modules build seeded runs and sweeps for the notebooks; the
+others are the patterns themselves.
 """
 
-from .crashes import CrashPlan, SimulatedCrash, connect, transaction
+from .crashes import CrashPlan, SimulatedCrash
 from .dlq import (
     DEAD_LETTER_TYPE,
     Conservation,
@@ -41,29 +45,21 @@ from .idempotent import (
     IDEMPOTENT_CRASH_POINTS,
     LEDGER_SCHEMA,
     IdempotentConsumer,
-    MemoryIdStore,
     NaiveConsumer,
-    ProcessedStore,
-    RetentionDemo,
-    SqliteIdStore,
-    SqlitePositionStore,
     charge_customer,
-    idempotent_sweep,
     ledger,
-    retention_demo,
 )
+from .idempotent_scenarios import RetentionDemo, idempotent_sweep, retention_demo
+from .idempotent_stores import MemoryIdStore, ProcessedStore, SqliteIdStore, SqlitePositionStore
 from .outbox import (
     DUAL_WRITE_ORDERS,
     OUTBOX_CRASH_POINTS,
     DualWriteService,
     OrderService,
     OutboxRelay,
-    Outcome,
-    crash_sweep,
     create_outbox_schema,
-    outbox_sweep,
-    run_outbox_scenario,
 )
+from .outbox_scenarios import Outcome, crash_sweep, outbox_sweep, run_outbox_scenario
 from .retry import BACKOFFS, JITTERS, RetryPolicy
 from .saga import (
     Choreography,
@@ -78,7 +74,8 @@ from .saga import (
     Step,
     StepFailed,
 )
-from .saga_scenarios import SagaRun, Shop, isolation_scenario, order_saga, run_order, saga_sweep
+from .saga.scenarios import SagaRun, Shop, isolation_scenario, order_saga, run_order, saga_sweep
+from .sqlite import connect, transaction
 
 __all__ = [
     # crashes

@@ -1,4 +1,4 @@
-"""Simulated process crashes at named points, and small SQLite helpers.
+"""Simulated process crashes at named points.
 
 A pattern that must survive crashes names the places where its process
 could die (``"before-commit"``, ``"after-commit"``, ...).  A scenario asks
@@ -15,16 +15,12 @@ goes away; whatever lived only in memory is gone.
     ...
     evtlib.patterns.crashes.SimulatedCrash: simulated crash at 'after-commit' (visit 2)
 
-The helpers :func:`transaction` and :func:`check_connection` keep SQLite
-transactions explicit: ``BEGIN`` ... ``COMMIT``, or ``ROLLBACK`` on any
-exception, whatever the connection's ``isolation_level``.
+The SQLite helpers the patterns share live in :mod:`evtlib.patterns.sqlite`.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 
 from ..errors import EvtlibError
 
@@ -32,10 +28,6 @@ __all__ = [
     "SimulatedCrash",
     "CrashPlan",
     "CrashSpec",
-    "transaction",
-    "check_connection",
-    "connect",
-    "peek",
 ]
 
 
@@ -148,64 +140,3 @@ class CrashPlan:
 #: crashes on its first visit), a mapping ``point -> visit or visits``
 #: (1 = the first time the code gets there), or a ready :class:`CrashPlan`.
 CrashSpec = CrashPlan | str | Iterable[str] | Mapping[str, int | Iterable[int]] | None
-
-
-# -- SQLite helpers ---------------------------------------------------------
-
-
-def connect(path: str = ":memory:") -> sqlite3.Connection:
-    """Open a SQLite database whose transactions are explicit (``isolation_level=None``)."""
-    if not isinstance(path, str) or not path:
-        raise TypeError(f"path must be a non-empty str (a file or ':memory:'), got {path!r}")
-    return sqlite3.connect(path, isolation_level=None)
-
-
-def check_connection(db: object, param: str = "db") -> sqlite3.Connection:
-    """Return ``db`` if it is an open connection without a pending transaction.
-
-    A closed connection raises ``ValueError`` (rather than SQLite's
-    ``ProgrammingError`` deep inside a simulation step).
-    """
-    if not isinstance(db, sqlite3.Connection):
-        raise TypeError(f"{param} must be a sqlite3.Connection, got {type(db).__name__}: {db!r}")
-    try:
-        db.execute("SELECT 1")
-    except sqlite3.ProgrammingError as exc:
-        raise ValueError(
-            f"{param} must be an open sqlite3 connection, got a closed one ({exc})"
-        ) from None
-    if db.in_transaction:
-        raise ValueError(
-            f"{param} has an open transaction; the patterns begin and commit their own "
-            "(open it with evtlib.patterns.connect() or isolation_level=None)"
-        )
-    return db
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN`` now; ``COMMIT`` at the end of the block, ``ROLLBACK`` if it raises."""
-    try:
-        db.execute("BEGIN")
-    except sqlite3.ProgrammingError as exc:
-        raise ValueError(
-            f"db must be an open sqlite3 connection, got a closed one ({exc})"
-        ) from None
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def peek(db: sqlite3.Connection, sql: str, default: object = "closed") -> object:
-    """The first column of the first row of ``sql``, or ``default`` if ``db`` is closed.
-
-    For ``__repr__``: describing an object must not fail because its database is gone.
-    """
-    try:
-        row = db.execute(sql).fetchone()
-    except sqlite3.ProgrammingError:
-        return default
-    return None if row is None else row[0]

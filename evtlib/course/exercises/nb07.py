@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...patterns.idempotent import retention_demo
+from ...patterns.idempotent_scenarios import retention_demo
 from ..helpers import check
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3", "RETENTIONS"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...patterns.saga import FailurePlan
-from ...patterns.saga_scenarios import MODES, run_order
+from ...patterns.saga.scenarios import MODES, run_order
 from ..helpers import check
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3"]

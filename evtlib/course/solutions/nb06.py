@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...broker import Broker
-from ...patterns.outbox import OrderService, OutboxRelay, run_outbox_scenario
+from ...patterns.outbox import OrderService, OutboxRelay
+from ...patterns.outbox_scenarios import run_outbox_scenario
 from ...sim import Simulation
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...patterns.idempotent import retention_demo
+from ...patterns.idempotent_scenarios import retention_demo
 
 
 def ex1() -> str:

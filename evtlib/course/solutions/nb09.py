@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...patterns.saga import FailurePlan
-from ...patterns.saga_scenarios import run_order
+from ...patterns.saga.scenarios import run_order
 
 
 def ex1() -> list[str]:

@@ -18,19 +18,12 @@ import random
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ..broker import Broker, NetworkFaults
-from ..sim import Simulation
-from .saga import (
-    ACTION,
-    COMPENSATION,
-    Choreography,
-    FailurePlan,
-    NaiveSequence,
-    SagaDefinition,
-    SagaInstance,
-    SagaOrchestrator,
-    Step,
-)
+from ...broker import Broker, NetworkFaults
+from ...sim import Simulation
+from .choreography import Choreography
+from .definition import ACTION, COMPENSATION, FailurePlan, SagaDefinition, Step
+from .log import SagaInstance
+from .orchestration import NaiveSequence, SagaOrchestrator
 
 __all__ = [
     "Shop",

@@ -1,0 +1,135 @@
+"""The orchestrator's memory (:class:`SagaLog`) and one saga's live state (:class:`SagaInstance`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ...events import thaw
+from .definition import ACTION, FINAL_STATES, SagaDefinition
+
+__all__ = ["SagaLog", "SagaInstance"]
+
+# The naive twin (NaiveSequence) also ends, in a state the real saga never uses.
+_ENDS = FINAL_STATES + ("failed",)
+
+
+class SagaLog:
+    """The orchestrator's memory: an append-only list of JSON records.
+
+    Every decision (saga started, command sent, reply received, state
+    changed) is appended as one JSON line; nothing is updated in place.
+    :meth:`replay` folds the lines back into each saga's state, which is what
+    an orchestrator restarting after a crash would do.
+    """
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Append one record (it must be JSON-serialisable)."""
+        self._lines.append(json.dumps(dict(record), sort_keys=True, separators=(",", ":")))
+
+    def records(self, saga_id: str | None = None) -> list[dict[str, Any]]:
+        """The records as dicts, oldest first (only ``saga_id``'s if given)."""
+        out = [json.loads(line) for line in self._lines]
+        return out if saga_id is None else [r for r in out if r["saga_id"] == saga_id]
+
+    def to_jsonl(self) -> str:
+        """The whole log as JSON lines."""
+        return "\n".join(self._lines)
+
+    def replay(self) -> dict[str, dict[str, Any]]:
+        """Each saga's ``{"state", "path", "data", "completed", "compensated"}`` from the log alone."""
+        sagas: dict[str, dict[str, Any]] = {}
+        for r in self.records():
+            kind = r["kind"]
+            if kind == "started":
+                sagas[r["saga_id"]] = {
+                    "state": "running",
+                    "path": ["started"],
+                    "data": r["data"],
+                    "completed": [],
+                    "compensated": [],
+                }
+                continue
+            s = sagas[r["saga_id"]]
+            if kind == "moved":
+                s["path"].append(r["to"])
+                s["state"] = r["state"]
+            elif kind == "reply" and r["ok"]:
+                key = "completed" if r["phase"] == ACTION else "compensated"
+                s[key].append(r["step"])
+                s["data"] = r["data"]
+        return sagas
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __repr__(self) -> str:
+        return f"<SagaLog records={len(self._lines)}>"
+
+
+class SagaInstance:
+    """One running (or finished) saga: its state, data and the path it took.
+
+    ``state`` is one of :data:`STATES`; ``at`` is the state-machine state it
+    is in (a step name, ``"compensate <step>"``, or a final state); ``path``
+    lists every state-machine state visited and ``transitions`` the edges
+    taken, as ``(source, destination, label)``; ``completed`` and
+    ``compensated`` name the steps whose action / compensation succeeded;
+    ``error`` is the last failure's reason.
+    """
+
+    def __init__(
+        self, saga_id: str, definition: SagaDefinition, data: Mapping[str, Any], time: float
+    ):
+        self.id = saga_id
+        self.definition = definition
+        self.data: dict[str, Any] = {**thaw(dict(data)), "saga_id": saga_id}
+        self.state = "running"
+        self.at = "started"
+        self.path: list[str] = ["started"]
+        self.transitions: list[tuple[str, str, str]] = []
+        self.history: list[dict[str, Any]] = [{"time": time, "to": "started", "label": "start"}]
+        self.completed: list[str] = []
+        self.compensated: list[str] = []
+        self.error: str | None = None
+        self.started_at = time
+        self.ended_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the saga has ended (for a real saga: is in a final state)."""
+        return self.ended_at is not None
+
+    def _move(self, to: str, label: str, time: float, state: str | None = None) -> None:
+        self.transitions.append((self.at, to, label))
+        self.history.append({"time": time, "to": to, "label": label})
+        self.path.append(to)
+        self.at = to
+        if state is not None:
+            self.state = state
+        if to in _ENDS:
+            self.state = to
+            self.ended_at = time
+
+    def to_dict(self) -> dict[str, Any]:
+        """The instance as plain data (for a table or JSON)."""
+        return {
+            "id": self.id,
+            "saga": self.definition.name,
+            "state": self.state,
+            "at": self.at,
+            "path": list(self.path),
+            "completed": list(self.completed),
+            "compensated": list(self.compensated),
+            "error": self.error,
+            "data": dict(self.data),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+
+    def __repr__(self) -> str:
+        return f"<SagaInstance {self.id} {self.definition.name} {self.state} path={' > '.join(self.path)}>"
