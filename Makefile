@@ -57,3 +57,6 @@ SITE_DIR ?= dist/site
 
 student: $(STAMP)
 	$(BIN)/python tools/student.py --out $(STUDENT_DIR)
+
+site: $(STAMP)
+	$(BIN)/python tools/site.py --out $(SITE_DIR)
