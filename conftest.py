@@ -2,8 +2,11 @@
 
 nbval has no per-notebook skip marker, so this hook adds one to the items of
 ``12-on-a-real-broker.ipynb`` when RabbitMQ is unreachable, unless
-``EVTLIB_REQUIRE_RABBITMQ=1`` (set by ``.ci/run``): then the notebook runs and
-fails loudly if there is no broker.
+``EVTLIB_REQUIRE_RABBITMQ=1`` (set by ``.ci/run`` and the tests workflow): then
+the notebook runs and fails loudly if there is no broker.
+
+It lives at the repository's root, where pytest finds it for ``tests`` and
+``notebooks`` alike, so that ``notebooks/`` holds nothing but the lessons.
 """
 
 from __future__ import annotations

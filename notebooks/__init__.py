@@ -1,1 +1,0 @@
-"""Not code: this file only gives notebooks/conftest.py a unique module name for pytest."""
