@@ -393,3 +393,57 @@ def test_notebooks_hold_no_test_plumbing():
     """notebooks/ holds the lessons only: the RabbitMQ skip hook is the root conftest.py."""
     assert sorted(p.name for p in (ROOT / "notebooks").glob("*.py")) == []
     assert "pytest_collection_modifyitems" in (ROOT / "conftest.py").read_text()
+
+
+def launch_badges(repo: str, notebook: str) -> str:
+    """The first cell of ``notebook``: its Binder and Colab launch badges."""
+    return (
+        f"[![Open in Binder](https://mybinder.org/badge_logo.svg)]"
+        f"(https://mybinder.org/v2/gh/{repo}/HEAD?labpath=notebooks%2F{notebook}) "
+        f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"(https://colab.research.google.com/github/{repo}/blob/main/notebooks/{notebook})"
+    )
+
+
+def colab_install(repo: str) -> str:
+    """The first code cell of every notebook: installs evtlib on Colab, silent elsewhere."""
+    return f"""# On Colab: install evtlib when it is missing. Anywhere else this cell does nothing.
+import importlib.util
+import sys
+
+if importlib.util.find_spec("evtlib") is None:
+    get_ipython().run_line_magic("pip", "install --quiet git+https://github.com/{repo}")
+if "google.colab" in sys.modules:  # Colab draws ipywidgets 8 with its custom widget manager
+    from google.colab import output
+
+    output.enable_custom_widget_manager()"""
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_opens_with_launch_badges_and_the_colab_install_cell(path):
+    """Badges for this very notebook first; the first code cell is the install cell, with no output."""
+    cells = json.loads(path.read_text())["cells"]
+    repo = repository()
+    first = cells[0]
+    assert first["cell_type"] == "markdown"
+    assert "".join(first["source"]) == launch_badges(repo, path.name)
+    assert first["metadata"].get("tags") == ["launch-badges"]
+    code = next(c for c in cells if c["cell_type"] == "code")
+    assert "".join(code["source"]) == colab_install(repo)
+    assert code["metadata"].get("tags") == ["colab-install"]
+    assert code["outputs"] == []  # nbval compares it: it must stay silent off Colab
+
+
+def test_the_colab_install_cell_is_silent_where_evtlib_is_installed(capsys):
+    """Off Colab, with evtlib installed, the cell calls no magic and prints nothing; without, pip."""
+    calls: list[tuple[str, str]] = []
+
+    class Shell:
+        def run_line_magic(self, magic: str, line: str) -> None:
+            calls.append((magic, line))
+
+    code = colab_install(repository())
+    exec(code, {"get_ipython": Shell})
+    assert calls == [] and capsys.readouterr() == ("", "")
+    exec(code.replace('find_spec("evtlib")', 'find_spec("evtlib_missing")'), {"get_ipython": Shell})
+    assert calls == [("pip", f"install --quiet git+https://github.com/{repository()}")]
