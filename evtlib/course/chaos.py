@@ -253,13 +253,13 @@ class Fulfilment(DeadLetterConsumer):
         self.skipped = 0
         self._delivery: Delivery | None = None
         policy = policy or RetryPolicy(3, backoff="exponential", base=20.0, jitter="full")
-        super().__init__(broker, name, _TOPIC, self._handle, policy=policy, dlq=_DLQ)
+        super().__init__(broker, name, _TOPIC, self._start_once, policy=policy, dlq=_DLQ)
 
     def process(self, delivery: Delivery) -> object:
         self._delivery = delivery  # the store keys on the delivery's event id
         return super().process(delivery)
 
-    def _handle(self, event: Event) -> None:
+    def _start_once(self, event: Event) -> None:
         assert self._delivery is not None
         done = self.store.apply(
             self.group.name, self._delivery, lambda _state, e: self.start_saga(e), now=self.sim.now
@@ -283,9 +283,9 @@ class NaiveFulfilment(Consumer):
         self.start_saga = start
         self.applied = 0
         self.swallowed: list[str] = []
-        super().__init__(broker, name, _TOPIC, self._handle)
+        super().__init__(broker, name, _TOPIC, self._start)
 
-    def _handle(self, event: Event) -> None:
+    def _start(self, event: Event) -> None:
         try:
             self.start_saga(event)
         except Exception as exc:  # the anti-pattern, on purpose: see the class docstring
@@ -421,7 +421,7 @@ def _check(
         if order_id not in sagas_per_order and e.id not in dead:
             vanished += 1
     vanished = max(0, vanished - waiting)
-    outcomes = Counter()
+    outcomes: Counter[str] = Counter()
     for sg in sagas:
         effects = [(step, phase) for sid, step, phase in shop.ledger if sid == sg.id]
         outcomes[classify(definition, effects, sg.state == "needs-attention")] += 1

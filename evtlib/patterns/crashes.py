@@ -108,7 +108,7 @@ class CrashPlan:
         """``at`` itself if it is a :class:`CrashPlan` (checked), else a new plan."""
         allowed = tuple(allowed)
         if isinstance(at, CrashPlan):
-            for point in at._plan:
+            for point in at.planned:
                 if point not in allowed:
                     raise ValueError(
                         f"{param} names an unknown crash point {point!r}; "

@@ -288,7 +288,7 @@ class DeadLetterConsumer(Consumer):
         self.succeeded += 1
         return None
 
-    def retry_after(self, delivery: Delivery, error: Exception) -> float:
+    def retry_after(self, delivery: Delivery, error: BaseException) -> float:
         """The policy's wait after this failed attempt; traced as ``retried``."""
         delay = self.policy.delay(delivery.attempt, self._retry_rng)
         sim = self.sim
@@ -469,7 +469,7 @@ class DeadLetterQueue:
             raise ValueError(f"limit must be an int >= 0 or None, got {limit!r}")
         sim = self.broker.sim
         gap = 1000.0 / rate
-        plan = []
+        plan: builtins.list[RedriveStep] = []
         for pos, record in self._entries():
             if pos in self._taken or (where is not None and not where(record)):
                 continue

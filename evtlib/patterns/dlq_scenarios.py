@@ -270,7 +270,7 @@ def retry_storm(
     Producer(broker, "catalog", "prices", Schedule([0.0]), make=_price_list)
     sim.run()
 
-    first = {}
+    first: dict[tuple[float, str], bool] = {}
     for rec in sim.trace.filter(kind=("delivered", "redelivered"), actor=names):
         first.setdefault((rec.time, rec.actor), rec.kind == "delivered")
     n = int(max((c[0] for c in service.calls), default=0.0) // bucket) + 1

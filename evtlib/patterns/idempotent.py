@@ -122,17 +122,25 @@ def charge_customer(target: sqlite3.Connection | dict[str, Any], event: Event) -
 
 def ledger(store: ProcessedStore | sqlite3.Connection | Mapping[str, Any]) -> dict[str, Any]:
     """The example's state as plain data: ``{"balances": {...}, "charges": [event ids]}``."""
+    source: sqlite3.Connection | Mapping[str, Any]
     if isinstance(store, MemoryIdStore):
-        store = store.state
+        source = store.state
     elif isinstance(store, (SqliteIdStore, SqlitePositionStore)):
-        store = store.db
-    if isinstance(store, sqlite3.Connection):
-        balances = dict(store.execute("SELECT customer, charged FROM balances ORDER BY customer"))
-        charges = [r[0] for r in store.execute("SELECT event_id FROM charges ORDER BY n")]
+        source = store.db
+    elif isinstance(store, ProcessedStore):
+        raise TypeError(
+            "store must be a SqliteIdStore, SqlitePositionStore or MemoryIdStore,"
+            f" a sqlite3 connection or a state dict, got {store!r}"
+        )
+    else:
+        source = store
+    if isinstance(source, sqlite3.Connection):
+        balances = dict(source.execute("SELECT customer, charged FROM balances ORDER BY customer"))
+        charges = [r[0] for r in source.execute("SELECT event_id FROM charges ORDER BY n")]
         return {"balances": balances, "charges": charges}
     return {
-        "balances": dict(sorted(store.get("balances", {}).items())),
-        "charges": list(store.get("charges", [])),
+        "balances": dict(sorted(source.get("balances", {}).items())),
+        "charges": list(source.get("charges", [])),
     }
 
 

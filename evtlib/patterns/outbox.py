@@ -241,8 +241,16 @@ class OrderService(_OrderWriter):
 
     def outbox(self) -> list[dict[str, Any]]:
         """The rows of the ``outbox`` table in commit order, as dicts (payload as JSON text)."""
-        cols = ("seq", "id", "aggregatetype", "aggregateid", "type", "payload")
-        cols += ("created_at", "sent_at")
+        cols = (
+            "seq",
+            "id",
+            "aggregatetype",
+            "aggregateid",
+            "type",
+            "payload",
+            "created_at",
+            "sent_at",
+        )
         cur = self.db.execute(
             "SELECT seq, id, aggregatetype, aggregateid, type, payload, created_at, sent_at"
             " FROM outbox ORDER BY seq"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..broker import Broker
+from ..events import Event
 from ..sim import Simulation
 from .crashes import CrashPlan, SimulatedCrash
 from .outbox import (
@@ -25,6 +26,13 @@ from .outbox import (
 )
 
 __all__ = ["Outcome", "run_outbox_scenario", "crash_sweep", "outbox_sweep", "sweep"]
+
+
+def _order_id(event: Event) -> str:
+    # The outbox keys each event by its order (the aggregate id).
+    if event.key is None:
+        raise ValueError(f"an order event must be keyed by its order id, got {event!r}")
+    return event.key
 
 
 def _number(x: Any) -> bool:
@@ -105,7 +113,7 @@ def _run(seed: int, twin: str, plan: CrashPlan, n_orders: int, trace: bool = Tru
 
     committed = {row[0] for row in service.db.execute("SELECT id FROM orders")}
     events = broker.events("orders")
-    published_keys = [e.key for e in events]
+    published_keys = [_order_id(e) for e in events]
     first_seen = list(dict.fromkeys(published_keys))
     lost = sorted(committed - set(published_keys))
     invented = sorted(set(published_keys) - committed)

@@ -168,7 +168,7 @@ def draw_state_machine(
     for s in g:
         x, y = pos[s]
         face = TERMINAL_COLORS.get(s) or (_COMPENSATING if "compens" in s else _STATE)
-        last = bool(path) and s == path[-1]
+        last = path is not None and len(path) > 0 and s == path[-1]
         ax.text(
             x,
             y,

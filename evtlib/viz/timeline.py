@@ -81,7 +81,7 @@ class TimelineDrawn(NamedTuple):
     dense: bool
 
 
-def _records(source: Trace | Scheduler | Iterable[TraceRecord]) -> list[tuple]:
+def _records(source: Trace | Scheduler | Iterable[TraceRecord]) -> list[tuple[Any, ...]]:
     if isinstance(source, Scheduler):
         source = source.trace
     if isinstance(source, Trace):
@@ -91,16 +91,17 @@ def _records(source: Trace | Scheduler | Iterable[TraceRecord]) -> list[tuple]:
     records = list(source)
     if records and not isinstance(records[0], TraceRecord):
         raise TypeError(f"expected a Trace or TraceRecords, got {type(records[0]).__name__}")
-    return sorted(records, key=lambda r: r.time)
+    return sorted(records, key=lambda r: r[0])
 
 
-def lanes_of(records: Iterable[TraceRecord]) -> list[str]:
+def lanes_of(records: Iterable[tuple[Any, ...]]) -> list[str]:
     """The lanes for ``records``, top to bottom.
 
     Producers first (actors that publish and never receive), then groups
     (actors that rebalance or rewind), then everyone else, in the order
     they first appear.  A consumer that also publishes (a reaction, a
-    dead-letter) stays a consumer.
+    dead-letter) stays a consumer.  ``records`` are TraceRecords, or rows in
+    their field order (read by index).
     """
     # Each (actor, kind) pair once, in order of first appearance: one cheap
     # pass over the records, then a short loop over the pairs.
@@ -294,8 +295,8 @@ def draw_timeline(
     for kind, rs in by_kind.items():
         shape = MARKERS.get(kind, GENERIC_MARKER)
         n = len(rs)
-        xs = np.fromiter((r[0] for r in rs), float, n)
-        ys = np.fromiter((lane_y[r[2]] for r in rs), float, n)
+        mx = np.fromiter((r[0] for r in rs), float, n)
+        my = np.fromiter((lane_y[r[2]] for r in rs), float, n)
         big = 2.2 if kind in ("crashed", "failed", "dead-lettered", "lost") else 1.0
         if kind == "published":
             big = 0.6  # a reaction is published when its cause is handled: show both
@@ -319,7 +320,7 @@ def draw_timeline(
         else:
             groups = [(kind_color(kind), slice(None))]
         for color, sel in groups:
-            line = Line2D(xs[sel], ys[sel], color=color, mec="white" if filled else color, **style)
+            line = Line2D(mx[sel], my[sel], color=color, mec="white" if filled else color, **style)
             ax.add_line(line)
         if kind == "crashed":
             # A crash matters to every lane: mark the moment across the chart.

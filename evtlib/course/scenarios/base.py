@@ -8,6 +8,7 @@ from typing import Any
 
 from ...broker import Broker, Group
 from ...consumer import Consumer
+from ...events import Event
 from ...producer import Producer
 from ...sim import Simulation
 from ...trace import Trace
@@ -15,6 +16,7 @@ from ...trace import Trace
 __all__ = [
     "Run",
     "make_order",
+    "key_of",
 ]
 
 
@@ -61,3 +63,10 @@ class Run:
 def make_order(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
     """The shop's ``i``-th order, as a :class:`~evtlib.Producer` ``make`` function wants it."""
     return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "total": 10 + (i * 7) % 90}
+
+
+def key_of(event: Event) -> str:
+    """The key of one of the shop's events (they are all keyed by their order)."""
+    if event.key is None:
+        raise ValueError(f"the shop's events are keyed by order, got one without a key: {event!r}")
+    return event.key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Literal
 
 from ...broker import Broker
 from ...consumer import Consumer
@@ -10,7 +11,7 @@ from ...distributions import Exponential, Rate
 from ...faults import crash, pause
 from ...producer import Producer
 from ...sim import Simulation
-from .base import Run, make_order
+from .base import Run, key_of, make_order
 
 __all__ = [
     "billing_crash",
@@ -22,7 +23,7 @@ __all__ = [
 
 
 def billing_crash(
-    delivery: str = "at-least-once",
+    delivery: Literal["at-least-once", "at-most-once"] = "at-least-once",
     *,
     seed: int = 1,
     orders: int = 20,
@@ -49,7 +50,7 @@ def billing_crash(
         broker,
         "billing",
         "orders",
-        lambda e: charged.append(e.key),
+        lambda e: charged.append(key_of(e)),
         service_time=service_ms,
         delivery=delivery,
         commit_every=commit_every,
@@ -65,7 +66,7 @@ def charge_tally(run: Run) -> dict[str, int]:
     counts = Counter(run.effects)
     out = {"charged once": 0, "charged twice": 0, "never charged": 0}
     for event in run.producer.emitted:
-        n = counts.get(event.key, 0)  # type: ignore[arg-type]
+        n = counts.get(key_of(event), 0)
         if n == 0:
             out["never charged"] += 1
         elif n == 1:
@@ -91,7 +92,7 @@ def slow_email(*, seed: int = 27, orders: int = 12, ack_timeout: float = 40.0) -
         broker,
         "email",
         "orders",
-        lambda e: sent.append(e.key),
+        lambda e: sent.append(key_of(e)),
         service_time=Exponential(15.0),
         ack_timeout=ack_timeout,
     )
@@ -120,7 +121,7 @@ def consumer_outage(
     broker.create_topic("orders")
     shipped: list[str] = []
     shipping = Consumer(
-        broker, "shipping", "orders", lambda e: shipped.append(e.key), service_time=service_ms
+        broker, "shipping", "orders", lambda e: shipped.append(key_of(e)), service_time=service_ms
     )
     shop_ = Producer(broker, "shop", "orders", Rate(rate), until=until, make=make_order)
     crash(sim, shipping, at=down_at, restart_after=down_for)
@@ -129,7 +130,7 @@ def consumer_outage(
 
 
 def backpressure(
-    policy: str = "block",
+    policy: Literal["block", "reject", "drop-oldest"] = "block",
     *,
     seed: int = 3,
     capacity: int = 10,
@@ -152,7 +153,7 @@ def backpressure(
     broker.create_topic("orders", capacity=capacity, policy=policy)
     shipped: list[str] = []
     shipping = Consumer(
-        broker, "shipping", "orders", lambda e: shipped.append(e.key), service_time=5.0
+        broker, "shipping", "orders", lambda e: shipped.append(key_of(e)), service_time=5.0
     )
     shop_ = Producer(broker, "shop", "orders", Rate(rate), count=orders, make=make_order)
     pause(sim, shipping, at=pause_at, duration=pause_for)

@@ -14,7 +14,7 @@ from ...faults import crash, pause
 from ...producer import Producer
 from ...sim import Simulation
 from ...trace import TraceRecord
-from .base import Run, make_order
+from .base import Run, key_of, make_order
 
 __all__ = [
     "DualWrite",
@@ -183,7 +183,7 @@ def dual_write(
     for i in range(1, orders + 1):
         sim.schedule(i * 10.0, place, i)
     sim.run()
-    published = tuple(e.key for e in broker.events("orders"))  # type: ignore[misc]
+    published = tuple(key_of(e) for e in broker.events("orders"))
     return DualWrite(tuple(table), published, tuple(crashed), publish_first)
 
 
@@ -405,7 +405,7 @@ def lag_spiral(
         if sim.now - e.time > deadline_ms:
             attempt = e.data.get("attempt", 1)
             if attempt >= 3:
-                gave_up.append(e.key)  # type: ignore[arg-type]
+                gave_up.append(key_of(e))
                 return
             requeue.emit(e.type, e.key, {**thaw(e.data), "attempt": attempt + 1})
 
@@ -468,12 +468,12 @@ def half_finished(*, seed: int = 8, orders: int = 40, stock: int = 30) -> Run:
     left = [stock]
 
     def charge(e: Event) -> None:
-        charged.append(e.key)  # type: ignore[arg-type]
+        charged.append(key_of(e))
 
     def reserve(e: Event) -> None:
         if left[0] > 0:
             left[0] -= 1
-            reserved.append(e.key)  # type: ignore[arg-type]
+            reserved.append(key_of(e))
 
     billing = Consumer(broker, "billing", "orders", charge, service_time=Uniform(2, 6))
     inventory = Consumer(broker, "inventory", "orders", reserve, service_time=Uniform(2, 6))

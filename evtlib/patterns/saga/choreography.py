@@ -122,7 +122,7 @@ class SagaMonitor(Consumer):
         self.on_end: Callable[[SagaInstance], Any] | None = None
         self._seen: set[str] = set()
         steps = definition.steps
-        self._moves: dict[str, Callable[[SagaInstance], None]] = {}
+        self._moves: dict[str, Callable[[SagaInstance, float], None]] = {}
         for i, s in enumerate(steps):
             nxt = steps[i + 1].name if i + 1 < len(steps) else "completed"
             undo = compensate_state(steps[i - 1].name) if i > 0 else "compensated"
@@ -166,7 +166,7 @@ def _mover(
     def move(saga: SagaInstance, time: float) -> None:
         if step is not None:
             (saga.completed if phase == ACTION else saga.compensated).append(step)
-        saga._move(to, label, time, state if to not in FINAL_STATES else None)
+        saga.move(to, label, time, state if to not in FINAL_STATES else None)
 
     return move
 
@@ -249,7 +249,7 @@ class Choreography:
         """Publish the start event now; return the saga's instance (kept up to date by the monitor)."""
         sim = self.sim
         saga = SagaInstance(sim.next_id("saga"), self.definition, data or {}, sim.now)
-        saga._move(self.definition.steps[0].name, "start", sim.now)
+        saga.move(self.definition.steps[0].name, "start", sim.now)
         self.monitor.sagas[saga.id] = saga
         event = Event(
             id=sim.next_id("evt"),

@@ -104,7 +104,13 @@ class SagaInstance:
         """Whether the saga has ended (for a real saga: is in a final state)."""
         return self.ended_at is not None
 
-    def _move(self, to: str, label: str, time: float, state: str | None = None) -> None:
+    def move(self, to: str, label: str, time: float, state: str | None = None) -> None:
+        """Take the state machine's edge ``label`` to ``to`` at ``time``.
+
+        ``state`` sets :attr:`state` (``"running"``, ``"compensating"``); a
+        final ``to`` ends the saga (its state becomes ``to``).  Only the saga's
+        coordinator calls this: the orchestrator, or the choreography's monitor.
+        """
         self.transitions.append((self.at, to, label))
         self.history.append({"time": time, "to": to, "label": label})
         self.path.append(to)

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from ...broker import Broker
 from ...consumer import Consumer, Delivery
 from ...events import Event, thaw
-from ...sim import Simulation, Timer
+from ...sim import Scheduler, Timer
 from .definition import (
     ACTION,
     COMPENSATION,
@@ -203,7 +203,7 @@ class SagaOrchestrator:
         if on_end is not None and not callable(on_end):
             raise TypeError(f"on_end must be callable or None, got {on_end!r}")
         self.broker = broker
-        self.sim: Simulation = broker.sim
+        self.sim: Scheduler = broker.sim
         self.definition = definition
         self.name = name or f"{definition.name}-orchestrator"
         self.log = log if log is not None else SagaLog()
@@ -236,7 +236,7 @@ class SagaOrchestrator:
 
     def _move(self, saga: SagaInstance, to: str, label: str, state: str | None = None) -> None:
         sim = self.sim
-        saga._move(to, label, sim.now, state)
+        saga.move(to, label, sim.now, state)
         self.log.append(
             {
                 "time": sim.now,
