@@ -289,6 +289,8 @@ _REPO_LINK = re.compile(
     r"(?:mybinder\.org/v2/gh|colab\.research\.google\.com/github|github\.com)/([\w.-]+/[\w.-]+)"
 )
 _SKIP_DIRS = {".git", ".venv", "dist", "build", "node_modules", "__pycache__", ".hypothesis"}
+#: Names the original work and its licensor for attribution: a fork keeps that link.
+_CREDIT_FILES = {"LICENSE-CONTENT.md"}
 _TEXT_SUFFIXES = {".md", ".ipynb", ".cff", ".toml", ".yml", ".yaml", ".py", ".txt", ""}
 
 
@@ -301,7 +303,7 @@ def repository_links(root: Path, name: str) -> dict[str, set[str]]:
         paths.extend(Path(folder, f) for f in sorted(files))
     for path in paths:
         rel = path.relative_to(root)
-        if path.suffix not in _TEXT_SUFFIXES:
+        if path.suffix not in _TEXT_SUFFIXES or rel.as_posix() in _CREDIT_FILES:
             continue
         try:
             text = path.read_text(encoding="utf-8")
@@ -325,12 +327,14 @@ def test_every_link_to_the_repository_agrees_with_pyproject():
 
 def test_the_link_check_notices_a_stale_owner(tmp_path):
     """A badge left pointing at the upstream repository in a fork is found."""
-    fork = "you/evtlib"  # not spelled out in a link here, or this file would fail the check above
+    # Built, not spelled out: this file must pass the check above, and survive a fork's rename.
+    fork, upstream = "you/evtlib", "/".join(["evtlib"] * 2)
     (tmp_path / "README.md").write_text(
         f"[b](https://mybinder.org/v2/gh/{fork}/HEAD) "
-        "[c](https://colab.research.google.com/github/evtlib/evtlib/blob/main/x.ipynb)"
+        f"[c](https://colab.research.google.com/github/{upstream}/blob/main/x.ipynb)"
     )
-    assert repository_links(tmp_path, "evtlib") == {"README.md": {"you/evtlib", "evtlib/evtlib"}}
+    (tmp_path / "LICENSE-CONTENT.md").write_text(f"Licensor: https://github.com/{upstream}")
+    assert repository_links(tmp_path, "evtlib") == {"README.md": {fork, upstream}}
 
 
 def _fake_ci(tmp_path: Path, uid: int, with_sudo: bool = True) -> subprocess.CompletedProcess:
