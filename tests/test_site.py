@@ -117,3 +117,28 @@ def test_headings_get_the_code_hosts_anchor_too():
     html = site.render_markdown("## Consumer group\n\ntext\n\n## At-least-once (delivery)\n")
     assert 'id="consumer-group"' in html and 'id="Consumer-group"' in html
     assert 'id="at-least-once-delivery"' in html
+
+
+# The terms every learner meets; each must have its own entry (a "## Term" heading).
+CORE_TERMS = [
+    "event", "envelope", "topic", "partition", "offset", "consumer group", "rebalance", "commit",
+    "at-most-once", "at-least-once", "exactly-once effect", "idempotent consumer", "outbox",
+    "relay", "dead-letter queue", "poison message", "saga", "compensation", "pivot",
+    "consumer lag", "retention", "compaction", "tombstone", "visibility timeout",
+    "lock duration", "prefetch",
+]  # fmt: skip
+
+
+def test_the_glossary_defines_the_course_terms_and_names_their_broker():
+    """Every core term has an entry; broker-specific ones say which broker they belong to."""
+    text = (ROOT / "docs" / "glossary.md").read_text()
+    entries = dict(re.findall(r"^## ([^\n]+)\n\n(.+?)(?=\n## |\Z)", text, re.M | re.S))
+    names = {name.lower(): body for name, body in entries.items()}
+    assert [t for t in CORE_TERMS if t not in names] == []
+    owners = {
+        "offset": "Kafka", "rebalance": "Kafka", "compaction": "Kafka", "tombstone": "Kafka",
+        "visibility timeout": "SQS", "lock duration": "Azure Service Bus",
+    }  # fmt: skip
+    for term, broker in owners.items():
+        assert f"**{broker}**" in names[term], term
+    assert list(entries) == sorted(entries, key=str.lower), "entries are in alphabetical order"

@@ -168,6 +168,8 @@ def test_nbgrader_generates_and_autogrades_a_notebook(edition, tmp_path):
     assert ["".join(c["source"]).rstrip() for c in released] == [
         "".join(c["source"]).rstrip() for c in learners
     ]
+    locks = [{k: c["metadata"].get(k) for k in ("deletable", "editable")} for c in released]
+    assert locks == [{k: c["metadata"].get(k) for k in ("deletable", "editable")} for c in learners]
 
     solutions = student.find_layout().solutions + ".nb01"
     right = {e: f"from {solutions} import {e}\nanswer = {e}()" for e in ("ex1", "ex2", "ex3")}

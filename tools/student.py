@@ -179,8 +179,11 @@ def _fresh_code_cell(cell, source: str, nbgrader: dict):
     new.source = source
     new.outputs = []
     new.execution_count = None
-    new.metadata.pop("nbgrader", None)
     new.metadata["nbgrader"] = nbgrader
+    # What nbgrader's release sets: no graded cell can be deleted, a locked one not edited.
+    new.metadata["deletable"] = False
+    if nbgrader["locked"]:
+        new.metadata["editable"] = False
     new.pop("id", None)
     return new
 
