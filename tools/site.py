@@ -233,11 +233,13 @@ def _nav(page: Page, pages: list[Page], repository: str) -> str:
     home = f"{up}/index.html"
     glossary = next((p for p in pages if p.source == "docs/glossary.md"), None)
 
-    def link(p: Page | None, label: str, rel: str) -> str:
+    def link(p: Page | None, rel: str) -> str:
         if p is None:
             return f'<span class="evt-{rel} evt-none"></span>'
         href = quote(posixpath.relpath(p.target, posixpath.dirname(page.target)))
-        return f'<a class="evt-{rel}" rel="{rel}" href="{href}">{label} {html.escape(p.title)}</a>'
+        title = html.escape(p.title)
+        text = f"&larr; {title}" if rel == "prev" else f"{title} &rarr;"
+        return f'<a class="evt-{rel}" rel="{rel}" href="{href}">{text}</a>'
 
     items = [f'<a class="evt-home" href="{home}">evtlib course</a>']
     if glossary is not None and glossary is not page:
@@ -252,7 +254,7 @@ def _nav(page: Page, pages: list[Page], repository: str) -> str:
             f'<a class="evt-button" href="{html.escape(urls["colab"])}">Open in Colab</a>'
             "</span>"
         )
-    pager = f'<span class="evt-pager">{link(page.prev, "&larr;", "prev")}{link(page.next, "&rarr;", "next")}</span>'
+    pager = f'<span class="evt-pager">{link(page.prev, "prev")}{link(page.next, "next")}</span>'
     return (
         f'<nav class="evt-nav" aria-label="course">{"".join(items)}{launch}</nav>\n'
         f'<nav class="evt-nav evt-sub" aria-label="previous and next">{pager}</nav>\n'
@@ -383,9 +385,9 @@ def render_index(pages: list[Page], repository: str) -> str:
         "notebooks as they were last run; to change a parameter and run them yourself, launch "
         "one on Binder or Colab, or clone "
         f'<a href="{html.escape(repository)}">the repository</a> and run <code>make lab</code>.</p>\n'
-        '<h2>The notebooks</h2>\n<ol start="0" class="evt-toc">\n'
+        '<h2>The notebooks</h2>\n<ul class="evt-toc">\n'
         + "\n".join(rows)
-        + "\n</ol>\n"
+        + "\n</ul>\n"
         + ("<h2>Glossary and guides</h2>\n<ul>\n" + "\n".join(docs) + "\n</ul>\n" if docs else "")
     )
     home = Page("index", "index.html", "evtlib course", "index")
