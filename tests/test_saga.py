@@ -515,3 +515,52 @@ def test_participant_and_coordinators_refuse_bad_arguments():
         Choreography(broker, [definition])
     with pytest.raises(ValueError, match="retry_delay must be >= 0"):
         SagaOrchestrator(broker, definition, retry_delay=-1)
+
+
+# -- bad start data ----------------------------------------------------------------
+
+
+def _runner(kind: str = "orchestration"):
+    """A simulation and a saga runner (orchestrated with its participants, or choreographed)."""
+    sim = Simulation(1)
+    broker = Broker(sim)
+    definition = make_definition(["compensatable", "pivot"], [])
+    if kind == "choreography":
+        return sim, Choreography(broker, definition)
+    definition.participants(broker)
+    return sim, SagaOrchestrator(broker, definition)
+
+
+@pytest.mark.parametrize("kind", ["orchestration", "choreography"])
+def test_start_with_data_that_is_not_a_mapping_names_the_parameter_and_the_rule(kind):
+    """start("x") says data must be a mapping of JSON values, not a dict() error."""
+    sim, runner = _runner(kind)
+    with pytest.raises(TypeError, match=r"data must be a mapping .*JSON.*got 'x'"):
+        runner.start("x")
+    assert runner.sagas == {}
+
+
+@pytest.mark.parametrize("kind", ["orchestration", "choreography"])
+def test_start_with_a_value_json_cannot_hold_names_where_it_is(kind):
+    """start({"x": object()}) names data['x'] and its type (no memory address)."""
+    sim, runner = _runner(kind)
+    with pytest.raises(TypeError, match=r"data must be a mapping of JSON values") as info:
+        runner.start({"order": {"items": [1, object()]}})
+    message = str(info.value)
+    assert "data['order']['items'][1]" in message and "'object'" in message
+    assert " at 0x" not in message
+    with pytest.raises(TypeError, match=r"data\[1\]"):
+        runner.start({1: "a str key is the rule"})
+
+
+def test_a_bad_start_leaves_no_saga_behind():
+    """A refused start registers nothing: no saga stays 'running' for ever, the next id is unchanged."""
+    sim, orch = _runner()
+    with pytest.raises(TypeError):
+        orch.start({"x": object()})
+    assert orch.sagas == {} and len(orch.log) == 0
+    good = orch.start({"order_id": "o-1"})
+    sim.run()
+    assert list(orch.sagas) == [good.id] == ["saga-000001"]
+    assert good.state == "completed"
+    assert orch.outcomes()["running"] == 0

@@ -22,7 +22,7 @@ from .definition import (
     ensure_topic,
     run_local,
 )
-from .log import SagaInstance
+from .log import SagaInstance, saga_data
 
 __all__ = ["Choreography", "ChoreographyService", "SagaMonitor"]
 
@@ -247,8 +247,9 @@ class Choreography:
 
     def start(self, data: Mapping[str, Any] | None = None) -> SagaInstance:
         """Publish the start event now; return the saga's instance (kept up to date by the monitor)."""
+        plain = saga_data(data)  # checked before anything is registered or numbered
         sim = self.sim
-        saga = SagaInstance(sim.next_id("saga"), self.definition, data or {}, sim.now)
+        saga = SagaInstance(sim.next_id("saga"), self.definition, plain, sim.now)
         saga.move(self.definition.steps[0].name, "start", sim.now)
         self.monitor.sagas[saga.id] = saga
         event = Event(

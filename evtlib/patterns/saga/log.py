@@ -9,10 +9,64 @@ from typing import Any
 from ...events import thaw
 from .definition import ACTION, FINAL_STATES, SagaDefinition
 
-__all__ = ["SagaLog", "SagaInstance"]
+__all__ = ["SagaLog", "SagaInstance", "saga_data"]
 
 # The naive twin (NaiveSequence) also ends, in a state the real saga never uses.
 _ENDS = FINAL_STATES + ("failed",)
+
+
+_DATA_RULE = (
+    "a mapping of JSON values (str keys; str, int, float, bool, None, and lists and dicts of them)"
+)
+
+
+def _kind(value: Any) -> str:
+    # A value's type, never its repr: an object's repr may carry a memory address.
+    return f"an object of type {type(value).__name__!r}"
+
+
+def _not_json(value: Any, path: str) -> tuple[str, str] | None:
+    """``(where, what)`` for the first part of ``value`` JSON cannot hold, or None."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return None
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _not_json(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{path}[{k!r}]", f"a key of type {type(k).__name__!r}"
+            found = _not_json(v, f"{path}[{k!r}]")
+            if found is not None:
+                return found
+        return None
+    return path, _kind(value)
+
+
+def saga_data(data: Any, param: str = "data") -> dict[str, Any]:
+    """``data`` as a plain dict, checked: a saga's data must be JSON.
+
+    It travels in commands and events and is written to the :class:`SagaLog`
+    as JSON, so it must be a mapping with str keys whose values are JSON
+    values; ``None`` means no data.  Anything else is refused with a message
+    that names where the offending value is.
+    """
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        shown = (
+            repr(data) if isinstance(data, (str, int, float, bool, list, tuple)) else _kind(data)
+        )
+        raise TypeError(f"{param} must be {_DATA_RULE}, or None, got {shown}")
+    plain = thaw(data)
+    found = _not_json(plain, param)
+    if found is not None:
+        where, what = found
+        raise TypeError(f"{param} must be {_DATA_RULE}, got {where} = {what}")
+    return plain
 
 
 class SagaLog:
@@ -87,7 +141,7 @@ class SagaInstance:
     ):
         self.id = saga_id
         self.definition = definition
-        self.data: dict[str, Any] = {**thaw(dict(data)), "saga_id": saga_id}
+        self.data: dict[str, Any] = {**saga_data(data), "saga_id": saga_id}
         self.state = "running"
         self.at = "started"
         self.path: list[str] = ["started"]

@@ -23,7 +23,7 @@ from .definition import (
     ensure_topic,
     run_local,
 )
-from .log import SagaInstance, SagaLog
+from .log import SagaInstance, SagaLog, saga_data
 
 __all__ = ["Participant", "SagaOrchestrator", "NaiveSequence"]
 
@@ -223,9 +223,14 @@ class SagaOrchestrator:
     # -- starting and moving -----------------------------------------------------
 
     def start(self, data: Mapping[str, Any] | None = None) -> SagaInstance:
-        """Start a saga with ``data`` (JSON-like) now; return its live instance."""
+        """Start a saga with ``data`` now; return its live instance.
+
+        ``data`` is a mapping of JSON values (see :func:`~evtlib.patterns.saga.log.saga_data`),
+        checked before the saga is registered: a refused start leaves nothing behind.
+        """
+        plain = saga_data(data)  # checked before anything is registered or numbered
         sim = self.sim
-        saga = SagaInstance(sim.next_id("saga"), self.definition, data or {}, sim.now)
+        saga = SagaInstance(sim.next_id("saga"), self.definition, plain, sim.now)
         self.sagas[saga.id] = saga
         self._pending[saga.id] = None
         self._undo[saga.id] = []
