@@ -91,6 +91,8 @@ def test_every_exercise_has_an_answer_cell_and_an_autograded_check(edition):
         assert all(m["locked"] and m["points"] == 1 for m in checks.values())
         for cell in nb.cells:
             assert "BEGIN SOLUTION" not in cell.source and "HIDDEN TESTS" not in cell.source
+            # Nothing that opens or installs the full course, solutions included.
+            assert "mybinder.org" not in cell.source and "git+https://" not in cell.source
             if cell.metadata.get("nbgrader", {}).get("solution"):
                 assert re.search(r"^answer = None", cell.source, re.M), cell.source
         total += len(expected)

@@ -116,8 +116,9 @@ def discover(root: Path = ROOT) -> list[Page]:
     pages = []
     for path in sorted((root / "notebooks").glob("[0-9][0-9]-*.ipynb")):
         nb = json.loads(path.read_text())
-        first = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
-        text = "".join(first["source"]) if first else ""
+        text = "\n\n".join(
+            "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+        )
         pages.append(
             Page(
                 f"notebooks/{path.name}",
@@ -302,7 +303,8 @@ def render_notebook(page: Page, pages: list[Page], linker: Linker, repository: s
     exporter.log.setLevel(logging.ERROR)
     exporter.register_preprocessor(
         TagRemovePreprocessor(
-            remove_cell_tags={"remove-cell"},
+            # The notebook's own launch badges: this page's bar has the same buttons.
+            remove_cell_tags={"remove-cell", "launch-badges"},
             remove_input_tags={"remove-input"},
             remove_all_outputs_tags={"remove-output"},
             enabled=True,

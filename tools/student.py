@@ -14,7 +14,9 @@ What it writes into ``--out`` (emptied first):
 
   The check prints ``Correct!`` or a hint and never raises, so the notebook
   still runs top to bottom before any exercise is solved. Other cells keep
-  their outputs; the exercise cells start without any.
+  their outputs; the exercise cells start without any. The cells tagged
+  ``launch-badges`` and ``colab-install`` are left out: they open, or install,
+  the full course with its solutions.
 * ``evtlib/``: the package without its ``solutions`` subpackage (found by
   import, wherever it lives), so the tested solutions cannot be imported.
 * ``nbgrader/``: an nbgrader course directory for a teacher who grades:
@@ -57,6 +59,10 @@ TOP_FILES = ("pyproject.toml", "CITATION.cff")
 TOP_GLOBS = ("LICENSE*", "LICENCE*", "COPYING*")
 
 NBGRADER_SCHEMA = 3
+
+#: Cells left out of the edition: the launch badges open the full course (with its
+#: solutions) on Binder and Colab, and the Colab cell installs it from the repository.
+DROPPED_TAGS = {"launch-badges", "colab-install"}
 
 _CHECK_CALL = re.compile(r"\b(check_ex(\d+))\s*\(")
 _ANSWER = re.compile(r"^answer\s*=")
@@ -197,6 +203,8 @@ def build_notebooks(nb, name: str, solutions: str) -> tuple[object, object, int]
     count = 0
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
+        if DROPPED_TAGS & set(cell.metadata.get("tags", [])):
+            continue
         if cell.cell_type != "code" or not _CHECK_CALL.search(cell.source):
             learner.cells.append(copy.deepcopy(cell))
             source.cells.append(copy.deepcopy(cell))
