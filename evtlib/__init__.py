@@ -7,7 +7,7 @@ patterns in :mod:`evtlib.patterns`.
 """
 
 from .broker import POLICIES, Broker, Group, NetworkFaults, PartitionState, Topic, partition_for
-from .consumer import DELIVERY_MODES, SETTLED, Consumer, Delivery, ReadModel
+from .consumer import DELIVERY_MODES, Consumer, Delivery
 from .distributions import Constant, Exponential, Poisson, Rate, Schedule, Uniform
 from .errors import BufferFullError, CommitError, EmptySchedule, EvtlibError, FrozenEventError
 from .events import Event, FrozenDict, Upcaster, freeze, thaw
@@ -20,14 +20,17 @@ from .metrics import (
     percentiles,
     throughput,
 )
+from .outcome import ACK, SETTLED, Outcome
 from .producer import Producer
-from .sim import Simulation
+from .readmodel import ReadModel
+from .sim import Scheduler, Simulation
 from .trace import Trace, TraceRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Simulation",
+    "Scheduler",
     "Event",
     "FrozenDict",
     "freeze",
@@ -46,6 +49,8 @@ __all__ = [
     "Delivery",
     "DELIVERY_MODES",
     "SETTLED",
+    "ACK",
+    "Outcome",
     "Constant",
     "Uniform",
     "Exponential",

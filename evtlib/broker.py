@@ -27,19 +27,20 @@ probability.  Everything is seeded by the simulation.
 from __future__ import annotations
 
 import zlib
-from abc import ABCMeta
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import checks
 from .distributions import Duration, as_duration
 from .errors import BufferFullError
 from .events import Event
-from .sim import Scheduler
+from .sim import URGENT, Scheduler
 
 if TYPE_CHECKING:  # pragma: no cover
     from .consumer import Consumer
+    from .protocols import BufferPolicy, Member, StartAt
 
 __all__ = [
     "Broker",
@@ -138,6 +139,32 @@ class Topic:
         self._rr = 0
         self._blocked: list[Callable[[], None]] = []
 
+    # -- producers waiting for room (policy "block") ---------------------------
+
+    def wait_for_room(self, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` the next time room may have been freed (a consumer fetched)."""
+        self._blocked.append(wake)
+
+    def room_freed(self) -> None:
+        """A consumer fetched from this topic: wake the producers waiting for room, if any.
+
+        They are woken by a call scheduled now, so they retry after the
+        fetch that freed the room has finished.
+        """
+        if self._blocked:
+            sim = self.broker.sim
+            sim.post(sim.now, self._wake_waiters, (), URGENT)
+
+    def _wake_waiters(self) -> None:
+        waiters, self._blocked = self._blocked, []
+        for wake in waiters:
+            wake()
+
+    @property
+    def waiting_producers(self) -> int:
+        """How many producers wait for room."""
+        return len(self._blocked)
+
     def partition_of(self, key: str | None) -> int:
         """The partition an event with ``key`` goes to (round-robin when ``key`` is None)."""
         n = len(self.partitions)
@@ -195,13 +222,15 @@ class PartitionState:
         "last_commit",
         "start",
         "skipped",
+        "revoking",
+        "next_owner",
     )
 
     def __init__(self, group: Group, partition: Partition, start: int) -> None:
         self.group = group
         self.partition = partition
         self.tp = TopicPartition(partition.topic.name, partition.index)
-        self.owner: Consumer | None = None
+        self.owner: Member | None = None
         self.committed = start
         self.position = start
         self.done = start
@@ -220,6 +249,144 @@ class PartitionState:
         self.start = start
         #: Offsets dropped from this group's buffer (drop-oldest): never delivered.
         self.skipped: set[int] = set()
+        #: A rebalance waits for the owner's handling in flight to end; then
+        #: the partition goes to ``next_owner`` (Kafka's group does the same).
+        self.revoking = False
+        self.next_owner: Member | None = None
+
+    # -- the rules: every change of offsets goes through these ------------------
+    #
+    # The invariant ``committed <= done <= position`` holds after each call:
+    # nothing is committed that is not finished, nothing finished that was not
+    # fetched.  ``generation`` counts hand-overs and rewinds: a delivery made
+    # under an older generation is stale and may not commit.
+
+    def fetch(self) -> tuple[int, int]:
+        """Take the next offset for delivery; return ``(offset, attempt)``."""
+        offset = self.position
+        self.position = offset + 1
+        self.inflight = offset
+        if offset <= self.max_delivered:
+            attempt = self.attempts.get(offset, 1) + 1
+            self.attempts[offset] = attempt
+            self.redelivered += 1
+        else:
+            attempt = 1
+            self.max_delivered = offset
+        return offset, attempt
+
+    def commit_fetched(self, offset: int, now: float) -> None:
+        """At-most-once: commit ``offset`` as it is fetched, before it is handled."""
+        self.committed = self.done = offset + 1
+        self.commits.append((now, offset + 1))
+        self.last_commit = now
+
+    def finish(self, offset: int) -> None:
+        """The delivery of ``offset`` ended and its work is done (ready to commit)."""
+        self.inflight = None
+        self.done = offset + 1
+
+    def release(self) -> None:
+        """The delivery in flight ended without its work done; nothing to fetch again."""
+        self.inflight = None
+
+    def hold(self, offset: int) -> None:
+        """Keep ``offset`` in flight while its retry waits: the partition waits behind it."""
+        self.generation += 1
+        self.inflight = offset
+
+    def refetch(self, offset: int) -> None:
+        """Deliver ``offset`` again next (a retry, or a delivery lost in the network)."""
+        self.inflight = None
+        self.position = offset
+        if self.done > offset:
+            self.done = max(self.committed, offset)
+
+    def time_out(self, offset: int) -> None:
+        """The delivery of ``offset`` was given up: a new generation, fetched again."""
+        self.generation += 1
+        self.inflight = None
+        self.position = self.committed if self.committed <= offset else offset
+        self.done = min(self.done, self.position)
+
+    def rewind(self) -> None:
+        """Back to the committed offset (a crashed owner forgets what it had not committed)."""
+        self.position = self.done = self.committed
+        self.generation += 1
+
+    def hand_over(self, owner: Member | None) -> None:
+        """Give the partition to ``owner``, who resumes at the committed offset."""
+        self.owner = owner
+        self.revoking = None
+        self.generation += 1
+        self.inflight = None
+        self.position = self.done = self.committed
+
+    def reset(self, offset: int, now: float) -> None:
+        """Move the committed offset to ``offset`` (a replay, or a skip to the end)."""
+        self.committed = self.position = self.done = offset
+        self.generation += 1
+        self.inflight = None
+        self.commits.append((now, offset))
+
+    def commit(self, now: float) -> int:
+        """Commit what is done; return the committed offset."""
+        if self.skipped:
+            while self.done in self.skipped:
+                self.done += 1
+            self.skipped = {o for o in self.skipped if o >= self.done}
+            if self.position < self.done:
+                self.position = self.done
+        self.committed = self.done
+        self.commits.append((now, self.done))
+        if self.attempts:
+            for off in [o for o in self.attempts if o < self.done]:
+                del self.attempts[off]
+        self.last_commit = now
+        return self.committed
+
+    def commit_done(self, offset: int, now: float) -> None:
+        """The hot path's commit right after a handled event: ``offset`` is done and committed.
+
+        Only when nothing was skipped or redelivered (then :meth:`commit` has
+        nothing to clean up).
+        """
+        self.inflight = None
+        self.committed = self.done = offset + 1
+        self.commits.append((now, offset + 1))
+        self.last_commit = now
+
+    def commit_at(self, offset: int, now: float) -> int:
+        """Commit ``offset`` as the next to read (a manual commit); fetching resumes there."""
+        self.done = offset
+        if self.position < offset:
+            self.position = offset
+        return self.commit(now)
+
+    def skip_dropped(self) -> None:
+        """Step over offsets the buffer dropped: a rewind must not bring them back."""
+        skipped = self.skipped
+        while self.position in skipped:
+            if self.done == self.position:
+                self.done += 1
+            self.position += 1
+
+    def drop_oldest(self, now: float) -> int:
+        """Drop the oldest event waiting for this group (a full buffer); return its offset."""
+        offset = self.position
+        self.dropped += 1
+        self.skipped.add(offset)
+        self.position += 1
+        if self.committed < self.position and self.inflight is None:
+            self.committed = self.done = self.position
+            self.commits.append((now, self.committed))
+        return offset
+
+    def count_handled(self) -> None:
+        self.handled += 1
+
+    def count_lost(self) -> None:
+        self.lost += 1
 
     @property
     def lag(self) -> int:
@@ -248,13 +415,14 @@ class Group:
         self.start = start
         self.session_timeout = session_timeout
         self.topics: list[str] = []
-        self.members: list[Consumer] = []
+        self.members: list[Member] = []
         self.states: dict[TopicPartition, PartitionState] = {}
         self.rebalances = 0
 
     # -- membership ----------------------------------------------------------
 
-    def _subscribe(self, topic: Topic) -> None:
+    def subscribe(self, topic: Topic) -> None:
+        """Read ``topic`` too: one state per partition, starting per :attr:`start`."""
         if topic.name in self.topics:
             return
         self.topics.append(topic.name)
@@ -264,27 +432,34 @@ class Group:
             part.states.append(st)
             self.states[st.tp] = st
 
-    def join(self, consumer: Consumer) -> None:
-        """Add ``consumer`` and rebalance."""
-        if consumer in self.members:
-            raise ValueError(
-                f"consumer {consumer.name!r} is already a member of group {self.name!r}"
-            )
-        self.members.append(consumer)
+    def join(self, member: Member) -> None:
+        """Add ``member`` and rebalance."""
+        if member in self.members:
+            raise ValueError(f"consumer {member.name!r} is already a member of group {self.name!r}")
+        self.members.append(member)
         self.rebalance()
 
-    def leave(self, consumer: Consumer) -> None:
-        """Remove ``consumer`` (gracefully or after a crash) and rebalance."""
-        if consumer in self.members:
-            self.members.remove(consumer)
+    def leave(self, member: Member) -> None:
+        """Remove ``member`` (gracefully or after a crash) and rebalance."""
+        if member in self.members:
+            self.members.remove(member)
             self.rebalance()
+
+    def rejoin(self, member: Member) -> None:
+        """``member`` comes back after a crash: it joins again (once), and the group rebalances."""
+        if member in self.members:
+            self.members.remove(member)
+        self.join(member)
 
     def rebalance(self) -> None:
         """Give every partition one live owner, round-robin in join order.
 
         A partition that changes owner is handed over at the committed
-        offset: the new owner starts there.  A live former owner commits what
-        it has finished before it lets go (as Kafka consumers do on revoke).
+        offset: the new owner starts there.  The former owner is told first
+        (:meth:`Member.revoked`), as Kafka's rebalance listener is: a live
+        one commits what it has finished and lets go.  If it is handling an
+        event of that partition just then, it lets go when that handling
+        ends, so two members never handle one partition at once.
         """
         sim = self.broker.sim
         live = [m for m in self.members if m.alive]
@@ -293,25 +468,42 @@ class Group:
             eligible = [m for m in live if tp.topic in m.topics]
             # Spread the partitions of every topic round-robin over the members.
             new = eligible[tp.partition % len(eligible)] if eligible else None
-            old = st.owner
-            if new is old:
+            if st.revoking:
+                st.next_owner = new  # a hand-over already waits: it goes to the newest choice
                 continue
-            if old is not None and old.alive and st.done > st.committed:
-                old._commit(st)
-            if old is not None:
-                old._revoke(st)
-            st.owner = new
-            st.generation += 1
-            st.inflight = None
-            st.position = st.committed
-            st.done = st.committed
-            if new is not None:
-                new._assign(st)
+            if new is st.owner:
+                continue
             changes.append(f"{tp}->{new.name if new else '-'}")
+            self._move(st, new)
         self.rebalances += 1
         sim.trace.record(sim.now, "rebalanced", self.name, detail=", ".join(changes) or "no change")
         for m in live:
-            m._pump()
+            m.wake()
+
+    def _move(self, st: PartitionState, new: Member | None) -> None:
+        old = st.owner
+        if old is not None and not old.revoked(st):
+            st.revoking = True  # it is handling an event of st: it calls released() after
+            st.next_owner = new
+            return
+        st.hand_over(new)
+        if new is not None:
+            new.assigned(st)
+
+    def released(self, st: PartitionState) -> None:
+        """The owner of ``st`` finished the handling a rebalance waited for: hand it over now."""
+        if not st.revoking:
+            return
+        st.revoking = False
+        new = st.next_owner
+        st.next_owner = None
+        if new is st.owner:
+            return
+        if new is not None and (not new.alive or new not in self.members):
+            new = None
+        self._move(st, new)
+        if new is not None:
+            new.wake()
 
     # -- offsets -------------------------------------------------------------
 
@@ -321,31 +513,26 @@ class Group:
         ``offset`` is ``"earliest"``, ``"latest"`` or an int offset applied to
         every partition (clamped to the log).  Owners restart from there.
         """
+        if offset not in ("earliest", "latest") and (
+            isinstance(offset, bool) or not isinstance(offset, int) or offset < 0
+        ):
+            raise ValueError(f"offset must be 'earliest', 'latest' or an int >= 0, got {offset!r}")
+        now = self.broker.sim.now
         for st in self.states.values():
             end = len(st.partition.log)
             if offset == "earliest":
                 new = 0
             elif offset == "latest":
                 new = end
-            elif isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0:
-                new = min(offset, end)
             else:
-                raise ValueError(
-                    f"offset must be 'earliest', 'latest' or an int >= 0, got {offset!r}"
-                )
-            st.committed = st.position = st.done = new
-            st.generation += 1
-            owner = st.owner
-            if owner is not None and owner._inflight.pop(st, None) is not None:
-                owner._busy -= 1  # the delivery in flight is stale: free its slot now
-            st.inflight = None
-            st.commits.append((self.broker.sim.now, new))
-        self.broker.sim.trace.record(
-            self.broker.sim.now, "rewind", self.name, detail=f"reset to {offset}"
-        )
+                new = min(offset, end)  # type: ignore[type-var]
+            st.reset(new, now)
+            if st.owner is not None:
+                st.owner.rewound(st)
+        self.broker.sim.trace.record(now, "rewind", self.name, detail=f"reset to {offset}")
         for m in self.members:
             if m.alive:
-                m._pump()
+                m.wake()
 
     def lag(self) -> int:
         """Total lag: events published but not committed, over all partitions."""
@@ -384,24 +571,18 @@ class Group:
 
 def _check_new_topic(topics: Mapping[str, Any], name: Any, partitions: Any) -> None:
     """What every backend checks of a new topic: its name and partition count."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"topic name must be a non-empty str, got {name!r}")
+    checks.name("topic name", name)
     if name in topics:
         raise ValueError(f"topic name must be unique, {name!r} already exists")
-    if isinstance(partitions, bool) or not isinstance(partitions, int):
-        raise TypeError(f"partitions must be an int, got {partitions!r}")
-    if partitions < 1:
-        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    checks.integer("partitions", partitions, min=1, max=checks.MAX_PARTITIONS)
 
 
-class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, concrete itself
+class Broker:
     """Topics, their partitions and the consumer groups that read them.
 
-    ``Broker`` is also the interface that producers, consumers and patterns
-    accept: a backend over a real system (``evtlib.adapters.rabbitmq``)
-    offers the same public surface (``sim``, ``topics``, ``topic()``,
-    ``create_topic()``, ``group()``, ``publish()``) and declares it with
-    ``Broker.register(ItsBroker)``, so ``isinstance(b, Broker)`` holds for it.
+    It satisfies :class:`~evtlib.protocols.BrokerBackend`, the interface that
+    producers, consumers and patterns accept; a backend over a real system
+    (``evtlib.adapters.rabbitmq``) satisfies it too.
 
     Parameters
     ----------
@@ -423,13 +604,12 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
         faults: NetworkFaults | None = None,
         name: str = "broker",
     ) -> None:
-        if not isinstance(sim, Scheduler):
-            raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
-        self.sim = sim
-        self.name = sim.register_name(name, "broker")
+        checks.instance("sim", sim, Scheduler, "Simulation or another runner")
         self.latency = as_duration(latency, "latency")
         if faults is not None and not isinstance(faults, NetworkFaults):
             raise TypeError(f"faults must be NetworkFaults or None, got {faults!r}")
+        self.sim = sim
+        self.name = sim.register_name(name, "broker")
         self.faults = faults
         self.rng = sim.rng_for(name)
         self.topics: dict[str, Topic] = {}
@@ -443,7 +623,7 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
         partitions: int = 1,
         *,
         capacity: int | None = None,
-        policy: str = "block",
+        policy: BufferPolicy = "block",
     ) -> Topic:
         """Create topic ``name`` with ``partitions`` partitions and return it."""
         _check_new_topic(self.topics, name, partitions)
@@ -451,8 +631,7 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
             isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
         ):
             raise ValueError(f"capacity must be an int >= 1 or None, got {capacity!r}")
-        if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        checks.one_of("policy", policy, POLICIES)
         topic = Topic(self, name, partitions, capacity, policy)
         self.topics[name] = topic
         return topic
@@ -465,22 +644,35 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
             known = ", ".join(self.topics) or "none yet"
             raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
 
-    def group(self, name: str, *, start: str = "earliest", session_timeout: float = 0.0) -> Group:
+    def group(
+        self, name: str, *, start: StartAt | None = None, session_timeout: float | None = None
+    ) -> Group:
         """The consumer group ``name``, created on first use.
 
-        ``start`` (``"earliest"`` or ``"latest"``) says where a new group
-        begins reading; ``session_timeout`` is how long (ms) the group waits
-        before it notices a crashed member and rebalances.
+        ``start`` (``"earliest"``, the default, or ``"latest"``) says where a
+        new group begins reading; ``session_timeout`` (ms, default 0) is how
+        long the group waits before it notices a crashed member and
+        rebalances.  Asking again for an existing group with a different
+        ``start`` or ``session_timeout`` is an error: a group has one of each.
         """
+        checks.name("group name", name)
+        if start is not None:
+            checks.one_of("start", start, ("earliest", "latest"))
+        if session_timeout is not None:
+            session_timeout = checks.ms("session_timeout", session_timeout)
         g = self.groups.get(name)
         if g is None:
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"group name must be a non-empty str, got {name!r}")
-            if start not in ("earliest", "latest"):
-                raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
-            if not session_timeout >= 0:
-                raise ValueError(f"session_timeout must be >= 0 ms, got {session_timeout!r}")
-            g = self.groups[name] = Group(self, name, start, session_timeout)
+            g = self.groups[name] = Group(self, name, start or "earliest", session_timeout or 0.0)
+            return g
+        if start is not None and start != g.start:
+            raise ValueError(
+                f"start must match group {name!r}'s, which started at {g.start!r}, got {start!r}"
+            )
+        if session_timeout is not None and session_timeout != g.session_timeout:
+            raise ValueError(
+                f"session_timeout must match group {name!r}'s ({g.session_timeout:g} ms),"
+                f" got {session_timeout!r}"
+            )
         return g
 
     # -- publishing ----------------------------------------------------------
@@ -522,38 +714,28 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
             trace.record(sim.now, "published", actor, event.id, topic, p, offset)
         for st in part.states:
             owner = st.owner
-            if owner is not None and st.inflight is None and owner._busy < owner.concurrency:
-                owner._pump()
+            if owner is not None and st.inflight is None:
+                owner.wake()
         return p, offset
 
     def _drop_oldest(self, part: Partition) -> None:
         cap = part.topic.capacity
+        assert cap is not None
         end = len(part.log)
         sim = self.sim
         for st in part.states:
-            if end - st.position >= cap:  # type: ignore[operator]
-                victim = part.log[st.position]
+            if end - st.position >= cap:
+                offset = st.drop_oldest(sim.now)
                 sim.trace.record(
                     sim.now,
                     "dropped",
                     st.group.name,
-                    victim.id,
+                    part.log[offset].id,
                     part.topic.name,
                     part.index,
-                    st.position,
+                    offset,
                     "buffer full: oldest dropped",
                 )
-                st.dropped += 1
-                st.skipped.add(st.position)
-                st.position += 1
-                if st.committed < st.position and st.inflight is None:
-                    st.committed = st.done = st.position
-                    st.commits.append((sim.now, st.committed))
-
-    def _room_freed(self, topic: Topic) -> None:
-        waiters, topic._blocked = topic._blocked, []
-        for wake in waiters:
-            wake()
 
     # -- reading -------------------------------------------------------------
 
@@ -575,7 +757,10 @@ class Broker(metaclass=ABCMeta):  # noqa: B024 - an interface by registration, c
             raise ValueError(
                 f"offset must be an int in 0..{len(log)} (the log end), got {offset!r}"
             )
-        return log[offset:] if limit is None else log[offset : offset + limit]
+        if limit is not None:
+            checks.integer("limit", limit, min=0)
+            return log[offset : offset + limit]
+        return log[offset:]
 
     def events(self, topic: str) -> list[Event]:
         """Every event of ``topic``, partition by partition, in offset order."""

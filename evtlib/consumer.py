@@ -1,17 +1,21 @@
 """Consumers: members of a group that fetch, handle and commit events.
 
 A :class:`Consumer` owns some partitions of the topics it subscribes to (the
-group decides which).  For each owned partition it fetches the next event,
-waits the network latency, spends its *service time* handling it, and
-commits.  It handles one event at a time unless ``concurrency`` says
-otherwise, and never two of the same partition at once, so events with the
-same key are handled in the order they were published.
+group decides which, and tells it through the member protocol:
+:meth:`~Consumer.assigned`, :meth:`~Consumer.revoked`, :meth:`~Consumer.wake`).
+For each owned partition it fetches the next event, waits the network
+latency, spends its *service time* handling it, and commits.  It handles one
+event at a time unless ``concurrency`` says otherwise, and never two of the
+same partition at once, so events with the same key are handled in the order
+they were published.
 
 Delivery guarantees come from *when* it commits:
 
 * ``"at-most-once"``: commit when the event is fetched, before the handler.
-  A crash while handling loses the event (counted as ``lost``), never
-  duplicates it.
+  A crash while handling loses the event, never duplicates it.  The loss is
+  traced and counted here, so you can see it; a real broker counts nothing:
+  its danger is that it is silent.  It does not protect against duplicates
+  made elsewhere: a broker or network duplicate is still handled twice.
 * ``"at-least-once"``: commit after the handler succeeds (every
   ``commit_every`` events, and whenever the consumer catches up).  A crash
   after handling but before the commit makes the next owner handle the
@@ -22,28 +26,35 @@ the partition waits behind it; at-most-once: the event is lost).  With
 ``ack_timeout`` set, a delivery not finished in time is given up and
 delivered again, while the slow first attempt may still finish: a duplicate.
 
-Variants override one hook, :meth:`Consumer.process`, which receives the
-:class:`Delivery` and calls the handler.
+How a delivery's handling ended is an :class:`~evtlib.outcome.Outcome`,
+mapped to offsets in one place (:meth:`Consumer._settle`).  Variants override
+one hook, :meth:`Consumer.process`, which receives the :class:`Delivery` and
+calls the handler; it may return an outcome (for example a dead letter).
+
+Two counters guard against stale work.  ``epoch`` (the consumer's) moves on
+each crash, restart and stop: a completion scheduled in an earlier life is
+ignored.  ``generation`` (the partition state's) moves on each hand-over,
+rewind, timeout and retry: a delivery from an earlier generation may still
+run its handler, but it may not commit.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from . import checks
-from .broker import Broker, Partition, PartitionState
+from .broker import Partition, PartitionState
 from .distributions import Duration, as_duration
 from .errors import CommitError
 from .events import Event
+from .outcome import ACK, SETTLED, Outcome, failed
+from .protocols import BrokerBackend, DeliveryMode
 
-__all__ = ["Consumer", "Delivery", "ReadModel", "DELIVERY_MODES", "SETTLED"]
+__all__ = ["Consumer", "Delivery", "DELIVERY_MODES", "SETTLED"]
 
-DELIVERY_MODES = ("at-least-once", "at-most-once")
-
-#: Returned by :meth:`Consumer.process` for an event settled without being handled.
-SETTLED = "settled"
+DELIVERY_MODES: tuple[DeliveryMode, ...] = ("at-least-once", "at-most-once")
 
 
 class Delivery(NamedTuple):
@@ -68,7 +79,7 @@ class Consumer:
     Parameters
     ----------
     broker:
-        The broker to read from (its simulation gives clock and randomness).
+        The broker to read from (its runner gives clock and randomness).
     name:
         Unique name, shown in the trace.
     topics:
@@ -95,40 +106,33 @@ class Consumer:
 
     def __init__(
         self,
-        broker: Broker,
+        broker: BrokerBackend,
         name: str,
         topics: str | Iterable[str],
         handler: Handler | None = None,
         *,
         group: str | None = None,
         service_time: Duration | float = 0.0,
-        delivery: str = "at-least-once",
+        delivery: DeliveryMode = "at-least-once",
         commit_every: int = 1,
         concurrency: int = 1,
         ack_timeout: float | None = None,
         retry_delay: float = 100.0,
         start: bool = True,
     ) -> None:
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
+        # Every argument is checked before the name is claimed, so a call
+        # fixed after a mistake can be run again with the same name.
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         sim = broker.sim
-        if isinstance(topics, str):
-            topics = [topics]
-        topic_list = list(topics)
+        topic_list = [topics] if isinstance(topics, str) else list(topics)
         if not topic_list:
             raise ValueError("topics must name at least one topic, got an empty list")
         topic_objs = [broker.topic(t) for t in topic_list]
-        if handler is not None and not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
-        if delivery not in DELIVERY_MODES:
-            raise ValueError(f"delivery must be one of {DELIVERY_MODES}, got {delivery!r}")
-        for pname, v in (("commit_every", commit_every), ("concurrency", concurrency)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{pname} must be an int >= 1, got {v!r}")
-        if ack_timeout is not None and not (
-            isinstance(ack_timeout, (int, float)) and ack_timeout > 0
-        ):
-            raise ValueError(f"ack_timeout must be > 0 ms or None, got {ack_timeout!r}")
+        checks.callable_or_none("handler", handler, "handler(event)")
+        checks.one_of("delivery", delivery, DELIVERY_MODES)
+        checks.integer("commit_every", commit_every, min=1)
+        checks.integer("concurrency", concurrency, min=1)
+        checks.optional_ms("ack_timeout", ack_timeout, positive=True)
         if ack_timeout is not None and delivery == "at-most-once":
             # At-most-once acknowledges on fetch: there is nothing left to time out or redeliver.
             raise ValueError(
@@ -136,25 +140,29 @@ class Consumer:
                 f" with delivery={delivery!r} (it acknowledges on fetch)"
             )
         retry_delay = checks.ms("retry_delay", retry_delay)
+        service = as_duration(service_time, "service_time")
+        if group is not None:
+            checks.name("group", group)
+        checks.boolean("start", start)
         self.name = sim.register_name(name, "consumer")
         self.broker = broker
         self.sim = sim
         self.topics = topic_list
         self.handler = handler
-        self.service_time = as_duration(service_time, "service_time")
+        self.service_time = service
         self.delivery = delivery
         self.commit_every = commit_every
         self.concurrency = concurrency
         self.ack_timeout = ack_timeout
-        self.retry_delay = float(retry_delay)
+        self.retry_delay = retry_delay
         self.rng = sim.rng_for(name)
-        self._service = self.service_time.sampler(self.rng)
+        self._service = service.sampler(self.rng)
         # The default process() only calls the handler: skip the indirection.
         self._plain = type(self).process is Consumer.process
-        self._latency = broker.latency.sampler(self.rng)
+        self._latency = broker.latency.sampler(self.rng)  # type: ignore[attr-defined]
         self.group = broker.group(group if group is not None else name)
         for t in topic_objs:
-            self.group._subscribe(t)
+            self.group.subscribe(t)
         self.alive = False
         self.paused = False
         self.started = False
@@ -163,14 +171,21 @@ class Consumer:
         self._rr = 0
         self._owned: list[PartitionState] = []
         self._inflight: dict[PartitionState, int] = {}
+        # Partitions whose offset in flight is a failed one waiting for its retry.
+        self._holding: set[PartitionState] = set()
         self._since_commit: dict[PartitionState, int] = {}
         #: When each event was handled, and its consistency lag (handled - event time).
         self.handled_at = array("d")
         self.lags = array("d")
         self.failures = 0
-        broker.consumers.append(self)
+        broker.consumers.append(self)  # type: ignore[attr-defined]
         if start:
             self.start()
+
+    @property
+    def epoch(self) -> int:
+        """How many times this consumer started a new life (crash, restart, stop)."""
+        return self._epoch
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -197,24 +212,38 @@ class Consumer:
         self._record_cut_off()
         self._epoch += 1
         sim.trace.record(sim.now, "crashed", self.name)
-        for st, offset in self._inflight.items():
-            if st.owner is self and st.inflight == offset:
-                st.inflight = None
-                if self.delivery == "at-most-once":
-                    self._lose(st, offset, "crashed after commit")
-        self._inflight.clear()
-        self._busy = 0
+        abandoned = self._abandon("crashed after commit")
         # A crashed process forgets what it had not committed: if it comes back
         # before the group notices, it resumes from the committed offsets.
         for st in self._owned:
             if st.owner is self:
-                st.position = st.done = st.committed
-                st.generation += 1
+                st.rewind()
+        self._release_all(abandoned)
         timeout = self.group.session_timeout
         if timeout:
             sim.post(sim.now + timeout, self._expire, (self._epoch,))
         else:
             self.group.leave(self)
+
+    def _abandon(self, why: str) -> list[PartitionState]:
+        """Drop every delivery in flight (a crash or a stop); at-most-once ones are lost."""
+        abandoned = []
+        for st, offset in self._inflight.items():
+            if st.owner is self and st.inflight == offset:
+                st.release()
+                abandoned.append(st)
+                if self.delivery == "at-most-once" and st not in self._holding:
+                    self._lose(st, offset, why)
+        self._inflight.clear()
+        self._holding.clear()
+        self._busy = 0
+        return abandoned
+
+    def _release_all(self, states: list[PartitionState]) -> None:
+        # A rebalance that waited for this member's handling may go on now.
+        for st in states:
+            if st.revoking and st.owner is self:
+                self.group.released(st)
 
     def _record_cut_off(self) -> None:
         # Called as the consumer dies or leaves, before its epoch moves on.  A
@@ -261,9 +290,7 @@ class Consumer:
         self.alive = True
         self._epoch += 1
         sim.trace.record(sim.now, "restarted", self.name)
-        if self in self.group.members:
-            self.group.members.remove(self)
-        self.group.join(self)
+        self.group.rejoin(self)
 
     def stop(self) -> None:
         """Leave the group gracefully: commit what is finished, hand partitions over."""
@@ -276,15 +303,9 @@ class Consumer:
         self.alive = False
         self._record_cut_off()
         self._epoch += 1
-        for st, offset in self._inflight.items():
-            if st.owner is self:
-                if self.delivery == "at-most-once" and st.inflight == offset:
-                    # Committed at fetch and abandoned now: nobody will deliver it again.
-                    self._lose(st, offset, "stopped after commit")
-                st.inflight = None
-        self._inflight.clear()
-        self._busy = 0
+        abandoned = self._abandon("stopped after commit")
         sim.trace.record(sim.now, "left", self.name)
+        self._release_all(abandoned)
         self.group.leave(self)
 
     def pause(self) -> None:
@@ -300,31 +321,51 @@ class Consumer:
             raise ValueError(f"consumer {self.name!r} is not paused")
         self.paused = False
         self.sim.trace.record(self.sim.now, "resumed", self.name)
-        self._pump()
+        self.wake()
 
-    # -- called by the group -------------------------------------------------
+    # -- the member protocol: called by the group ----------------------------
 
-    def _assign(self, st: PartitionState) -> None:
-        self._owned.append(st)
+    def assigned(self, state: PartitionState) -> None:
+        """The group gives this consumer the partition of ``state``."""
+        self._owned.append(state)
         self._owned.sort(key=lambda s: (self.topics.index(s.tp.topic), s.tp.partition))
 
-    def _revoke(self, st: PartitionState) -> None:
-        if st in self._owned:
-            self._owned.remove(st)
-        if self._inflight.pop(st, None) is not None:
+    def revoked(self, state: PartitionState) -> bool:
+        """The group takes the partition of ``state`` away.
+
+        While its handler runs on an event of that partition, the consumer
+        keeps it and answers ``False``; when the handling ends it lets go
+        (the group's ``released``).  Otherwise it commits what it has
+        finished (a live consumer, as Kafka's do on revoke), forgets the
+        partition and answers ``True``.
+        """
+        if (
+            self.alive
+            and state.owner is self
+            and state.inflight is not None
+            and self._inflight.get(state) == state.inflight
+            and state not in self._holding
+        ):
+            return False
+        if self.alive and state.owner is self and state.done > state.committed:
+            self._commit(state)
+        if state in self._owned:
+            self._owned.remove(state)
+        if self._inflight.pop(state, None) is not None:
             self._busy -= 1
-        self._since_commit.pop(st, None)
+        self._holding.discard(state)
+        self._since_commit.pop(state, None)
+        return True
 
-    @property
-    def assignment(self) -> list[str]:
-        """The partitions this consumer owns now, as ``topic[p]`` strings."""
-        return [str(st.tp) for st in self._owned]
+    def rewound(self, state: PartitionState) -> None:
+        """The group reset the offsets of ``state``: a delivery in flight is stale, its slot free."""
+        if self._inflight.pop(state, None) is not None:
+            self._busy -= 1
+        self._holding.discard(state)
 
-    # -- the delivery loop ---------------------------------------------------
-
-    def _pump(self) -> None:
+    def wake(self) -> None:
         """Start deliveries while there is a free slot and something to fetch."""
-        if not self.alive or self.paused:
+        if not self.alive or self.paused or self._busy >= self.concurrency:
             return
         owned = self._owned
         n = len(owned)
@@ -338,57 +379,45 @@ class Consumer:
                     i -= n
                 st = owned[i]
                 if st.skipped and st.position in st.skipped:
-                    self._skip_dropped(st)
-                if st.inflight is None and st.position < len(st.partition.log):
+                    st.skip_dropped()
+                if st.inflight is None and st.position < len(st.partition.log) and not st.revoking:
                     self._rr = i + 1 if i + 1 < n else 0
                     self._fetch(st)
                     break
             else:
                 return
 
-    def _skip_dropped(self, st: PartitionState) -> None:
-        # A rewind (crash, rebalance) must not bring back what the buffer dropped.
-        skipped = st.skipped
-        while st.position in skipped:
-            if st.done == st.position:
-                st.done += 1
-            st.position += 1
+    @property
+    def assignment(self) -> list[str]:
+        """The partitions this consumer owns now, as ``topic[p]`` strings."""
+        return [str(st.tp) for st in self._owned]
+
+    # -- the delivery loop ---------------------------------------------------
 
     def _fetch(self, st: PartitionState) -> None:
         sim = self.sim
-        offset = st.position
-        st.position = offset + 1
-        st.inflight = offset
+        offset, attempt = st.fetch()
         self._inflight[st] = offset
         self._busy += 1
-        if offset <= st.max_delivered:
-            attempt = st.attempts.get(offset, 1) + 1
-            st.attempts[offset] = attempt
-            st.redelivered += 1
-        else:
-            attempt = 1
-            st.max_delivered = offset
         part = st.partition
         topic = part.topic
-        if topic._blocked:
-            sim.post(sim.now, self.broker._room_freed, (topic,), 0)
+        topic.room_freed()
         now = sim.now
         if self.delivery == "at-most-once":
-            st.committed = st.done = offset + 1
-            st.commits.append((now, offset + 1))
-            st.last_commit = now
+            st.commit_fetched(offset, now)
             sim.trace.record(now, "committed", self.name, None, topic.name, part.index, offset + 1)
         arrive = now + self._latency()
         service = self._service
-        faults = self.broker.faults
+        faults = self.broker.faults  # type: ignore[attr-defined]
         dup = False
         if faults is not None and faults.active:
-            r = self.broker.rng.random
+            rng = self.broker.rng  # type: ignore[attr-defined]
+            r = rng.random
             if faults.drop and r() < faults.drop:
                 sim.post(arrive, self._dropped, (st, offset, st.generation, self._epoch))
                 return
             if faults.delay and r() < faults.delay:
-                extra = faults.extra.sample(self.broker.rng)  # type: ignore[union-attr]
+                extra = faults.extra.sample(rng)
                 sim.trace.record(
                     now,
                     "delayed",
@@ -410,6 +439,18 @@ class Consumer:
                 now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch)
             )
 
+    def _free(self, st: PartitionState, offset: int) -> None:
+        """The slot of the delivery of ``offset`` is free again."""
+        if self._inflight.get(st) == offset:
+            del self._inflight[st]
+            self._busy -= 1
+        self._holding.discard(st)
+
+    def _ended(self, st: PartitionState) -> None:
+        """A delivery of ``st`` ended: a hand-over that waited for it goes on now."""
+        if st.revoking and st.owner is self:
+            self.group.released(st)
+
     def _dropped(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
         if epoch != self._epoch:
             return
@@ -426,16 +467,15 @@ class Consumer:
             offset,
             "lost in the network",
         )
-        if self._inflight.get(st) == offset:
-            del self._inflight[st]
-            self._busy -= 1
+        self._free(st, offset)
         if generation == st.generation and st.inflight == offset:
-            st.inflight = None
             if self.delivery == "at-most-once":
-                st.lost += 1
+                st.release()
+                self._lose(st, offset, "lost in the network after commit")
             else:
-                st.position = offset  # fetch it again
-        self._pump()
+                st.refetch(offset)  # fetch it again
+            self._ended(st)
+        self.wake()
 
     def _timeout(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
         if epoch != self._epoch or generation != st.generation or st.inflight != offset:
@@ -453,15 +493,11 @@ class Consumer:
             f"not finished within {self.ack_timeout:g} ms",
         )
         # The delivery is given up: a new generation, the offset fetched again.
-        st.generation += 1
-        st.inflight = None
-        # Only at-least-once consumers have an ack timeout (the constructor insists).
-        st.position = st.committed if st.committed <= offset else offset
-        st.done = min(st.done, st.position)
-        if self._inflight.get(st) == offset:
-            del self._inflight[st]
-            self._busy -= 1
-        self._pump()
+        # (Only at-least-once consumers have an ack timeout: the constructor insists.)
+        st.time_out(offset)
+        self._free(st, offset)
+        self._ended(st)
+        self.wake()
 
     def _complete(
         self,
@@ -475,130 +511,200 @@ class Consumer:
     ) -> None:
         if epoch != self._epoch:
             return  # crashed meanwhile: the work never finished
-        sim = self.sim
         part = st.partition
         event = part.log[offset]
         topic = part.topic.name
-        trace = sim.trace
         stale = generation != st.generation or st.owner is not self
-        if trace.enabled:
+        if self.sim.trace.enabled:
             self._trace_delivered(part, offset, arrived, attempt)
         delivery: Delivery | None = None
+        outcome: Outcome
         if self._plain:
             # The common case inline (no Delivery, no hook): call the handler.
-            error = None
             try:
                 if self.handler is not None:
                     self.handler(event)
             except Exception as exc:  # the handler's failure is data: traced and retried
-                error = self._failed(event, topic, part.index, offset, exc)
+                self._traced_failure(event, topic, part.index, offset, exc)
+                outcome = failed(exc)
             else:
-                st.handled += 1
-                now = sim.now
-                self.handled_at.append(now)
-                self.lags.append(now - event.time)
-                if trace.enabled:
-                    trace.record(now, "handled", self.name, event.id, topic, part.index, offset)
+                self._handled(st, event, topic, part.index, offset)
+                outcome = ACK
         else:
             delivery = Delivery(
                 event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
             )
-            error = self._run_handler(delivery, st)
+            outcome = self._handle(delivery, st)
         if epoch != self._epoch:
             return  # crashed inside the handler: it never got to commit
-        ok = error is None
-        if ok and dup:
-            trace.record(sim.now, "duplicated", self.name, event.id, topic, part.index, offset)
+        if outcome.kind == "dead-letter":
+            self._publish_letter(outcome)
+        if dup and outcome.kind in ("ack", "settled", "dead-letter"):
+            self.sim.trace.record(
+                self.sim.now, "duplicated", self.name, event.id, topic, part.index, offset
+            )
             if delivery is None:
                 delivery = Delivery(
                     event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
                 )
-            self._run_handler(delivery, st)
+            again = self._handle(delivery, st)
+            if again.kind == "dead-letter":
+                self._publish_letter(again)
+        self._settle(st, offset, outcome, stale, delivery, arrived, attempt)
+
+    def _publish_letter(self, outcome: Outcome) -> None:
+        # The simulated broker has no dead-letter queue of its own: the letter is published.
+        self.broker.publish(outcome.topic, outcome.letter, actor=self.name)  # type: ignore[arg-type]
+
+    def _settle(
+        self,
+        st: PartitionState,
+        offset: int,
+        outcome: Outcome,
+        stale: bool,
+        delivery: Delivery | None,
+        arrived: float,
+        attempt: int,
+    ) -> None:
+        """Map a delivery's :class:`~evtlib.outcome.Outcome` to offsets: the one place.
+
+        (A dead letter's letter is published by :meth:`_complete` first.)
+        """
+        sim = self.sim
+        kind = outcome.kind
         if stale:
-            # The partition moved on (rebalance or timeout): the effect happened,
+            # The partition moved on (a timeout or a hand-over): the effect happened,
             # but this consumer may not commit it; the new owner will redo it.
-            if not ok and self.delivery == "at-most-once":
+            if kind == "failed" and self.delivery == "at-most-once":
                 # Committed at fetch, so the new owner will not redo it: a loss.
                 self._lose(st, offset, "handler failed after commit")
-            trace.record(sim.now, "commit-rejected", self.name, event.id, topic, part.index, offset)
+            part = st.partition
+            sim.trace.record(
+                sim.now,
+                "commit-rejected",
+                self.name,
+                part.log[offset].id,
+                part.topic.name,
+                part.index,
+                offset,
+            )
             return
-        if self._inflight.get(st) == offset:
-            del self._inflight[st]
-            self._busy -= 1
-        st.inflight = None
-        if ok:
-            st.done = offset + 1
-            if self.delivery == "at-least-once":
-                if self.commit_every == 1 and not st.skipped and not st.attempts:
-                    # Commit right after the handler, inline (what _commit does).
-                    now = sim.now
-                    st.committed = offset + 1
-                    st.commits.append((now, offset + 1))
-                    st.last_commit = now
-                    if trace.enabled:
-                        trace.record(
-                            now, "committed", self.name, None, topic, part.index, offset + 1
+        self._free(st, offset)
+        if kind == "failed" or kind == "retry":
+            if self.delivery == "at-most-once":
+                st.release()
+                self._lose(st, offset, "handler failed after commit")
+            elif st.revoking:
+                st.release()  # no retry here: the next owner starts at the committed offset
+            else:
+                if kind == "retry":
+                    delay = outcome.delay
+                else:
+                    if delivery is None:
+                        part = st.partition
+                        delivery = Delivery(
+                            part.log[offset],
+                            part.topic.name,
+                            part.index,
+                            offset,
+                            attempt,
+                            self.group.name,
+                            self.name,
+                            arrived,
                         )
-                    self._pump()
+                    delay = self.retry_after(delivery, outcome.error)  # type: ignore[arg-type]
+                if delay:
+                    # Hold the partition until the retry is due.
+                    st.hold(offset)
+                    self._inflight[st] = offset
+                    self._holding.add(st)
+                    self._busy += 1
+                    sim.post(sim.now + delay, self._retry, (st, offset, st.generation, self._epoch))
                     return
+                st.hold(offset)
+                st.refetch(offset)
+            self._ended(st)
+            self.wake()
+            return
+        # ack, settled, dead-letter: the offset is done.
+        if self.delivery == "at-least-once":
+            if self.commit_every == 1 and not st.skipped and not st.attempts:
+                # Commit right after the handler, inline (what _commit does).
+                st.commit_done(offset, sim.now)
+                if sim.trace.enabled:
+                    sim.trace.record(
+                        sim.now,
+                        "committed",
+                        self.name,
+                        None,
+                        st.tp.topic,
+                        st.tp.partition,
+                        offset + 1,
+                    )
+            else:
+                st.finish(offset)
                 n = self._since_commit.get(st, 0) + 1
-                if n >= self.commit_every or st.position >= len(part.log):
+                if n >= self.commit_every or st.position >= len(st.partition.log):
                     self._commit(st)
                 else:
                     self._since_commit[st] = n
         else:
-            if self.delivery == "at-least-once":
-                st.generation += 1
-                if delivery is None:
-                    delivery = Delivery(
-                        event,
-                        topic,
-                        part.index,
-                        offset,
-                        attempt,
-                        self.group.name,
-                        self.name,
-                        arrived,
-                    )
-                delay = self.retry_after(delivery, error)  # type: ignore[arg-type]
-                if not delay:
-                    st.position = offset
-                else:
-                    # Hold the partition until the retry is due.
-                    st.inflight = offset
-                    self._inflight[st] = offset
-                    self._busy += 1
-                    sim.post(sim.now + delay, self._retry, (st, offset, st.generation, self._epoch))
-                    return
-            else:
-                self._lose(st, offset, "handler failed after commit")
-        self._pump()
+            st.finish(offset)
+        self._ended(st)
+        self.wake()
 
     def _retry(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
         if epoch != self._epoch or generation != st.generation or st.inflight != offset:
             return
-        st.inflight = None
-        st.position = offset
-        if self._inflight.get(st) == offset:
-            del self._inflight[st]
-            self._busy -= 1
-        self._pump()
+        st.refetch(offset)
+        self._free(st, offset)
+        self._ended(st)
+        self.wake()
 
-    def handle(self, delivery: Delivery, state: Any) -> float | None:
-        """Run the hooks for one delivery; ``None`` when done, else the wait (ms) before a retry.
+    # -- handling --------------------------------------------------------------
+
+    def handle(self, delivery: Delivery) -> Outcome:
+        """Run the hooks for one delivery and say how it ended.
 
         The simulated delivery loop does this inline; a real broker backend
         (:mod:`evtlib.adapters.rabbitmq`) calls it from its delivery callback
-        and then acknowledges (``None``) or gives the message back after the
-        wait.  ``state`` counts ``handled`` (a :class:`PartitionState`, or the
-        backend's own per-partition record).
+        and maps the :class:`~evtlib.outcome.Outcome` to its acknowledgements.
         """
-        error = self._run_handler(delivery, state)
-        return None if error is None else self.retry_after(delivery, error)
+        return self._handle(delivery, None)
+
+    def _handle(self, delivery: Delivery, st: PartitionState | None) -> Outcome:
+        try:
+            if self._plain:
+                if self.handler is not None:
+                    self.handler(delivery.event)
+                result: object = None
+            else:
+                result = self.process(delivery)
+        except Exception as exc:  # the handler's failure is data: traced and retried
+            self._traced_failure(
+                delivery.event, delivery.topic, delivery.partition, delivery.offset, exc
+            )
+            return failed(exc)
+        if isinstance(result, Outcome) and result.kind != "ack":
+            return result  # settled, dead-lettered or a retry: not counted as handled
+        self._handled(st, delivery.event, delivery.topic, delivery.partition, delivery.offset)
+        return ACK
+
+    def _handled(
+        self, st: PartitionState | None, event: Event, topic: str, partition: int, offset: int
+    ) -> None:
+        if st is not None:
+            st.count_handled()
+        sim = self.sim
+        now = sim.now
+        self.handled_at.append(now)
+        self.lags.append(now - event.time)
+        if sim.trace.enabled:
+            sim.trace.record(now, "handled", self.name, event.id, topic, partition, offset)
 
     def _lose(self, st: PartitionState, offset: int, why: str) -> None:
         """Count and trace an event this group will never handle (at-most-once)."""
-        st.lost += 1
+        st.count_lost()
         sim = self.sim
         sim.trace.record(
             sim.now,
@@ -611,9 +717,9 @@ class Consumer:
             why,
         )
 
-    def _failed(
+    def _traced_failure(
         self, event: Event, topic: str, partition: int, offset: int, exc: Exception
-    ) -> Exception:
+    ) -> None:
         self.failures += 1
         sim = self.sim
         sim.trace.record(
@@ -626,40 +732,8 @@ class Consumer:
             offset,
             f"{type(exc).__name__}: {exc}",
         )
-        return exc
 
-    def _run_handler(self, delivery: Delivery, st: PartitionState) -> Exception | None:
-        sim = self.sim
-        try:
-            if self._plain:
-                if self.handler is not None:
-                    self.handler(delivery.event)
-                outcome = None
-            else:
-                outcome = self.process(delivery)
-        except Exception as exc:  # the handler's failure is data: traced and retried
-            return self._failed(
-                delivery.event, delivery.topic, delivery.partition, delivery.offset, exc
-            )
-        if outcome is SETTLED:
-            return None  # finished with, not handled (for example dead-lettered): commit only
-        st.handled += 1
-        now = sim.now
-        self.handled_at.append(now)
-        self.lags.append(now - delivery.event.time)
-        if sim.trace.enabled:
-            sim.trace.record(
-                now,
-                "handled",
-                self.name,
-                delivery.event.id,
-                delivery.topic,
-                delivery.partition,
-                delivery.offset,
-            )
-        return None
-
-    def retry_after(self, delivery: Delivery, error: Exception) -> float:
+    def retry_after(self, delivery: Delivery, error: BaseException) -> float:
         """How long (ms) to wait before a failed delivery is tried again: a hook.
 
         Default: the constant ``retry_delay``.  A retry policy with backoff
@@ -670,34 +744,26 @@ class Consumer:
     def process(self, delivery: Delivery) -> object:
         """Handle one delivery: the hook a variant overrides.  Default: ``handler(event)``.
 
-        Raise to fail (the delivery is retried).  Return :data:`SETTLED` to say
-        the event is finished with but was not handled (for example it was
-        dead-lettered): its offset is committed, and it is not counted or
-        traced as handled.
+        Raise to fail (the delivery is retried).  Return an
+        :class:`~evtlib.outcome.Outcome` to end it otherwise:
+        :data:`~evtlib.outcome.SETTLED` says the event is finished with but
+        was not handled (its offset is committed, and it is not counted or
+        traced as handled); :func:`~evtlib.outcome.dead_letter` gives it up
+        to a dead-letter topic.
         """
         if self.handler is not None:
             self.handler(delivery.event)
+        return None
 
     # -- commits -------------------------------------------------------------
 
     def _commit(self, st: PartitionState) -> None:
         sim = self.sim
-        if st.skipped:
-            while st.done in st.skipped:
-                st.done += 1
-            st.skipped = {o for o in st.skipped if o >= st.done}
-            if st.position < st.done:
-                st.position = st.done
-        st.committed = st.done
-        st.commits.append((sim.now, st.done))
-        if st.attempts:
-            for off in [o for o in st.attempts if o < st.done]:
-                del st.attempts[off]
-        st.last_commit = sim.now
+        committed = st.commit(sim.now)
         self._since_commit.pop(st, None)
         if sim.trace.enabled:
             sim.trace.record(
-                sim.now, "committed", self.name, None, st.tp.topic, st.tp.partition, st.done
+                sim.now, "committed", self.name, None, st.tp.topic, st.tp.partition, committed
             )
 
     def commit(self, topic: str, partition: int, offset: int) -> None:
@@ -714,8 +780,11 @@ class Consumer:
             raise ValueError(
                 f"offset must be an int between 0 and the log end ({end}) of {topic}[{partition}], got {offset!r}"
             )
-        st.done = offset
-        self._commit(st)
+        sim = self.sim
+        committed = st.commit_at(offset, sim.now)
+        self._since_commit.pop(st, None)
+        if sim.trace.enabled:
+            sim.trace.record(sim.now, "committed", self.name, None, topic, partition, committed)
 
     def __repr__(self) -> str:
         state = "running" if self.alive else ("crashed" if self.started else "not started")
@@ -725,64 +794,3 @@ class Consumer:
             f"<Consumer {self.name} group={self.group.name} {self.delivery} {state}"
             f" owns={self.assignment} handled={len(self.handled_at)}>"
         )
-
-
-class ReadModel(Consumer):
-    """A consumer that folds events into a state: a query-side view.
-
-    ``fold(state, event) -> new state`` is applied to every event in order;
-    :attr:`state` is the result so far and :attr:`positions` the next offset
-    it has applied in each partition, so a caller can ask whether the model
-    has caught up with a write (:meth:`has_applied`).
-    """
-
-    def __init__(
-        self,
-        broker: Broker,
-        name: str,
-        topics: str | Iterable[str],
-        fold: Callable[[Any, Event], Any],
-        initial: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not callable(fold):
-            raise TypeError(f"fold must be callable, got {fold!r}")
-        self.fold = fold
-        self.state = {} if initial is None else initial
-        self.initial = self.state
-        self.positions: dict[tuple[str, int], int] = {}
-        self.applied = 0
-        super().__init__(broker, name, topics, None, **kwargs)
-
-    def retry_after(self, delivery: Delivery, error: Exception) -> float:
-        """How long (ms) to wait before a failed delivery is tried again: a hook.
-
-        Default: the constant ``retry_delay``.  A retry policy with backoff
-        overrides this; the partition waits behind the failed event meanwhile.
-        """
-        return self.retry_delay
-
-    def process(self, delivery: Delivery) -> None:
-        self.state = self.fold(self.state, delivery.event)
-        self.positions[(delivery.topic, delivery.partition)] = delivery.offset + 1
-        self.applied += 1
-
-    def has_applied(self, topic: str, partition: int, offset: int) -> bool:
-        """Whether the event at ``offset`` of ``topic[partition]`` is in :attr:`state`."""
-        return self.positions.get((topic, partition), 0) > offset
-
-    def caught_up(self) -> bool:
-        """Whether every published event of its topics has been applied."""
-        return all(
-            self.positions.get((t, p.index), 0) >= len(p.log)
-            for t in self.topics
-            for p in self.broker.topic(t).partitions
-        )
-
-    def __repr__(self) -> str:
-        return f"<ReadModel {self.name} applied={self.applied} state={_short(self.state)}>"
-
-
-def _short(state: Any, limit: int = 60) -> str:
-    text = repr(dict(state) if isinstance(state, Mapping) else state)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -73,8 +73,8 @@ class FrozenDict(Mapping):
 
 # The slots' own setters: they bypass __setattr__ (which refuses) and are
 # cheaper than object.__setattr__, on a path taken once per event.
-_set_d = FrozenDict._d.__set__  # type: ignore[attr-defined]
-_set_h = FrozenDict._h.__set__  # type: ignore[attr-defined]
+_set_d = FrozenDict.__dict__["_d"].__set__
+_set_h = FrozenDict.__dict__["_h"].__set__
 
 _SCALARS = frozenset((str, int, bool, type(None)))
 
@@ -157,9 +157,9 @@ class Event:
         if (
             isinstance(self.time, bool)
             or not isinstance(self.time, (int, float))
-            or not self.time >= 0
+            or not 0 <= self.time < math.inf
         ):
-            raise ValueError(f"time must be a number of ms >= 0, got {self.time!r}")
+            raise ValueError(f"time must be a finite number of ms >= 0, got {self.time!r}")
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
             raise ValueError(f"version must be an int >= 1, got {self.version!r}")
         _check_str("correlation_id", self.correlation_id, optional=True)
@@ -170,12 +170,12 @@ class Event:
             object.__setattr__(self, "correlation_id", self.id)
 
     @classmethod
-    def _trusted(
+    def trusted(
         cls, id: str, type: str, time: float, source: str, key: str | None, data: Any
     ) -> Event:
-        """Fast constructor for the library's own producers: id, time and source
-        come from the simulation and are known to be valid; type, key and data
-        come from user code and are still checked."""
+        """Fast constructor for producers: ``id``, ``time`` and ``source`` come
+        from the runner and are known to be valid (so they are not checked);
+        ``type``, ``key`` and ``data`` come from user code and are still checked."""
         if type.__class__ is not str or not type:
             _check_str("type", type)
         if key is not None and (key.__class__ is not str or not key):

@@ -9,6 +9,11 @@ as aio-pika's ``ProcessContext`` turns a handler's result into ``ack`` or
 outcome             simulated broker           RabbitMQ (quorum queues)
 ==================  =========================  ===================================
 ``ACK``             commit the offset          ``basic.ack``
+``failed(error)``   at-least-once: as          at-least-once: as ``retry`` after
+                    ``retry`` after the        the consumer's ``retry_after``;
+                    consumer's                 auto-ack: a loss, traced
+                    ``retry_after``;
+                    at-most-once: a loss
 ``retry(ms)``       hold the partition, then   hold the message, then
                     fetch the offset again     ``basic.nack(requeue=True)``
 ``SETTLED``         commit, not counted as     ``basic.ack``
@@ -26,32 +31,36 @@ from typing import Any, Literal
 
 from . import checks
 
-__all__ = ["Outcome", "ACK", "SETTLED", "retry", "dead_letter", "OutcomeKind"]
+__all__ = ["Outcome", "ACK", "SETTLED", "failed", "retry", "dead_letter", "OutcomeKind"]
 
-OutcomeKind = Literal["ack", "retry", "settled", "dead-letter"]
-KINDS: tuple[OutcomeKind, ...] = ("ack", "retry", "settled", "dead-letter")
+OutcomeKind = Literal["ack", "failed", "retry", "settled", "dead-letter"]
+KINDS: tuple[OutcomeKind, ...] = ("ack", "failed", "retry", "settled", "dead-letter")
 
 
 @dataclass(frozen=True)
 class Outcome:
     """The end of one delivery's handling.
 
-    ``kind``: ``"ack"`` (handled), ``"retry"`` (failed: try again after
-    ``delay`` ms, ``error`` says why), ``"settled"`` (finished with but not
-    handled) or ``"dead-letter"`` (give up: ``record`` goes to the
-    dead-letter ``topic``).
+    ``kind``: ``"ack"`` (handled), ``"failed"`` (the handler raised
+    ``error``: the consumer's delivery mode and retry policy decide what
+    follows), ``"retry"`` (try again after ``delay`` ms), ``"settled"`` (finished with but not
+    handled) or ``"dead-letter"`` (give up: ``letter``, which carries
+    ``record``, goes to the dead-letter ``topic``).
     """
 
     kind: OutcomeKind
     delay: float = 0.0
     error: BaseException | None = None
     record: Any = None
+    letter: Any = None
     topic: str | None = None
 
     def __post_init__(self) -> None:
         checks.one_of("kind", self.kind, KINDS)
 
     def __repr__(self) -> str:
+        if self.kind == "failed":
+            return f"<Outcome failed {type(self.error).__name__}: {self.error}>"
         if self.kind == "retry":
             why = f" {type(self.error).__name__}" if self.error is not None else ""
             return f"<Outcome retry after {self.delay:g} ms{why}>"
@@ -71,6 +80,16 @@ def retry(delay: float, error: BaseException | None = None) -> Outcome:
     return Outcome("retry", checks.ms("delay", delay), error)
 
 
-def dead_letter(record: Any, topic: str) -> Outcome:
-    """Give up on the event: ``record`` (a dead-letter record) goes to ``topic``."""
-    return Outcome("dead-letter", record=record, topic=checks.name("topic", topic))
+def failed(error: BaseException) -> Outcome:
+    """The handler raised ``error``."""
+    return Outcome("failed", error=error)
+
+
+def dead_letter(record: Any, letter: Any, topic: str) -> Outcome:
+    """Give up on the event: ``letter`` (an event carrying ``record``) goes to ``topic``.
+
+    ``record`` is the :class:`~evtlib.patterns.dlq.DeadLetterRecord` (why,
+    after how many attempts); a broker with native dead-lettering may move
+    the message itself instead of publishing ``letter``.
+    """
+    return Outcome("dead-letter", record=record, letter=letter, topic=checks.name("topic", topic))

@@ -134,7 +134,7 @@ class Producer:
 
     def _new_event(self, type: str, key: str | None, data: Any) -> Event:
         sim = self.sim
-        return Event._trusted(sim.next_id("evt"), type, float(sim.now), self.name, key, data)
+        return Event.trusted(sim.next_id("evt"), type, float(sim.now), self.name, key, data)
 
     def emit(self, type: str, key: str | None = None, data: Any = None) -> Event:
         """Create an event now and publish it; return the event.
@@ -169,7 +169,7 @@ class Producer:
             self._waiting = event
             self._blocked_since = sim.now
             sim.trace.record(sim.now, "blocked", self.name, event.id, t.name)
-            t._blocked.append(self._unblock)
+            t.wait_for_room(self._unblock)
             return
         try:
             self.broker.publish(t.name, event, actor=self.name)
@@ -187,7 +187,7 @@ class Producer:
             return
         t = self.topic
         if not t.has_room(t.partition_of_peek(event.key)):
-            t._blocked.append(self._unblock)
+            t.wait_for_room(self._unblock)
             return
         sim = self.sim
         self._waiting = None

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..broker import Broker
-from ..consumer import Consumer, ReadModel
+from ..consumer import Consumer
 from ..distributions import Rate, Schedule
 from ..events import Event
 from ..faults import crash
 from ..producer import Producer
+from ..readmodel import ReadModel
 from ..sim import Simulation
 
 __all__ = [

@@ -23,8 +23,8 @@ from typing import Any
 import networkx as nx
 
 from ..broker import Broker
-from ..consumer import ReadModel
 from ..metrics import lag_at
+from ..readmodel import ReadModel
 from ..trace import Trace
 from .style import COLORS
 
