@@ -46,7 +46,7 @@ def backend_round(url: str, n: int) -> tuple[float, float]:
             got[0] += 1
 
         consumer = Consumer(broker, "reader", topic, handle, start=False)
-        broker.group("reader")._declare(consumer)  # the queue exists before publishing
+        broker.group("reader").declare(consumer)  # the queue exists before publishing
         shop = Producer(broker, "shop", topic)
         t0 = time.perf_counter()
         for i in range(n):

@@ -240,3 +240,18 @@ def test_a_read_model_folds_every_event(backend):
         shop.emit("OrderPlaced", f"customer-{i % 4}", {"total": i})
     backend.wait(lambda: totals.applied == 12)
     assert totals.state == {f"customer-{k}": sum(range(k, 12, 4)) for k in range(4)}
+
+
+def test_redrive_refuses_the_same_arguments_on_every_backend(backend):
+    """rate=inf, to= the dead-letter topic itself and a where that is not callable: refused alike."""
+    import pytest
+
+    orders, dlq, _ = _dlq_setup(backend, lambda event: None)
+    view = backend.dead_letter_queue(dlq)
+    with pytest.raises(ValueError, match=r"rate must be .*inf"):
+        view.redrive(rate=float("inf"))
+    with pytest.raises(ValueError, match=r"to must not be the dead-letter topic"):
+        view.redrive(to=dlq)
+    with pytest.raises(TypeError, match=r"where must be callable"):
+        view.redrive(where="reason == 'failed'")
+    assert view.redrive(to=orders, rate=5.0) == []  # nothing in it: a valid call plans nothing

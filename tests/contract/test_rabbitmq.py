@@ -142,3 +142,121 @@ def test_a_connection_closed_by_the_server_mid_stream_loses_nothing(rabbit):
     assert broker.reconnects >= 1
     assert set(got) == set(sent)  # nothing lost; an unacked one may come twice
     assert len(got) - len(set(got)) <= 2
+
+
+CLOSED_PORT_URL = "amqp://guest:guest@localhost:1/%2F"  # nothing listens: refused at once
+
+
+def test_connection_attempts_wait_with_full_jitter_and_a_cap():
+    """Between attempts the waits are the course's RetryPolicy: random in [0, capped bound], seeded."""
+    from evtlib.patterns import RetryPolicy
+
+    policy = RetryPolicy(max_attempts=12, backoff="exponential", base=2.0, cap=16.0, jitter="full")
+
+    def attempt(seed):
+        waits: list[float] = []
+        with pytest.raises(rabbitmq.BrokerUnavailable, match=r"after 12 attempt\(s\)"):
+            rabbitmq.connection.connect(
+                CLOSED_PORT_URL,
+                timeout=60_000,
+                backoff=policy,
+                rng=rabbitmq.RealTime(seed).rng_for("broker/reconnect"),
+                waits=waits,
+            )
+        return waits
+
+    waits = attempt(seed=1)
+    bounds = [policy.backoff_for(n) for n in range(1, 12)]
+    assert len(waits) == 11
+    assert all(
+        0 <= w <= b for w, b in zip(waits, bounds, strict=True)
+    )  # capped: never above the bound
+    assert max(bounds) == 16.0 and max(waits) <= 16.0
+    assert waits != bounds and len(set(waits)) == len(waits)  # jittered: not the plain doubling
+    assert attempt(seed=1) == waits  # the same seed, the same waits
+    assert attempt(seed=2) != waits
+
+
+def test_the_first_connection_retries_then_says_why_without_the_password():
+    """RabbitBroker keeps trying for connect_timeout ms, then BrokerUnavailable with the URL redacted."""
+    from evtlib.patterns import RetryPolicy
+
+    policy = RetryPolicy(max_attempts=50, backoff="exponential", base=5.0, cap=20.0, jitter="full")
+    sim = rabbitmq.RealTime(seed=3)
+    with pytest.raises(rabbitmq.BrokerUnavailable) as info:
+        rabbitmq.RabbitBroker(CLOSED_PORT_URL, sim=sim, backoff=policy, connect_timeout=150.0)
+    message = str(info.value)
+    assert "guest:***@localhost:1" in message and "guest:guest" not in message
+    tries = int(message.split(" after ")[1].split(" ")[0])
+    assert 2 <= tries < 50  # retried, and stopped by the timeout, not by max_attempts
+
+
+def test_an_event_no_queue_is_bound_for_is_an_error_the_producer_sees(rabbit):
+    """Published with mandatory: no group reads the topic yet, so RabbitMQ returns it: Unroutable."""
+    broker = rabbit.broker
+    orders = rabbit.name("orders")
+    broker.create_topic(orders, partitions=2)
+    shop = Producer(broker, "shop", orders)
+    p = broker.topic(orders).partition_of_peek("order-1")
+    with pytest.raises(rabbitmq.Unroutable, match=rf"partition {p} of topic '{orders}'"):
+        shop.emit("OrderPlaced", "order-1", {"total": 30})
+    assert isinstance(rabbitmq.Unroutable("x"), rabbitmq.PublishError)
+    got = []
+    Consumer(broker, "billing", orders, got.append)  # now a queue is bound for every partition
+    sent = shop.emit("OrderPlaced", "order-1", {"total": 30})
+    rabbit.wait(lambda: got == [sent])
+
+
+def _watermark(value: str) -> None:
+    subprocess.run(
+        ["rabbitmqctl", "set_vm_memory_high_watermark", value],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this machine")
+def test_a_memory_alarm_blocks_the_publisher_until_it_clears(rabbit):
+    """connection.blocked: the publish waits (traced blocked, then unblocked) and the event arrives."""
+    import threading
+
+    broker = rabbit.broker
+    orders = rabbit.name("orders")
+    broker.create_topic(orders)
+    got = []
+    Consumer(broker, "billing", orders, got.append)
+    shop = Producer(broker, "shop", orders)
+    first = shop.emit("OrderPlaced", "order-1", {"total": 30})
+    cleared: list[bool] = []
+    clear = threading.Timer(1.0, lambda: (_watermark("0.4"), cleared.append(True)))
+    try:
+        _watermark("0.0000001")  # every node is now over its memory watermark: an alarm
+        clear.start()
+        second = shop.emit("OrderPlaced", "order-2", {"total": 12})  # waits for the alarm to clear
+    finally:
+        clear.cancel()
+        clear.join()
+        if not cleared:
+            _watermark("0.4")  # RabbitMQ's default
+    rabbit.wait(lambda: got == [first, second])
+    (blocked,) = broker.sim.trace.filter(kind="blocked")
+    (unblocked,) = broker.sim.trace.filter(kind="unblocked")
+    assert (blocked.actor, blocked.event_id, blocked.topic) == ("shop", second.id, orders)
+    assert "RabbitMQ blocked publishing" in blocked.detail
+    assert unblocked.event_id == second.id and unblocked.time - blocked.time >= 500
+    assert broker.publisher.blocks == 1 and broker.publisher.blocked is None
+
+
+def test_the_backend_satisfies_the_core_protocols(rabbit):
+    """RabbitBroker, its groups and topics, and RealTime are what the core's protocols describe."""
+    from evtlib.protocols import BrokerBackend, GroupBackend, Runner, TopicBackend
+
+    broker = rabbit.broker
+    orders = rabbit.name("orders")
+    topic = broker.create_topic(orders)
+    assert isinstance(broker, BrokerBackend)
+    assert isinstance(topic, TopicBackend)
+    assert isinstance(broker.group("billing"), GroupBackend)
+    assert isinstance(broker.sim, Runner)
+    assert not hasattr(topic.partitions[0], "log")  # no fake log: queues keep none

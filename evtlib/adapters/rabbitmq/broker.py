@@ -1,0 +1,460 @@
+"""The broker backend: topics as exchanges, the topology, publishing, and its two connections."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPChannelError, AMQPConnectionError
+
+from ...broker import TopicPartition, partition_for
+from ...checks import integer, ms
+from ...consumer import Consumer, Delivery
+from ...distributions import Constant
+from ...events import Event
+from ...outcome import dead_letter as dead_letter_outcome
+from ...patterns.dlq import DeadLetterConsumer
+from ...patterns.retry import RetryPolicy
+from ...protocols import BufferPolicy, StartAt
+from .connection import DEFAULT_BACKOFF, Connection, Publisher, redact, resolve_url
+from .groups import QueueSpec, RabbitGroup
+from .runtime import RealTime
+from .wire import encode, quarantine_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .deadletters import RabbitDeadLetterQueue
+
+__all__ = ["RabbitBroker", "RabbitTopic", "RabbitPartition"]
+
+#: The most partitions a RabbitMQ topic may have: each is a queue per group.
+MAX_PARTITIONS = 1_000
+#: Publishing connections are pumped (heartbeats, notices) at most this often (s).
+_PUBLISHER_PUMP_EVERY = 1.0
+
+
+@dataclass(frozen=True)
+class RabbitPartition:
+    """A partition of a RabbitMQ topic: only its index (queues keep no log)."""
+
+    index: int
+
+
+class RabbitTopic:
+    """A topic on RabbitMQ: a durable direct exchange and its partition count.
+
+    Keys map to partitions exactly as in the simulation
+    (:func:`~evtlib.broker.partition_for`: CRC-32), round-robin without a key.
+    RabbitMQ never refuses a publish for want of room in a topic (an alarm
+    blocks the whole connection instead), so :meth:`has_room` is always true.
+    """
+
+    def __init__(self, broker: RabbitBroker, name: str, partitions: int) -> None:
+        self.broker = broker
+        self.name = name
+        self.partitions = tuple(RabbitPartition(i) for i in range(partitions))
+        self.capacity: int | None = None
+        self.policy = "block"
+        self.published = 0
+        self.rejected = 0
+        self._rr = 0
+
+    def partition_of(self, key: str | None) -> int:
+        """The partition an event with ``key`` goes to (round-robin when ``key`` is None)."""
+        n = len(self.partitions)
+        if key is None:
+            p = self._rr % n
+            self._rr += 1
+            return p
+        return partition_for(key, n)
+
+    def partition_of_peek(self, key: str | None) -> int:
+        """The partition the next event with ``key`` would go to, without taking a turn."""
+        n = len(self.partitions)
+        return self._rr % n if key is None else partition_for(key, n)
+
+    def has_room(self, partition: int) -> bool:
+        """Always true: RabbitMQ has no per-topic buffer limit here."""
+        return True
+
+    def wait_for_room(self, callback: Any) -> None:
+        """There is always room: ``callback()`` now."""
+        callback()
+
+    def room_freed(self) -> None:
+        """Nothing waits for room on RabbitMQ."""
+
+    def __repr__(self) -> str:
+        return f"<RabbitTopic {self.name} partitions={len(self.partitions)} published={self.published}>"
+
+
+class RabbitBroker:
+    """A broker backend over RabbitMQ, with the public interface of :class:`~evtlib.broker.Broker`.
+
+    Parameters
+    ----------
+    url:
+        ``amqp://user:password@host:port/vhost`` or ``amqps://...``; default
+        ``$EVTLIB_RABBITMQ_URL``, else :data:`~.connection.DEFAULT_URL`.
+    sim:
+        The :class:`~.runtime.RealTime` runner to pump (default: a new one).
+    name:
+        The broker's name in the trace.
+    prefetch:
+        Unacked deliveries per partition and consumer.  1 (default) keeps a
+        partition waiting behind a failed event, as the simulation does;
+        more is faster but lets later events overtake a retried one.
+    backoff:
+        The waits between connection attempts, a
+        :class:`~evtlib.patterns.retry.RetryPolicy` (default: 100 ms doubling
+        to 5 s, full jitter, drawn from ``sim.rng_for(name + "/reconnect")``).
+    connect_timeout:
+        How long (ms) to keep trying the first connection.
+    reconnect_timeout:
+        How long (ms) to keep trying a lost connection before raising
+        :class:`~.connection.BrokerUnavailable`.
+    blocked_timeout:
+        How long (ms) a publish waits while an alarm blocks publishing.
+    heartbeat:
+        AMQP heartbeat (s): how soon either side notices a dead peer.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        sim: RealTime | None = None,
+        name: str = "broker",
+        prefetch: int = 1,
+        backoff: RetryPolicy = DEFAULT_BACKOFF,
+        connect_timeout: float = 1_000.0,
+        reconnect_timeout: float = 60_000.0,
+        blocked_timeout: float = 60_000.0,
+        heartbeat: int = 30,
+    ) -> None:
+        if sim is None:
+            sim = RealTime()
+        if not isinstance(sim, RealTime):
+            raise TypeError(f"sim must be a RealTime runner, got {sim!r}")
+        prefetch = integer("prefetch", prefetch, min=1)
+        if not isinstance(backoff, RetryPolicy):
+            raise TypeError(f"backoff must be a RetryPolicy, got {backoff!r}")
+        connect_timeout = ms("connect_timeout", connect_timeout)
+        reconnect_timeout = ms("reconnect_timeout", reconnect_timeout)
+        blocked_timeout = ms("blocked_timeout", blocked_timeout)
+        heartbeat = integer("heartbeat", heartbeat, min=0)
+        resolved = resolve_url(url)
+        #: The URL with the password replaced by ``***``.
+        self.url = redact(resolved)
+        self.name = sim.register_name(name, "broker")
+        self._sim = sim
+        self.prefetch = prefetch
+        self.heartbeat = heartbeat
+        self.latency = Constant(0.0)
+        self.faults = None
+        self.rng = sim.rng_for(name)
+        self._topics: dict[str, RabbitTopic] = {}
+        self._groups: dict[str, RabbitGroup] = {}
+        self.consumers: list[Consumer] = []
+        self.producers: list[Any] = []
+        self._queues: dict[str, QueueSpec] = {}
+        self._stores: dict[str, list[str]] = {}  # dead-letter store queue -> binding keys
+        self._quarantines: set[str] = set()
+        self._closed = False
+        options = dict(
+            sim=sim, heartbeat=heartbeat, backoff=backoff, reconnect_timeout=reconnect_timeout
+        )
+        #: The connection that consumes and declares (it comes back after a failure).
+        self.connection = Connection(
+            resolved,
+            name=self.name,
+            connect_timeout=connect_timeout,
+            on_reconnect=self._restore,
+            **options,  # type: ignore[arg-type]
+        )
+        #: The publishing side, on a connection of its own.
+        self.publisher = Publisher(
+            Connection(
+                resolved,
+                name=f"{self.name}/publisher",
+                connect_timeout=connect_timeout,
+                **options,  # type: ignore[arg-type]
+            ),
+            blocked_timeout=blocked_timeout,
+        )
+        self._control = self.connection.channel()
+        self._pumped = time.monotonic()
+        sim.attach(self._pump)
+
+    # -- the protocol's read-only views --------------------------------------------
+
+    @property
+    def sim(self) -> RealTime:
+        """The runner this broker's I/O is pumped by."""
+        return self._sim
+
+    @property
+    def topics(self) -> dict[str, RabbitTopic]:
+        """The topics declared through this broker, by name."""
+        return self._topics
+
+    @property
+    def groups(self) -> dict[str, RabbitGroup]:
+        """The consumer groups of this process, by name."""
+        return self._groups
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the consuming connection was re-established."""
+        return self.connection.reconnects
+
+    # -- connection ----------------------------------------------------------------
+
+    def _pump(self, seconds: float) -> None:
+        if self._closed:
+            return
+        self.connection.pump(seconds)
+        now = time.monotonic()
+        if now - self._pumped >= _PUBLISHER_PUMP_EVERY:
+            self._pumped = now
+            self.publisher.connection.pump(0)  # heartbeats and notices of an idle publisher
+
+    def _restore(self) -> None:
+        """After a reconnect: declare the topology again, then let the groups consume again."""
+        self._control = self.connection.channel()
+        ch = self._control
+        for t in self._topics.values():
+            self._declare_exchange(ch, t.name, len(t.partitions))
+        for store, keys in self._stores.items():
+            self._declare_store_on(ch, store, keys)
+        for q in self._queues.values():
+            self._declare_queue_on(ch, q)
+        for name in self._quarantines:
+            ch.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+        for g in self._groups.values():
+            g.reconnected()
+
+    def _declare(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """Run one declaration; a conflict closes the channel, so open a fresh one and explain."""
+        try:
+            fn(self._control, *args, **kwargs)
+        except AMQPChannelError as exc:
+            self._control = self.connection.channel()
+            raise ValueError(f"{what} exists with other settings ({exc})") from None
+        except AMQPConnectionError:
+            self.connection.lost()
+            self.connection.reconnect()
+            fn(self._control, *args, **kwargs)
+
+    @staticmethod
+    def _declare_exchange(ch: BlockingChannel, name: str, partitions: int) -> None:
+        ch.exchange_declare(
+            name, "direct", durable=True, arguments={"x-evtlib-partitions": partitions}
+        )
+
+    @staticmethod
+    def _declare_queue_on(ch: BlockingChannel, q: QueueSpec) -> None:
+        ch.queue_declare(q.name, durable=True, arguments=q.arguments)
+        ch.queue_bind(q.name, q.topic, routing_key=str(q.partition))
+
+    @staticmethod
+    def _declare_store_on(ch: BlockingChannel, store: str, keys: list[str]) -> None:
+        ch.queue_declare(store, durable=True, arguments={"x-queue-type": "quorum"})
+        for key in keys:
+            ch.queue_bind(store, store, routing_key=key)
+
+    def declare_queue(self, q: QueueSpec) -> None:
+        """Declare a group's queue for one partition (once) and bind it to the topic."""
+        if q.name in self._queues:
+            return
+        self._declare(
+            f"queue {q.name!r} (delete it or use another group name)", self._declare_queue_on, q
+        )
+        self._queues[q.name] = q
+
+    def declare_store(self, topic: str) -> str:
+        """The quorum queue that keeps what is dead-lettered to ``topic`` (same name)."""
+        t = self.topic(topic)
+        if topic not in self._stores:
+            keys = ["dead-letter"] + [str(p.index) for p in t.partitions]
+            self._declare(f"queue {topic!r}", self._declare_store_on, topic, keys)
+            self._stores[topic] = keys
+        return topic
+
+    def declare_quarantine(self, topic: str) -> str:
+        """The quorum queue that keeps ``topic``'s undecodable messages: ``<topic>.quarantine``."""
+        name = quarantine_name(topic)
+        if name not in self._quarantines:
+            self._declare(
+                f"queue {name!r}",
+                lambda ch: ch.queue_declare(
+                    name, durable=True, arguments={"x-queue-type": "quorum"}
+                ),
+            )
+            self._quarantines.add(name)
+        return name
+
+    def queue_spec(self, name: str) -> QueueSpec | None:
+        """What this broker declared for the group queue ``name`` (None if not one of its own)."""
+        return self._queues.get(name)
+
+    def close(self) -> None:
+        """Close both connections (unacked deliveries go back to their queues)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._sim.detach(self._pump)
+        self.connection.close()
+        self.publisher.close()
+
+    def __enter__(self) -> RabbitBroker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- topics and groups ---------------------------------------------------------
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        *,
+        capacity: int | None = None,
+        policy: BufferPolicy = "block",
+    ) -> RabbitTopic:
+        """Declare topic ``name``: a durable direct exchange with ``partitions`` partitions."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"topic name must be a non-empty str, got {name!r}")
+        if name in self._topics:
+            raise ValueError(f"topic name must be unique, {name!r} already exists")
+        partitions = integer("partitions", partitions, min=1, max=MAX_PARTITIONS)
+        if capacity is not None:
+            raise ValueError(
+                f"capacity must be None on RabbitMQ (bounded buffers are simulated only), got {capacity!r}"
+            )
+        self._declare(
+            f"exchange {name!r} (partitions={partitions})",
+            self._declare_exchange,
+            name,
+            partitions,
+        )
+        topic = RabbitTopic(self, name, partitions)
+        self._topics[name] = topic
+        return topic
+
+    def topic(self, name: str) -> RabbitTopic:
+        """The topic called ``name``; ``KeyError`` naming the known topics if none."""
+        try:
+            return self._topics[name]
+        except (KeyError, TypeError):
+            known = ", ".join(self._topics) or "none yet"
+            raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
+
+    def group(
+        self, name: str, *, start: StartAt = "earliest", session_timeout: float = 0.0
+    ) -> RabbitGroup:
+        """The consumer group ``name``, created on first use (its queues on first join)."""
+        g = self._groups.get(name)
+        if g is None:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"group name must be a non-empty str, got {name!r}")
+            if start not in ("earliest", "latest"):
+                raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
+            g = self._groups[name] = RabbitGroup(self, name, start)
+        return g
+
+    # -- publishing ------------------------------------------------------------------
+
+    def publish(self, topic: str, event: Event, *, actor: str = "client") -> tuple[int, int]:
+        """Publish ``event`` to its partition of ``topic`` and wait for the confirm.
+
+        Returns ``(partition, -1)``: RabbitMQ queues have no offsets.  Raises
+        :class:`~.connection.Unroutable` when no queue is bound for the
+        partition.  If the connection drops, it reconnects and publishes
+        again (the broker may then hold the event twice: consumers must be
+        idempotent).  While an alarm blocks publishing, it waits.
+        """
+        t = self._topics.get(topic)
+        if t is None:
+            t = self.topic(topic)  # raises the helpful KeyError
+        if not isinstance(event, Event):
+            raise TypeError(f"event must be an Event, got {type(event).__name__}: {event!r}")
+        p = t.partition_of(event.key)
+        body, props = encode(event)
+        self.publisher.send(topic, str(p), body, props, actor=actor, topic=topic, partition=p)
+        t.published += 1
+        sim = self._sim
+        if sim.trace.enabled:
+            sim.trace.record(sim.now, "published", actor, event.id, topic, p, -1)
+        return p, -1
+
+    # -- dead letters ------------------------------------------------------------------
+
+    def dead_letter(self, consumer: Consumer, delivery: Delivery, record: Any) -> bool:
+        """Dead-letter the delivery being handled the RabbitMQ way; ``False`` if it cannot.
+
+        Called by :class:`~evtlib.patterns.dlq.DeadLetterConsumer` while it
+        handles ``delivery``: ``True`` when the delivery's queue has a
+        dead-letter exchange for the consumer's ``dlq`` (the group then
+        settles it as a dead letter), ``False`` (the consumer publishes the
+        record itself) otherwise.
+        """
+        group = self._groups.get(delivery.group)
+        if group is None or not isinstance(consumer, DeadLetterConsumer):
+            return False
+        q = group.states.get(TopicPartition(delivery.topic, delivery.partition))
+        if q is None or q.dead_letter_exchange != consumer.dlq:
+            return False
+        group.announce_dead_letter(delivery, dead_letter_outcome(record, None, consumer.dlq))
+        return True
+
+    def dead_letter_queue(self, topic: str) -> RabbitDeadLetterQueue:
+        """A view of dead-letter topic ``topic``: list, count, redrive."""
+        from .deadletters import RabbitDeadLetterQueue
+
+        return RabbitDeadLetterQueue(self, topic)
+
+    # -- inspection and tidying ----------------------------------------------------------
+
+    def queue_depth(self, queue: str) -> int:
+        """Messages ready in ``queue`` (unacked ones not counted)."""
+        while True:
+            try:
+                ch = self.connection.channel()
+                try:
+                    return ch.queue_declare(queue, passive=True).method.message_count
+                finally:
+                    self.connection.quietly(ch.close)
+            except AMQPChannelError as exc:
+                raise KeyError(f"unknown queue {queue!r} ({exc})") from None
+            except AMQPConnectionError:
+                self.connection.reconnect()
+
+    def delete_all(self) -> None:
+        """Delete every queue and exchange this broker declared (tests, demos)."""
+        ch = self.connection.channel()
+        for name in [*self._queues, *self._stores, *self._quarantines]:
+            ch.queue_delete(name)
+        for name in self._topics:
+            ch.exchange_delete(name)
+        ch.close()
+
+    def events(self, topic: str) -> list[Event]:
+        """Not on RabbitMQ: queues are not a retained log."""
+        raise NotImplementedError(
+            "RabbitMQ queues are not a retained log: read a group's deliveries instead"
+        )
+
+    def read(
+        self, topic: str, partition: int, offset: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Not on RabbitMQ: queues are not a retained log."""
+        return self.events(topic)
+
+    def __repr__(self) -> str:
+        return (
+            f"<RabbitBroker {self.name} url={self.url} topics={list(self._topics)}"
+            f" groups={list(self._groups)} prefetch={self.prefetch} reconnects={self.reconnects}>"
+        )
