@@ -18,6 +18,7 @@ from evtlib import Broker, Event, NetworkFaults, Simulation, Uniform, crash
 from evtlib.patterns import (
     IDEMPOTENT_CRASH_POINTS,
     LEDGER_SCHEMA,
+    ClosedDatabaseError,
     IdempotentConsumer,
     MemoryIdStore,
     NaiveConsumer,
@@ -441,3 +442,54 @@ def test_sweep_over_random_schedules():
     assert position["failed_schedules"] == position["failed_with_republish"] > 0
     assert all(tallies[t]["missing_charges"] == 0 for t in tallies if t != "schedules")
     assert all(tallies[t]["unfinished"] == 0 for t in tallies if t != "schedules")
+
+
+@pytest.mark.parametrize("store_type", [SqliteIdStore, SqlitePositionStore])
+@pytest.mark.parametrize("consumer_type", [IdempotentConsumer, NaiveConsumer])
+def test_a_store_closed_mid_run_stops_the_run_after_bounded_retries(store_type, consumer_type):
+    """Closing the store's connection mid-run: a few retries, then a clear error (not retries for ever)."""
+    sim = Simulation(1)
+    broker = Broker(sim)
+    broker.create_topic("orders")
+    store = store_type(schema=LEDGER_SCHEMA)
+    billing = consumer_type(broker, "billing", "orders", charge_customer, store)
+    for i in range(3):
+        sim.schedule(i * 10, broker.publish, "orders", order(i))
+    sim.schedule(15, store.db.close)
+    with pytest.raises(ClosedDatabaseError, match=r"'billing'.*closed.*gave up after 4 attempts"):
+        sim.run(until=60_000)
+    assert sim.now < 1_000  # it gave up within a few retry delays
+    failed = [r for r in sim.trace if r.kind == "failed"]
+    assert len(failed) == 1 + consumer_type.CLOSED_STORE_RETRIES == 4
+    assert not billing.alive
+    sim.run(until=60_000)  # running on does not retry for ever either
+    assert len([r for r in sim.trace if r.kind == "failed"]) == 4
+
+
+def test_other_handler_failures_are_still_retried_until_they_pass():
+    """Handler failures with an open store are still retried as before (no give-up)."""
+    sim = Simulation(1)
+    broker = Broker(sim)
+    broker.create_topic("orders")
+    store = SqliteIdStore(schema=LEDGER_SCHEMA)
+    fails = [6]
+
+    def flaky(conn, event):
+        if fails[0] > 0:
+            fails[0] -= 1
+            raise RuntimeError("payment provider down")
+        charge_customer(conn, event)
+
+    billing = IdempotentConsumer(broker, "billing", "orders", flaky, store)
+    broker.publish("orders", order(1))
+    sim.run()
+    assert billing.applied == 1 and ledger(store)["balances"] == {"ada": 30}
+
+
+def test_an_amount_sqlite_cannot_hold_is_a_clear_error():
+    """An event whose total does not fit in SQLite's INTEGER fails with the rule, not OverflowError."""
+    store = SqliteIdStore(schema=LEDGER_SCHEMA)
+    with pytest.raises(
+        ValueError, match=r"data\['total'\] must fit in a signed 64-bit integer.*got 10{30}"
+    ):
+        charge_customer(store.db, order(1, total=10**30))

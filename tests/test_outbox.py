@@ -427,3 +427,35 @@ def test_a_plain_sqlite3_connection_works_too(world):
     assert len(broker.events("orders")) == 1 and relay.cleaned == 1 and not db.in_transaction
     db.close()
     assert "unsent=closed" in repr(service) and "pending=closed" in repr(relay)
+
+
+def test_a_database_path_in_a_missing_folder_names_the_path(world, tmp_path):
+    """OrderService(db=<a path in a missing folder>) names the path, not just 'unable to open'."""
+    sim, _ = world
+    path = str(tmp_path / "no-such-folder" / "shop.db")
+    with pytest.raises(
+        ValueError, match=r"db must be ':memory:' or a SQLite file in an existing folder"
+    ) as info:
+        OrderService(sim, db=path)
+    assert repr(path) in str(info.value)
+    with pytest.raises(ValueError, match=r"path must be .* got '.*no-such-folder.*shop.db'"):
+        connect(path)
+    OrderService(sim)  # the refused one registered no name: the default name is still free
+
+
+def test_an_amount_sqlite_cannot_hold_is_refused_with_the_rule(world):
+    """A total of 10**30 is refused before the transaction (not SQLite's OverflowError); inf too."""
+    sim, broker = world
+    service = OrderService(sim)
+    with pytest.raises(
+        ValueError, match=r"total must fit in a signed 64-bit integer .* got 10{30}"
+    ):
+        service.place_order("ada", 10**30)
+    with pytest.raises(ValueError, match=r"total must be a finite number >= 0 .* got inf"):
+        service.place_order("ada", math.inf)
+    dual = DualWriteService(sim, broker, "orders", name="dual")
+    with pytest.raises(ValueError, match=r"total must fit in a signed 64-bit integer"):
+        dual.place_order("ada", 2**63)
+    service.place_order("ada", 2**63 - 1)  # the largest that fits
+    assert service.orders()[0]["total"] == 2**63 - 1
+    assert service.placed == 1 and len(service.outbox()) == 1

@@ -75,7 +75,7 @@ from .saga import (
     StepFailed,
 )
 from .saga.scenarios import SagaRun, Shop, isolation_scenario, order_saga, run_order, saga_sweep
-from .sqlite import connect, transaction
+from .sqlite import ClosedDatabaseError, connect, transaction
 
 __all__ = [
     # crashes
@@ -83,6 +83,7 @@ __all__ = [
     "SimulatedCrash",
     "connect",
     "transaction",
+    "ClosedDatabaseError",
     # outbox
     "OUTBOX_CRASH_POINTS",
     "DUAL_WRITE_ORDERS",

@@ -64,6 +64,7 @@ from .idempotent_stores import (
     SqliteIdStore,
     SqlitePositionStore,
 )
+from .sqlite import ClosedDatabaseError, check_int64
 
 __all__ = [
     "IDEMPOTENT_CRASH_POINTS",
@@ -105,6 +106,7 @@ def charge_customer(target: sqlite3.Connection | dict[str, Any], event: Event) -
     customer = event.data["customer"]
     amount = event.data["total"]
     if isinstance(target, sqlite3.Connection):
+        check_int64("the event's data['total']", amount)
         target.execute(
             "INSERT INTO charges (event_id, customer, amount) VALUES (?, ?, ?)",
             (event.id, customer, amount),
@@ -147,6 +149,10 @@ def ledger(store: ProcessedStore | sqlite3.Connection | Mapping[str, Any]) -> di
 class _EffectConsumer(Consumer):
     """A consumer whose handling is ``effect`` on a store, with crash points."""
 
+    #: How many times a delivery is retried while the store's connection is
+    #: closed before the consumer gives up (then the run stops with an error).
+    CLOSED_STORE_RETRIES = 3
+
     def __init__(
         self,
         broker: Broker,
@@ -182,6 +188,7 @@ class _EffectConsumer(Consumer):
         self.restart_after = float(restart_after)
         self.applied = 0
         self.skipped = 0
+        self._closed_failures = 0
         super().__init__(broker, name, topics, None, **kwargs)
 
     def _crashed_at(self, exc: SimulatedCrash, delivery: Delivery) -> None:
@@ -203,6 +210,30 @@ class _EffectConsumer(Consumer):
     def _go_down(self) -> None:
         if self.alive:
             crash(self.sim, self, at=self.sim.now, restart_after=self.restart_after)
+
+    def retry_after(self, delivery: Delivery, error: BaseException) -> float:
+        """Retry as a consumer does, unless the store's connection is closed for good.
+
+        A closed SQLite connection never reopens, so retrying cannot help: after
+        :attr:`CLOSED_STORE_RETRIES` retries the consumer stops and the run
+        stops with :class:`~evtlib.patterns.sqlite.ClosedDatabaseError`.
+        """
+        if self.store.closed:
+            self._closed_failures += 1
+            if self._closed_failures > self.CLOSED_STORE_RETRIES:
+                self.sim.schedule(0, self._give_up, delivery, error, priority=URGENT)
+        else:
+            self._closed_failures = 0
+        return super().retry_after(delivery, error)
+
+    def _give_up(self, delivery: Delivery, error: BaseException) -> None:
+        if self.alive:
+            self.stop()
+        raise ClosedDatabaseError(
+            f"consumer {self.name!r}: its store's SQLite connection was closed during the run;"
+            f" gave up after {self._closed_failures} attempts at {delivery.event.id}"
+            f" ({error}). A closed connection never reopens: give the consumer a new store."
+        )
 
 
 class IdempotentConsumer(_EffectConsumer):

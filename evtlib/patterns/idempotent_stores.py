@@ -16,7 +16,7 @@ from typing import Any
 
 from ..consumer import Delivery
 from ..events import Event
-from .sqlite import open_db, peek, transaction
+from .sqlite import is_closed, open_db, peek, transaction
 
 __all__ = [
     "Effect",
@@ -94,6 +94,11 @@ class ProcessedStore:
     def cleanup(self, now: float) -> int:
         """Forget processed ids older than ``retention_ms``; return how many."""
         return 0
+
+    @property
+    def closed(self) -> bool:
+        """Whether the store can no longer be used (its database connection was closed)."""
+        return False
 
 
 class SqliteIdStore(ProcessedStore):
@@ -201,6 +206,11 @@ class SqliteIdStore(ProcessedStore):
             args = (consumer,)
         return [r[0] for r in self.db.execute(sql + " ORDER BY processed_at, event_id", args)]
 
+    @property
+    def closed(self) -> bool:
+        """Whether :attr:`db` has been closed (a closed connection never reopens)."""
+        return is_closed(self.db)
+
     def __repr__(self) -> str:
         n = peek(self.db, "SELECT count(*) FROM processed")
         keep = "forever" if self.retention_ms is None else f"{self.retention_ms:g}ms"
@@ -287,6 +297,11 @@ class SqlitePositionStore(ProcessedStore):
         """Every tracking row: ``{(consumer, topic, partition): position}``."""
         cur = self.db.execute("SELECT consumer, topic, partition, position FROM tracking")
         return {(c, t, p): pos for c, t, p, pos in cur}
+
+    @property
+    def closed(self) -> bool:
+        """Whether :attr:`db` has been closed (a closed connection never reopens)."""
+        return is_closed(self.db)
 
     def __repr__(self) -> str:
         if peek(self.db, "SELECT 1") == "closed":

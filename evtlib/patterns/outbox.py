@@ -61,7 +61,14 @@ from ..errors import BufferFullError
 from ..events import Event
 from ..sim import URGENT, Scheduler, Timer
 from .crashes import CrashPlan, CrashSpec, SimulatedCrash
-from .sqlite import check_connection, open_db, peek, transaction
+from .sqlite import (
+    ClosedDatabaseError,
+    check_amount,
+    check_connection,
+    open_db,
+    peek,
+    transaction,
+)
 
 __all__ = [
     "OUTBOX_CRASH_POINTS",
@@ -120,8 +127,7 @@ def _open(db: sqlite3.Connection | str | None) -> sqlite3.Connection:
 def _check_order(customer: Any, total: Any) -> None:
     if not isinstance(customer, str) or not customer:
         raise TypeError(f"customer must be a non-empty str, got {customer!r}")
-    if isinstance(total, bool) or not isinstance(total, (int, float)) or not total >= 0:
-        raise ValueError(f"total must be a number >= 0, got {total!r}")
+    check_amount("total", total)
 
 
 class _OrderWriter:
@@ -185,7 +191,7 @@ class _OrderWriter:
         try:
             self.db.execute("SELECT 1")
         except sqlite3.ProgrammingError as exc:
-            raise ValueError(
+            raise ClosedDatabaseError(
                 f"{self.name}: db must be an open sqlite3 connection, got a closed one ({exc})"
             ) from None
 
@@ -483,7 +489,7 @@ class OutboxRelay:
                 (self.batch_size,),
             ).fetchall()
         except sqlite3.ProgrammingError as exc:
-            raise ValueError(
+            raise ClosedDatabaseError(
                 f"relay {self.name!r}: db must be an open sqlite3 connection, got a closed one ({exc})"
             ) from None
         self.polls += 1
