@@ -99,6 +99,37 @@ def test_every_exercise_has_an_answer_cell_and_an_autograded_check(edition):
     assert total == report["exercises"] > 0
 
 
+def test_a_learners_notebook_runs_on_the_package_without_solutions(edition):
+    """Notebook 01 of the edition runs top to bottom on the edition's evtlib; each check waits for an answer."""
+    from nbclient import NotebookClient
+
+    out, _ = edition
+    nb = nbformat.read(out / "notebooks" / "01-events.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import evtlib\nprint(evtlib.__file__)"))
+    env = {"PYTHONPATH": str(out), "MPLBACKEND": "Agg", "EVTLIB_QUIET": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits them: evtlib comes from the edition
+    try:
+        NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(out)}}
+        ).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    texts = ["".join(o.get("text", "") for o in c.outputs) for c in checks]
+    assert len(texts) == 3 and all("not answered yet" in t for t in texts), texts
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    tagged = [c for c in nb.cells if "raises-exception" in c.metadata.get("tags", [])]
+    assert len(errors) <= len(tagged)  # only the cells meant to fail did
+    assert nb.cells[-1].outputs[0]["text"].startswith(str(out))  # the edition's evtlib ran
+
+
 def test_a_cell_that_cannot_be_split_stops_the_build():
     """An exercise cell without an 'answer =' line is an error naming the cell, not a silent skip."""
     with pytest.raises(student.BuildError, match="nb.ipynb, cell 4: .*'answer ='"):
