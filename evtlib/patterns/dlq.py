@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..broker import Broker
-from ..consumer import SETTLED, Consumer, Delivery
+from ..consumer import Consumer, Delivery
 from ..events import Event, thaw
+from ..outcome import Outcome, dead_letter
 from .retry import RetryPolicy
 
 __all__ = [
@@ -182,8 +183,10 @@ class DeadLetterConsumer(Consumer):
     partition waits :meth:`RetryPolicy.delay` ms (traced ``retried``) and
     the broker delivers the same offset again.  Handler fails on the last
     attempt?  -> dead-letter.  In every dead-letter case the consumer then
-    returns :data:`~evtlib.consumer.SETTLED`, so the offset is committed and
-    the partition moves on, without the event being counted as handled.
+    returns a :func:`~evtlib.outcome.dead_letter` outcome: the backend
+    publishes the letter (or its broker dead-letters the message natively),
+    the offset is committed and the partition moves on, without the event
+    being counted as handled.
     """
 
     def __init__(
@@ -249,16 +252,15 @@ class DeadLetterConsumer(Consumer):
 
     # -- the hooks -----------------------------------------------------------
 
-    def process(self, delivery: Delivery) -> object:
+    def process(self, delivery: Delivery) -> Outcome | None:
         """Expire, reject, handle, or dead-letter one delivery (raises only to ask for a retry)."""
         event = delivery.event
         now = self.sim.now
         if self.ttl is not None and now - event.time > self.ttl:
             age = now - event.time
-            self._dead_letter(
+            return self._dead_letter(
                 delivery, "expired", "TTLExpired", f"age {age:g} ms > ttl {self.ttl:g} ms"
             )
-            return SETTLED
         if self.validator is not None:
             try:
                 valid = self.validator(event)
@@ -270,8 +272,7 @@ class DeadLetterConsumer(Consumer):
                 valid = False
                 error_type, message = type(exc).__name__, str(exc)
             if not valid:
-                self._dead_letter(delivery, "rejected", error_type, message)
-                return SETTLED
+                return self._dead_letter(delivery, "rejected", error_type, message)
         try:
             self.handler(event)  # type: ignore[misc]
         except Exception as exc:
@@ -279,8 +280,7 @@ class DeadLetterConsumer(Consumer):
             first, _ = self._failures.get(where, (now, now))
             self._failures[where] = (first, now)
             if self.policy.gives_up_after(delivery.attempt):
-                self._dead_letter(delivery, "failed", type(exc).__name__, str(exc))
-                return SETTLED
+                return self._dead_letter(delivery, "failed", type(exc).__name__, str(exc))
             raise  # the core traces "failed" and asks retry_after() how long to wait
         where = (delivery.topic, delivery.partition, delivery.offset)
         self._failures.pop(where, None)
@@ -309,7 +309,7 @@ class DeadLetterConsumer(Consumer):
 
     def _dead_letter(
         self, delivery: Delivery, reason: str, error_type: str, message: str
-    ) -> DeadLetterRecord:
+    ) -> Outcome:
         sim = self.sim
         now = sim.now
         where = (delivery.topic, delivery.partition, delivery.offset)
@@ -347,12 +347,10 @@ class DeadLetterConsumer(Consumer):
             delivery.offset,
             f"{reason} after {delivery.attempt} attempt(s): {error_type}: {message} -> {self.dlq}",
         )
-        # A real broker may dead-letter natively (RabbitMQ: its dead-letter exchange).
-        native = getattr(self.broker, "dead_letter", None)
-        if native is None or not native(self, delivery, record):
-            self.broker.publish(self.dlq, letter, actor=self.name)
         self.dead_letters.append(record)
-        return record
+        # The backend publishes the letter, or dead-letters natively where its broker can
+        # (RabbitMQ: the queue's dead-letter exchange).
+        return dead_letter(record, letter, self.dlq)
 
     def __repr__(self) -> str:
         state = "running" if self.alive else ("crashed" if self.started else "not started")
