@@ -242,6 +242,14 @@ def build_notebooks(nb, name: str, solutions: str) -> tuple[object, object, int]
 
 # --------------------------------------------------------------------------- the edition
 
+
+def repository_url(root: Path = ROOT) -> str:
+    """The course repository's address, from ``[project.urls] Repository`` in pyproject.toml."""
+    text = (root / "pyproject.toml").read_text() if (root / "pyproject.toml").is_file() else ""
+    m = re.search(r"^\s*Repository\s*=\s*\"([^\"]+)\"", text, re.M)
+    return m.group(1).rstrip("/") if m else "https://github.com/evtlib/evtlib"
+
+
 NBGRADER_CONFIG = '''\
 """nbgrader settings for the evtlib course (a teacher's course directory).
 
@@ -264,8 +272,8 @@ README = """\
 # evtlib: student edition
 
 The course's notebooks with every exercise and no solution, and the `evtlib`
-package without its solutions. Built by `make student` from the course
-repository ({url}); built from the notebooks as they were then.
+package without its solutions, built by `make student` from the course
+repository, {url}.
 
 ## Start
 
@@ -324,7 +332,7 @@ def build(out: Path, root: Path = ROOT) -> dict:
     if (root / "docs" / "glossary.md").is_file():
         (out / "docs").mkdir()
         shutil.copy2(root / "docs" / "glossary.md", out / "docs" / "glossary.md")
-    (out / "README.md").write_text(README.format(url="https://github.com/evtlib/evtlib"))
+    (out / "README.md").write_text(README.format(url=repository_url(root)))
     grader = out / "nbgrader"
     (grader / "source").mkdir(parents=True)
     (grader / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
