@@ -26,6 +26,7 @@ from .dlq import (
     DeadLetterQueue,
     DeadLetterRecord,
     RedriveStep,
+    check_redrive,
     conservation,
 )
 from .dlq_scenarios import (
@@ -118,6 +119,7 @@ __all__ = [
     "DeadLetterConsumer",
     "DeadLetterQueue",
     "RedriveStep",
+    "check_redrive",
     "Conservation",
     "conservation",
     "PoisonError",

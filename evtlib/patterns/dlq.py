@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .. import checks
 from ..broker import Broker
 from ..consumer import Consumer, Delivery
 from ..events import Event, thaw
@@ -53,6 +54,7 @@ __all__ = [
     "conservation",
     "REASONS",
     "DEAD_LETTER_TYPE",
+    "check_redrive",
 ]
 
 #: Why an event was dead-lettered: it kept failing, it was invalid, it was too old.
@@ -377,6 +379,35 @@ class RedriveStep(NamedTuple):
     topic: str
 
 
+def check_redrive(
+    broker: Any,
+    dead_letter_topic: str,
+    to: str | None = None,
+    *,
+    rate: Any = 10.0,
+    where: Any = None,
+    limit: Any = None,
+) -> None:
+    """Check :meth:`DeadLetterQueue.redrive`'s arguments: the one check every backend calls.
+
+    ``rate`` is a finite number of events per second > 0; ``to`` (if given)
+    is a topic of ``broker`` other than ``dead_letter_topic`` (``broker.topic(to)``
+    raises a ``KeyError`` naming the known topics); ``where`` is callable or
+    None; ``limit`` an int >= 0 or None.
+    """
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError(f"rate must be > 0 events per second, got {rate!r}")
+    if rate == float("inf"):
+        raise ValueError(f"rate must be finite, got {rate!r}")
+    if to is not None:
+        broker.topic(to)  # KeyError naming the known topics
+        if to == dead_letter_topic:
+            raise ValueError(f"to must not be the dead-letter topic itself, got {to!r}")
+    checks.callable_or_none("where", where, "record -> bool")
+    if limit is not None:
+        checks.integer("limit", limit, min=0)
+
+
 class DeadLetterQueue:
     """A view of a dead-letter topic: list, count and redrive what is in it.
 
@@ -451,20 +482,7 @@ class DeadLetterQueue:
         new delivery at a new offset; the record counts as redriven from now
         on.  Returns the plan, one :class:`RedriveStep` per event.
         """
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ValueError(f"rate must be > 0 events per second, got {rate!r}")
-        if rate == float("inf"):
-            raise ValueError(f"rate must be finite, got {rate!r}")
-        if to is not None:
-            self.broker.topic(to)  # KeyError naming the known topics
-            if to == self.topic:
-                raise ValueError(f"to must not be the dead-letter topic itself, got {to!r}")
-        if where is not None and not callable(where):
-            raise TypeError(f"where must be callable (record -> bool) or None, got {where!r}")
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
-            raise ValueError(f"limit must be an int >= 0 or None, got {limit!r}")
+        check_redrive(self.broker, self.topic, to, rate=rate, where=where, limit=limit)
         sim = self.broker.sim
         gap = 1000.0 / rate
         plan: builtins.list[RedriveStep] = []
