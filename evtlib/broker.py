@@ -51,6 +51,7 @@ __all__ = [
     "NetworkFaults",
     "TopicPartition",
     "partition_for",
+    "check_new_topic",
     "POLICIES",
 ]
 
@@ -569,7 +570,7 @@ class Group:
         return f"<Group {self.name} topics={self.topics} members={names} lag={self.lag()}>"
 
 
-def _check_new_topic(topics: Mapping[str, Any], name: Any, partitions: Any) -> None:
+def check_new_topic(topics: Mapping[str, Any], name: Any, partitions: Any) -> None:
     """What every backend checks of a new topic: its name and partition count."""
     checks.name("topic name", name)
     if name in topics:
@@ -626,7 +627,7 @@ class Broker:
         policy: BufferPolicy = "block",
     ) -> Topic:
         """Create topic ``name`` with ``partitions`` partitions and return it."""
-        _check_new_topic(self.topics, name, partitions)
+        check_new_topic(self.topics, name, partitions)
         if capacity is not None and (
             isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
         ):

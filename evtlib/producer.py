@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .broker import Broker
+from . import checks
 from .distributions import Arrivals
 from .errors import BufferFullError
 from .events import Event
+from .protocols import BrokerBackend
 
 __all__ = ["Producer", "default_make"]
 
@@ -55,7 +56,7 @@ class Producer:
 
     def __init__(
         self,
-        broker: Broker,
+        broker: BrokerBackend,
         name: str,
         topic: str,
         arrivals: Arrivals | None = None,
@@ -64,8 +65,7 @@ class Producer:
         count: int | None = None,
         until: float | None = None,
     ) -> None:
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         self.topic = broker.topic(topic)
         if arrivals is not None and not isinstance(arrivals, Arrivals):
             raise TypeError(f"arrivals must be Schedule, Rate, Poisson or None, got {arrivals!r}")

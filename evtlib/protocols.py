@@ -123,9 +123,17 @@ class TopicBackend(Protocol):
     """A topic of a backend: a name and its partitions."""
 
     name: str
+    capacity: int | None
+    policy: BufferPolicy
 
     @property
     def partitions(self) -> Sequence[Any]: ...
+
+    def has_room(self, partition: int) -> bool: ...
+
+    def partition_of_peek(self, key: str | None) -> int: ...
+
+    def wait_for_room(self, wake: Callable[[], None]) -> None: ...
 
 
 @runtime_checkable
@@ -166,8 +174,17 @@ class BrokerBackend(Protocol):
 
     def topic(self, name: str) -> Any: ...
 
-    def create_topic(self, name: str, partitions: int = ..., **options: Any) -> Any: ...
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = ...,
+        *,
+        capacity: int | None = ...,
+        policy: BufferPolicy = ...,
+    ) -> Any: ...
 
-    def group(self, name: str, **options: Any) -> Any: ...
+    def group(
+        self, name: str, *, start: StartAt | None = ..., session_timeout: float | None = ...
+    ) -> Any: ...
 
     def publish(self, topic: str, event: Event, *, actor: str = ...) -> tuple[int, int]: ...

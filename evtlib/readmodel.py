@@ -46,10 +46,12 @@ class ReadModel(Consumer):
 
     def process(self, delivery: Delivery) -> Outcome | None:
         where = (delivery.topic, delivery.partition)
-        if delivery.offset < self.positions.get(where, 0):
+        offset = delivery.offset
+        if 0 <= offset < self.positions.get(where, 0):
             return SETTLED  # applied already: folding it again would undo later events
         self.state = self.fold(self.state, delivery.event)
-        self.positions[where] = delivery.offset + 1
+        if offset >= 0:  # a queue (RabbitMQ) has no offsets: -1
+            self.positions[where] = offset + 1
         self.applied += 1
         return None
 

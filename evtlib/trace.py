@@ -151,6 +151,15 @@ class Trace:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def rows(self) -> list[tuple]:
+        """The stored rows, sorted by time: tuples in :class:`TraceRecord`'s field order.
+
+        The fast way to read a long trace (a picture of 14,000 records): no
+        record object per row.  A partition or offset below 0 means None.
+        The list is the trace's own: read it, never change it.
+        """
+        return self._sorted_rows()
+
     def _sorted_rows(self) -> list[tuple]:
         if self._unsorted:
             # A stable sort keeps the writing order of records with equal times.
