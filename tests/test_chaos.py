@@ -95,3 +95,17 @@ def test_bad_arguments_name_the_value():
         chaos_experiment(0)
     with pytest.raises(TypeError, match="seed must be an int"):
         random_schedule("x")  # type: ignore[arg-type]
+
+
+def test_fulfilment_checks_its_start_function_before_taking_its_name():
+    """A non-callable start is refused before the consumer registers (a re-run works)."""
+    from evtlib import Broker, Simulation
+    from evtlib.course.chaos import Fulfilment, NaiveFulfilment
+
+    for cls in (Fulfilment, NaiveFulfilment):
+        broker = Broker(Simulation(1))
+        for topic in ("orders", "orders.dlq"):
+            broker.create_topic(topic)
+        with pytest.raises(TypeError, match=r"start must be callable"):
+            cls(broker, "not a function")
+        cls(broker, lambda event: None)

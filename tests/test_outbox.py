@@ -459,3 +459,19 @@ def test_an_amount_sqlite_cannot_hold_is_refused_with_the_rule(world):
     service.place_order("ada", 2**63 - 1)  # the largest that fits
     assert service.orders()[0]["total"] == 2**63 - 1
     assert service.placed == 1 and len(service.outbox()) == 1
+
+
+def test_a_refused_constructor_registers_no_name(world):
+    """A typo fixed and run again (as in a notebook) does not fail with 'name taken'."""
+    sim, broker = world
+    with pytest.raises(ValueError, match="unknown crash point 'befor-commit'"):
+        OrderService(sim, crash_at="befor-commit")
+    service = OrderService(sim, crash_at="before-commit")
+    with pytest.raises(ValueError, match="unknown crash point 'relay-after-pub'"):
+        OutboxRelay(sim, service.db, broker, "orders", crash_at="relay-after-pub")
+    with pytest.raises(TypeError, match="start must be True or False"):
+        OutboxRelay(sim, service.db, broker, "orders", start="no")
+    with pytest.raises(ValueError, match="unknown crash point"):
+        DualWriteService(sim, broker, "orders", name="dual", crash_at="nowhere")
+    OutboxRelay(sim, service.db, broker, "orders", crash_at="relay-after-publish")
+    DualWriteService(sim, broker, "orders", name="dual")

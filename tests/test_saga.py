@@ -564,3 +564,22 @@ def test_a_bad_start_leaves_no_saga_behind():
     assert list(orch.sagas) == [good.id] == ["saga-000001"]
     assert good.state == "completed"
     assert orch.outcomes()["running"] == 0
+
+
+def test_a_refused_saga_constructor_registers_no_name():
+    """Participants, services, monitors and coordinators check everything before taking a name."""
+    sim = Simulation(1)
+    broker = Broker(sim)
+    definition = make_definition(["compensatable", "pivot"], [])
+    with pytest.raises(TypeError, match=r"failures must be FailurePlan objects, got 1"):
+        Participant(broker, "s0", {"do_s0": print}, failures=[1])
+    Participant(broker, "s0", {"do_s0": print})
+    with pytest.raises(TypeError, match=r"on_end must be callable"):
+        Choreography(broker, definition, on_end=5)
+    with pytest.raises(TypeError, match=r"name must be a non-empty str, got 5"):
+        Choreography(broker, definition, name=5)
+    Choreography(Broker(Simulation(2)), definition)
+    with pytest.raises(TypeError, match=r"name must be a non-empty str, got 5"):
+        SagaOrchestrator(broker, definition, name=5)
+    assert "5.replies" not in broker.topics
+    SagaOrchestrator(broker, definition)

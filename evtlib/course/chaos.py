@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .. import checks
 from ..broker import Broker, NetworkFaults
 from ..consumer import Consumer, Delivery
 from ..events import Event, thaw
@@ -247,6 +248,7 @@ class Fulfilment(DeadLetterConsumer):
         policy: RetryPolicy | None = None,
         name: str = "fulfilment",
     ) -> None:
+        checks.function("start", start, "event -> saga")
         self.store = MemoryIdStore()
         self.start_saga = start
         self.applied = 0
@@ -280,6 +282,7 @@ class NaiveFulfilment(Consumer):
     def __init__(
         self, broker: Broker, start: Callable[[Event], Any], *, name: str = "fulfilment"
     ) -> None:
+        checks.function("start", start, "event -> saga")
         self.start_saga = start
         self.applied = 0
         self.swallowed: list[str] = []

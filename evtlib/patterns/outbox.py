@@ -56,6 +56,7 @@ import sqlite3
 from collections import Counter
 from typing import Any
 
+from .. import checks
 from ..broker import Broker
 from ..errors import BufferFullError
 from ..events import Event
@@ -143,12 +144,13 @@ class _OrderWriter:
         name: str = "orders",
         crash_at: CrashSpec = None,
     ) -> None:
-        if not isinstance(sim, Scheduler):
-            raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
+        checks.instance("sim", sim, Scheduler, "Simulation or another runner")
+        crashes = CrashPlan.coerce(crash_at, OUTBOX_CRASH_POINTS)
         self.sim = sim
         self.db = _open(db)
+        # Everything is checked: only now take the name (a refused call leaves it free).
         self.name = sim.register_name(name, self.kind)
-        self.crashes = CrashPlan.coerce(crash_at, OUTBOX_CRASH_POINTS)
+        self.crashes = crashes
         self.placed = 0
         self.committed = 0
         self.crashed = 0
@@ -293,8 +295,7 @@ class DualWriteService(_OrderWriter):
         name: str = "orders",
         crash_at: CrashSpec = None,
     ) -> None:
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
+        checks.instance("broker", broker, Broker)
         broker.topic(topic)  # a KeyError naming the known topics
         if order not in DUAL_WRITE_ORDERS:
             raise ValueError(f"order must be one of {DUAL_WRITE_ORDERS}, got {order!r}")
@@ -384,11 +385,11 @@ class OutboxRelay:
         until: float | None = None,
         start: bool = True,
     ) -> None:
-        if not isinstance(sim, Scheduler):
-            raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
+        checks.instance("sim", sim, Scheduler, "Simulation or another runner")
+        checks.instance("broker", broker, Broker)
         broker.topic(topic)
+        checks.boolean("start", start)
+        crashes = CrashPlan.coerce(crash_at, OUTBOX_CRASH_POINTS)
         if not _positive(poll_interval):
             raise ValueError(f"poll_interval must be a number of ms > 0, got {poll_interval!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -407,8 +408,8 @@ class OutboxRelay:
         self.topic = topic
         self.poll_interval = float(poll_interval)
         self.batch_size = batch_size
-        self.name = sim.register_name(name, "relay")
-        self.crashes = CrashPlan.coerce(crash_at, OUTBOX_CRASH_POINTS)
+        self.name = sim.register_name(name, "relay")  # everything is checked by now
+        self.crashes = crashes
         self.restart_after = self.poll_interval if restart_after is None else float(restart_after)
         self.retention_ms = retention_ms
         self.until = until

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ... import checks
 from ...broker import Broker
 from ...consumer import Consumer, Delivery
 from ...events import Event, thaw
@@ -50,9 +51,24 @@ class ChoreographyService(Consumer):
         service_time: float = 10.0,
         retry_delay: float = 100.0,
     ) -> None:
+        if not isinstance(reactions, Mapping):
+            raise TypeError(
+                f"reactions must be a mapping event type -> (Step, phase), got {reactions!r}"
+            )
+        for kind, reaction in reactions.items():
+            if (
+                not isinstance(reaction, tuple)
+                or len(reaction) != 2
+                or not isinstance(reaction[0], Step)
+                or reaction[1] not in (ACTION, COMPENSATION)
+            ):
+                raise TypeError(
+                    f"reactions[{kind!r}] must be (Step, {ACTION!r} or {COMPENSATION!r}),"
+                    f" got {reaction!r}"
+                )
+        self._injector = FailureInjector(failures, broker.sim.rng_for(f"{name}.failures"))
         self.reactions = dict(reactions)
         self.topic = topic
-        self._injector = FailureInjector(failures, broker.sim.rng_for(f"{name}.failures"))
         #: Event ids this service has finished with (its processed-ids table).
         self.processed: dict[str, str] = {}
         self._succeeded: set[tuple[str, str, str]] = set()
@@ -117,6 +133,7 @@ class SagaMonitor(Consumer):
     """
 
     def __init__(self, broker: Broker, name: str, topic: str, definition: SagaDefinition) -> None:
+        checks.instance("definition", definition, SagaDefinition)
         self.definition = definition
         self.sagas: dict[str, SagaInstance] = {}
         self.on_end: Callable[[SagaInstance], Any] | None = None
@@ -202,10 +219,11 @@ class Choreography:
         name: str | None = None,
         on_end: Callable[[SagaInstance], Any] | None = None,
     ) -> None:
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
-        if not isinstance(definition, SagaDefinition):
-            raise TypeError(f"definition must be a SagaDefinition, got {definition!r}")
+        checks.instance("broker", broker, Broker)
+        checks.instance("definition", definition, SagaDefinition)
+        if name is not None:
+            checks.name("name", name)
+        checks.callable_or_none("on_end", on_end, "instance -> anything")
         plans = definition.check_failures(failures)
         self.broker = broker
         self.sim = broker.sim

@@ -402,6 +402,9 @@ class FailureInjector:
 
     def __init__(self, plans: Iterable[FailurePlan], rng: random.Random) -> None:
         self.plans = tuple(plans)
+        for plan in self.plans:
+            if not isinstance(plan, FailurePlan):
+                raise TypeError(f"failures must be FailurePlan objects, got {plan!r}")
         self.rng = rng
         self._fired: dict[tuple[int, str], int] = {}
 

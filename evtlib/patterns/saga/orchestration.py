@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+from ... import checks
 from ...broker import Broker
 from ...consumer import Consumer, Delivery
 from ...events import Event, thaw
@@ -69,9 +70,11 @@ class Participant(Consumer):
                 raise TypeError(
                     f"participant {name!r}: the handler for {cmd!r} must be callable, got {fn!r}"
                 )
+        if topic is not None:
+            checks.name("topic", topic)
+        self._injector = FailureInjector(failures, broker.sim.rng_for(f"{name}.failures"))
         self.handlers = dict(handlers)
         self.command_topic = ensure_topic(broker, topic or f"{name}.commands")
-        self._injector = FailureInjector(failures, broker.sim.rng_for(f"{name}.failures"))
         #: command id -> the reply sent for it (the "processed command ids" table).
         self.processed: dict[str, Event] = {}
         self._succeeded: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -188,10 +191,10 @@ class SagaOrchestrator:
         retry_delay: float = 100.0,
         on_end: Callable[[SagaInstance], Any] | None = None,
     ) -> None:
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
-        if not isinstance(definition, SagaDefinition):
-            raise TypeError(f"definition must be a SagaDefinition, got {definition!r}")
+        checks.instance("broker", broker, Broker)
+        checks.instance("definition", definition, SagaDefinition)
+        if name is not None:
+            checks.name("name", name)
         if log is not None and not isinstance(log, SagaLog):
             raise TypeError(f"log must be a SagaLog or None, got {log!r}")
         if (
@@ -200,8 +203,7 @@ class SagaOrchestrator:
             or not retry_delay >= 0
         ):
             raise ValueError(f"retry_delay must be >= 0 ms, got {retry_delay!r}")
-        if on_end is not None and not callable(on_end):
-            raise TypeError(f"on_end must be callable or None, got {on_end!r}")
+        checks.callable_or_none("on_end", on_end, "instance -> anything")
         self.broker = broker
         self.sim: Scheduler = broker.sim
         self.definition = definition
