@@ -96,3 +96,25 @@ def test_check_compares_floats_approximately_and_survives_a_bad_shape(capsys):
     out = capsys.readouterr().out
     assert "Q2: Correct!" in out
     assert "checking raised TypeError" in out
+
+
+@pytest.mark.parametrize("version", ["3.11.0", "3.11.0rc1", "3.12.2", "4.0"])
+def test_a_matplotlib_from_3_11_is_reported_as_slow_with_the_pin(monkeypatch, version):
+    """matplotlib >= 3.11 works but its text layout makes slider redraws ~3.5x slower: said plainly."""
+    real = course.importlib.metadata.version
+    monkeypatch.setattr(
+        course.importlib.metadata,
+        "version",
+        lambda name: version if name == "matplotlib" else real(name),
+    )
+    ok, lines = course.environment_report()
+    assert ok  # slow, not missing
+    (line,) = [x for x in lines if x.startswith("matplotlib:")]
+    assert version in line and "3.5x slower" in line and "slider" in line
+    assert "pin matplotlib<3.11" in line
+
+
+@pytest.mark.parametrize("version", ["3.10.9", "3.7.0", "3.9", "unknown"])
+def test_a_matplotlib_before_3_11_is_just_ok(version):
+    """Before 3.11 (or a version string it cannot read) the line is the plain 'ok'."""
+    assert course.matplotlib_note(version) == "matplotlib: ok"

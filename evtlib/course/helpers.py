@@ -21,13 +21,23 @@ teacher finds them; the test suite runs every check against them.
 from __future__ import annotations
 
 import gc
+import importlib.metadata
 import importlib.util
 import math
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["setup", "settle_memory", "environment_report", "check", "REQUIRED"]
+__all__ = [
+    "setup",
+    "settle_memory",
+    "environment_report",
+    "matplotlib_note",
+    "check",
+    "REQUIRED",
+    "SLOW_MATPLOTLIB",
+]
 
 #: What the course needs: module name -> (pip package, what it is for).
 REQUIRED = {
@@ -37,9 +47,29 @@ REQUIRED = {
     "tqdm": ("tqdm", "progress bars on long experiments"),
 }
 
+#: The first matplotlib whose text layout makes the explorers' redraws slow
+#: (benchmarks/interactive.py: about 3.5x slower per slider move, mostly text).
+SLOW_MATPLOTLIB = (3, 11)
+
+
+def matplotlib_note(version: str) -> str:
+    """The report's line for matplotlib ``version``: ``ok``, or ok but slow from 3.11 on."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m is None or (int(m[1]), int(m[2])) < SLOW_MATPLOTLIB:
+        return "matplotlib: ok"
+    return (
+        f"matplotlib: ok, but {version} is slow here: from 3.11 its text layout makes the"
+        " explorers' slider redraws about 3.5x slower. The course's environment files pin"
+        ' matplotlib<3.11; `pip install "matplotlib<3.11"` gives you the faster one.'
+    )
+
 
 def environment_report() -> tuple[bool, list[str]]:
-    """``(ok, lines)``: one line per requirement, saying what is missing and how to fix it."""
+    """``(ok, lines)``: one line per requirement, saying what is missing and how to fix it.
+
+    An installed matplotlib of 3.11 or later is ok but said to be slow (see
+    :func:`matplotlib_note`).
+    """
     lines = []
     ok = True
     if sys.version_info < (3, 10):  # noqa: UP036 (a learner may run an old kernel)
@@ -54,6 +84,8 @@ def environment_report() -> tuple[bool, list[str]]:
                 f"{module}: MISSING (needed for {purpose}). Install it with "
                 f"`pip install {package}`, or run `make lab` from the course folder."
             )
+        elif module == "matplotlib":
+            lines.append(matplotlib_note(importlib.metadata.version("matplotlib")))
         else:
             lines.append(f"{module}: ok")
     return ok, lines
