@@ -52,6 +52,7 @@ from ..broker import Broker, NetworkFaults
 from ..consumer import Consumer, Delivery
 from ..events import Event, thaw
 from ..faults import crash
+from ..outcome import Outcome
 from ..patterns.crashes import CrashPlan, SimulatedCrash
 from ..patterns.dlq import DeadLetterConsumer, DeadLetterQueue
 from ..patterns.idempotent_stores import MemoryIdStore
@@ -257,7 +258,7 @@ class Fulfilment(DeadLetterConsumer):
         policy = policy or RetryPolicy(3, backoff="exponential", base=20.0, jitter="full")
         super().__init__(broker, name, _TOPIC, self._start_once, policy=policy, dlq=_DLQ)
 
-    def process(self, delivery: Delivery) -> object:
+    def process(self, delivery: Delivery) -> Outcome | None:
         self._delivery = delivery  # the store keys on the delivery's event id
         return super().process(delivery)
 

@@ -87,7 +87,7 @@ def _records(source: Trace | Scheduler | Iterable[TraceRecord]) -> list[tuple[An
     if isinstance(source, Trace):
         # The stored rows, in TraceRecord's field order (read by index below):
         # far cheaper than building a TraceRecord per row.
-        return source._sorted_rows()
+        return source.rows()
     records = list(source)
     if records and not isinstance(records[0], TraceRecord):
         raise TypeError(f"expected a Trace or TraceRecords, got {type(records[0]).__name__}")
