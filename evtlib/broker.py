@@ -659,20 +659,19 @@ class Broker:
         checks.name("group name", name)
         if start is not None:
             checks.one_of("start", start, ("earliest", "latest"))
-        if session_timeout is not None:
-            session_timeout = checks.ms("session_timeout", session_timeout)
+        timeout = None if session_timeout is None else checks.ms("session_timeout", session_timeout)
         g = self.groups.get(name)
         if g is None:
-            g = self.groups[name] = Group(self, name, start or "earliest", session_timeout or 0.0)
+            g = self.groups[name] = Group(self, name, start or "earliest", timeout or 0.0)
             return g
         if start is not None and start != g.start:
             raise ValueError(
-                f"start must match group {name!r}'s, which started at {g.start!r}, got {start!r}"
+                f"start must be {g.start!r}, the start of the existing group {name!r}, got {start!r}"
             )
-        if session_timeout is not None and session_timeout != g.session_timeout:
+        if timeout is not None and timeout != g.session_timeout:
             raise ValueError(
-                f"session_timeout must match group {name!r}'s ({g.session_timeout:g} ms),"
-                f" got {session_timeout!r}"
+                f"session_timeout must be {g.session_timeout:g} ms, the session timeout of the"
+                f" existing group {name!r}, got {session_timeout!r}"
             )
         return g
 

@@ -127,10 +127,9 @@ def as_duration(value: Duration | float | int, name: str) -> Duration:
             f"{name} must be a number of ms or a Duration (Constant, Uniform, Exponential), "
             f"got {value!r}"
         )
-    try:
-        return Constant(value)
-    except ValueError:
-        raise ValueError(f"{name} must be >= 0 ms, got {value!r}") from None
+    if not 0 <= value < math.inf:  # NaN fails too
+        raise ValueError(f"{name} must be a finite number of ms >= 0 or a Duration, got {value!r}")
+    return Constant(value)
 
 
 class Arrivals:

@@ -12,6 +12,9 @@ Faults on deliveries (drop, duplicate, delay with a probability) are
 
 from __future__ import annotations
 
+import math
+
+from . import checks
 from .consumer import Consumer
 from .sim import URGENT, Scheduler
 
@@ -25,9 +28,16 @@ def _check(sim: Scheduler, consumer: Consumer, at: float) -> None:
         raise TypeError(f"consumer must be a Consumer, got {consumer!r}")
     if isinstance(at, bool) or not isinstance(at, (int, float)):
         raise TypeError(f"at must be a time in ms, got {at!r}")
+    if not math.isfinite(at):
+        raise ValueError(f"at must be a finite time in ms, got {at!r}")
     # On a wall clock, now has moved on since the caller read it: a past time means now.
     if not sim.wall_clock and not at >= sim.now:
         raise ValueError(f"at must be a time >= now ({sim.now:g} ms), got {at!r}")
+    if not consumer.started:
+        raise ValueError(
+            f"consumer {consumer.name!r} was created with start=False and has not started:"
+            " call its start() before scheduling faults for it"
+        )
 
 
 def crash(
@@ -53,8 +63,20 @@ def restart(sim: Scheduler, consumer: Consumer, *, at: float) -> None:
 def pause(sim: Scheduler, consumer: Consumer, *, at: float, duration: float) -> None:
     """Pause ``consumer`` at ``at`` for ``duration`` ms (it keeps its partitions)."""
     _check(sim, consumer, at)
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration > 0:
-        raise ValueError(f"duration must be > 0 ms, got {duration!r}")
+    duration = checks.ms("duration", duration, positive=True)
+    # Pauses of one consumer may not overlap: pausing a paused consumer is an error,
+    # and it would strike inside run(), far from this call.  Ask what is scheduled.
+    planned = sim.pending(consumer)
+    starts = [c.time for c in planned if c.fn == consumer.pause]
+    ends = [c.time for c in planned if c.fn == consumer.resume]
+    if consumer.paused:
+        starts.insert(0, sim.now)  # a pause under way: it ends at its planned resume
+    for begin, end in zip(starts, ends, strict=False):
+        if at <= end and begin <= at + duration:
+            raise ValueError(
+                f"a pause of {consumer.name!r} from {at:g} to {at + duration:g} ms overlaps the one"
+                f" already planned from {begin:g} to {end:g} ms: pauses of one consumer must not overlap"
+            )
     sim.schedule_at(at, consumer.pause, priority=URGENT)
     sim.schedule_at(at + duration, consumer.resume, priority=URGENT)
 

@@ -158,7 +158,7 @@ CASES = [
         "latency<0",
         lambda w: Broker(w.sim, latency=-1, name="b2"),
         ValueError,
-        r"latency must be >= 0 ms, got -1",
+        r"latency must be a finite number of ms >= 0 or a Duration, got -1",
     ),
     (
         "faults-type",
@@ -234,7 +234,12 @@ CASES = [
         ValueError,
         r"delay must be a probability between 0 and 1, got 'often'",
     ),
-    ("extra<0", lambda w: NetworkFaults(extra=-1), ValueError, r"extra must be >= 0 ms, got -1"),
+    (
+        "extra<0",
+        lambda w: NetworkFaults(extra=-1),
+        ValueError,
+        r"extra must be a finite number of ms >= 0 or a Duration, got -1",
+    ),
     ("constant-inf", lambda w: Constant(math.inf), ValueError, r"ms must be finite, got inf"),
     ("uniform-order", lambda w: Uniform(5, 1), ValueError, r"high must be >= low \(5\), got 1"),
     ("exponential-mean", lambda w: Exponential(0), ValueError, r"mean must be > 0, got 0"),
@@ -404,7 +409,7 @@ CASES = [
         "service_time<0",
         lambda w: Consumer(w.broker, "c2", "orders", service_time=-3),
         ValueError,
-        r"service_time must be >= 0 ms, got -3",
+        r"service_time must be a finite number of ms >= 0 or a Duration, got -3",
     ),
     (
         "service_time-type",
@@ -534,7 +539,7 @@ CASES = [
         "pause-duration",
         lambda w: pause(w.sim, w.c, at=20, duration=0),
         ValueError,
-        r"duration must be > 0 ms, got 0",
+        r"duration must be a finite number of ms > 0, got 0",
     ),
     (
         "lag-step",
@@ -565,6 +570,85 @@ CASES = [
         lambda w: w.sim.trace.filter(kind=5),
         TypeError,
         r"kind must be a str or an iterable of str, got 5",
+    ),
+    # -- found by trying it as a new user would (issue: one owner for every piece of state) --
+    (
+        "schedule-inf",
+        lambda w: w.sim.schedule(math.inf, print),
+        ValueError,
+        r"delay must be a finite number of ms >= 0, got inf",
+    ),
+    (
+        "run-until-inf",
+        lambda w: w.sim.run(until=math.inf),
+        ValueError,
+        r"until must be a finite number of ms \(use until=None",
+    ),
+    (
+        "event-time-inf",
+        lambda w: event(time=math.inf),
+        ValueError,
+        r"time must be a finite number of ms >= 0, got inf",
+    ),
+    (
+        "retry_delay-inf",
+        lambda w: Consumer(w.broker, "c2", "orders", retry_delay=math.inf),
+        ValueError,
+        r"retry_delay must be a finite number of ms >= 0, got inf",
+    ),
+    (
+        "read-limit<0",
+        lambda w: w.broker.read("orders", 0, 0, limit=-1),
+        ValueError,
+        r"limit must be an int >= 0, got -1",
+    ),
+    (
+        "partitions-huge",
+        lambda w: w.broker.create_topic("huge", 10**9),
+        ValueError,
+        r"partitions must be an int in 1..10000, got 1000000000",
+    ),
+    (
+        "latency-inf",
+        lambda w: Broker(w.sim, name="b-inf", latency=math.inf),
+        ValueError,
+        r"latency must be a finite number of ms >= 0 or a Duration, got inf",
+    ),
+    (
+        "service_time-inf",
+        lambda w: Consumer(w.broker, "c2", "orders", service_time=math.inf),
+        ValueError,
+        r"service_time must be a finite number of ms >= 0 or a Duration, got inf",
+    ),
+    (
+        "service_time-nan",
+        lambda w: Consumer(w.broker, "c2", "orders", service_time=math.nan),
+        ValueError,
+        r"service_time must be a finite number of ms >= 0 or a Duration, got nan",
+    ),
+    (
+        "group-conflicting-start",
+        lambda w: w.broker.group("c", start="latest"),
+        ValueError,
+        r"start must be 'earliest', the start of the existing group 'c', got 'latest'",
+    ),
+    (
+        "group-conflicting-timeout",
+        lambda w: w.broker.group("c", session_timeout=500),
+        ValueError,
+        r"session_timeout must be 0 ms, the session timeout of the existing group 'c', got 500",
+    ),
+    (
+        "pause-overlap",
+        lambda w: (pause(w.sim, w.c, at=100, duration=300), pause(w.sim, w.c, at=200, duration=50)),
+        ValueError,
+        r"a pause of 'c' from 200 to 250 ms overlaps the one already planned from 100 to 400 ms",
+    ),
+    (
+        "crash-not-started",
+        lambda w: crash(w.sim, w.idle, at=50),
+        ValueError,
+        r"consumer 'idle' was created with start=False and has not started",
     ),
 ]
 
