@@ -7,9 +7,11 @@ submission (about 20 s; deselect with ``-m "not nbgrader"``).
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -128,6 +130,66 @@ def test_a_learners_notebook_runs_on_the_package_without_solutions(edition):
     tagged = [c for c in nb.cells if "raises-exception" in c.metadata.get("tags", [])]
     assert len(errors) <= len(tagged)  # only the cells meant to fail did
     assert nb.cells[-1].outputs[0]["text"].startswith(str(out))  # the edition's evtlib ran
+
+
+def _near_miss(answer):
+    """Off by one, one entry changed, one item more or fewer: what a learner might answer."""
+    if isinstance(answer, bool):
+        return not answer
+    if isinstance(answer, int):
+        return answer + 1
+    if isinstance(answer, float):
+        return answer * 1.5 + 1
+    if isinstance(answer, str):
+        return answer + "-not"
+    if isinstance(answer, dict):
+        first = next(iter(answer))
+        return {**answer, first: _near_miss(answer[first])}
+    if isinstance(answer, list | tuple):
+        return answer[:-1]
+    if isinstance(answer, set | frozenset):
+        return set(answer) | {"not-this"}
+    raise TypeError(f"no near miss for {type(answer).__name__}")
+
+
+def test_sealed_checks_judge_as_the_course_checks_do_without_the_answers(edition, tmp_path):
+    """Each check compared by fingerprint accepts the solution (an equal int for a float too) and rejects a near miss."""
+    out, report = edition
+    layout = student.find_layout()
+    sealed = student.sealable_checks(layout)
+    assert len(sealed) == report["sealed"] >= 15
+    cases = []
+    for s in sealed:
+        right = getattr(importlib.import_module(f"{layout.solutions}.{s.module}"), s.function[6:])()
+        cases += [
+            (s.module, s.function, right, True),
+            (s.module, s.function, _near_miss(right), False),
+        ]
+        if isinstance(right, float) and right.is_integer():
+            cases.append((s.module, s.function, int(right), True))
+        if isinstance(right, int) and not isinstance(right, bool):
+            cases.append((s.module, s.function, float(right), True))
+    (tmp_path / "cases.pkl").write_bytes(pickle.dumps(cases))
+    code = (
+        "import contextlib, importlib, io, pickle\n"
+        f"cases = pickle.loads(open({str(tmp_path / 'cases.pkl')!r}, 'rb').read())\n"
+        "bad = []\n"
+        "for module, function, answer, right in cases:\n"
+        f"    check = getattr(importlib.import_module({layout.exercises!r} + '.' + module), function)\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        if check(answer) is not right or check(None) is not False:\n"
+        "            bad.append((module, function, answer, right))\n"
+        "print(bad)\n"
+    )
+    result = _run_python(code, out)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    # A sealed check's body is its docstring and one comparison: nothing computes the answer.
+    folder = out / Path(*layout.exercises.split("."))
+    for s in sealed:
+        tree = ast.parse((folder / f"{s.module}.py").read_text())
+        (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == s.function]
+        assert isinstance(node.body[-1], ast.Return) and len(node.body) <= 2, (s.module, s.function)
+        assert "_sealed_matches(" in ast.unparse(node.body[-1])
 
 
 def test_a_cell_that_cannot_be_split_stops_the_build():

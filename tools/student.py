@@ -19,6 +19,9 @@ What it writes into ``--out`` (emptied first):
   the full course with its solutions.
 * ``evtlib/``: the package without its ``solutions`` subpackage (found by
   import, wherever it lives), so the tested solutions cannot be imported.
+  Each check that compares the answer with a value is *sealed*: its body
+  becomes a comparison of fingerprints (``_sealed.py``), and the private
+  tables and helpers that computed the value are dropped.
 * ``nbgrader/``: an nbgrader course directory for a teacher who grades:
   ``source/<NN-name>/<NN-name>.ipynb`` are the same notebooks where each answer
   cell holds a solution region (the tested solution, removed by
@@ -36,9 +39,13 @@ is written; notebooks are read, never executed.
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import copy
 import importlib
 import importlib.util
+import io
+import pkgutil
 import re
 import shutil
 import sys
@@ -296,10 +303,205 @@ notebooks as `notebooks/`), and `nbgrader autograde` grades the submissions
 (one point per exercise; answer cells are nbgrader solution cells, check cells
 are autograded). Grade in an environment that has the full course package
 (`pip install -e .` in the repository): its checks and solutions are the
-tested ones. This folder holds no solutions, but the checks compute the expected
-values, so a learner who reads `evtlib/` can find them: for marks that count,
-rely on the autograder rather than on the learner's own check output.
+tested ones. This folder holds no solutions, and the checks that compare an
+answer with a value hold only its fingerprint; the others judge the answer with
+code a learner can read. For marks that count, rely on the autograder rather
+than on the learner's own check output.
 """
+
+
+# --------------------------------------------------------------------------- sealed checks
+
+#: Written into the edition's exercises package as ``_sealed.py``, and run here to
+#: compute the fingerprints: the same code on both sides.
+SEALED_MODULE = '''"""Sealed answers (student edition, written by tools/student.py).
+
+A sealed check compares a fingerprint of your answer with the fingerprint of
+the expected one, so the expected answer itself is not in this package: the
+SHA-256 of a canonical form (numbers to 6 significant digits, an int and an
+equal float alike; sets and dicts in sorted order), salted per exercise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+
+def canonical(value: Any) -> list:
+    """A JSON-able form of ``value`` in which equal answers are identical."""
+    if isinstance(value, bool):
+        return ["bool", value]
+    if isinstance(value, numbers.Integral):
+        return ["num", str(int(value))]
+    if isinstance(value, numbers.Real):
+        x = float(value)
+        return ["num", str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.6g}"]
+    if isinstance(value, str):
+        return ["str", value]
+    if isinstance(value, (list, tuple)):
+        return [type(value).__name__, [canonical(v) for v in value]]
+    if isinstance(value, (set, frozenset)):
+        return ["set", sorted((canonical(v) for v in value), key=json.dumps)]
+    if isinstance(value, dict):
+        items = ([canonical(k), canonical(v)] for k, v in value.items())
+        return ["dict", sorted(items, key=json.dumps)]
+    raise TypeError(f"this exercise expects plain values, not a {type(value).__name__}")
+
+
+def fingerprint(salt: str, value: Any) -> str:
+    return hashlib.sha256((salt + json.dumps(canonical(value))).encode()).hexdigest()
+
+
+def matches(salt: str, digest: str) -> Callable[[Any], bool]:
+    """A ``test`` for :func:`evtlib.course.check`: is the answer's fingerprint ``digest``?"""
+    return lambda answer: fingerprint(salt, answer) == digest
+'''
+
+_sealed: dict = {}
+exec(compile(SEALED_MODULE, "_sealed.py", "exec"), _sealed)  # noqa: S102 (our own constant)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """One check that the edition compares by fingerprint."""
+
+    module: str  # nb03
+    function: str  # check_ex2
+    exercise: str  # ex2, the name the check prints
+    hint: str
+    salt: str
+    digest: str
+
+
+def _what_the_check_compares(module, function: str, answer) -> dict:
+    """The arguments ``module.function(answer)`` passes to the course's ``check``."""
+    seen: dict = {}
+
+    def spy(exercise, given, expected=None, *, hint, test=None):
+        seen.update(exercise=exercise, expected=expected, hint=hint, test=test)
+        return True
+
+    original = getattr(module, "check", None)
+    if original is None:
+        return seen
+    module.check = spy
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            getattr(module, function)(answer)
+    finally:
+        module.check = original
+    return seen
+
+
+def sealable_checks(layout: Layout) -> list[Sealed]:
+    """Every check that compares the answer with an expected *value* (not a test function)."""
+    package = importlib.import_module(layout.exercises)
+    sealed = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{layout.exercises}.{info.name}")
+        try:
+            solutions = importlib.import_module(f"{layout.solutions}.{info.name}")
+        except ModuleNotFoundError:
+            continue
+        for function in sorted(n for n in dir(module) if re.fullmatch(r"check_ex\d+", n)):
+            solve = getattr(solutions, function[len("check_") :], None)
+            if solve is None:
+                continue
+            seen = _what_the_check_compares(module, function, solve())
+            if not seen or seen["test"] is not None or seen["expected"] is None:
+                continue  # a test function (a build exercise), or not through check()
+            salt = f"evtlib:{info.name}:{seen['exercise']}:"
+            try:
+                digest = _sealed["fingerprint"](salt, seen["expected"])
+            except TypeError:
+                continue  # an object, not a plain value: keep the check as it is
+            sealed.append(Sealed(info.name, function, seen["exercise"], seen["hint"], salt, digest))
+    return sealed
+
+
+def _names_used(tree: ast.Module, skip: ast.AST | None = None) -> set[str]:
+    used = set()
+    for node in tree.body:
+        if node is skip:
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                used.add(sub.id)
+            elif isinstance(sub, ast.Attribute):
+                used.add(sub.attr)
+    return used
+
+
+def _defined_names(node: ast.AST) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    return []
+
+
+def seal_module(source: str, checks: list[Sealed]) -> str:
+    """``source`` with each check's body replaced by a fingerprint comparison.
+
+    Then the private module-level names nothing uses any more (the tables and
+    helpers that computed the expected values) are removed, until none is left.
+    """
+    tree = ast.parse(source)
+    by_name = {c.function: c for c in checks}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in by_name:
+            c = by_name[node.name]
+            call = (
+                f"return check({c.exercise!r}, {node.args.args[0].arg}, hint={c.hint!r}, "
+                f"test=_sealed_matches({c.salt!r}, {c.digest!r}))"
+            )
+            doc = [node.body[0]] if ast.get_docstring(node) is not None else []
+            node.body = doc + ast.parse(call).body
+    while True:
+        removable = [
+            node
+            for node in tree.body
+            if (names := _defined_names(node))
+            and all(n.startswith("_") and not n.startswith("__") for n in names)
+            and not set(names) & _names_used(tree, skip=node)
+        ]
+        if not removable:
+            break
+        tree.body = [node for node in tree.body if node not in removable]
+    first = 1 if ast.get_docstring(tree) is not None else 0
+    while (
+        first < len(tree.body)
+        and isinstance(tree.body[first], ast.ImportFrom)
+        and (tree.body[first].module == "__future__")
+    ):
+        first += 1
+    tree.body.insert(first, ast.parse("from ._sealed import matches as _sealed_matches").body[0])
+    parts = [
+        "# Student edition: written by tools/student.py from the course's module of this name."
+    ]
+    for node in tree.body:
+        spaced = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        parts.append(("\n\n" if spaced else "") + ast.unparse(node))
+    return "\n".join(parts) + "\n"
+
+
+def _seal_checks(layout: Layout, out: Path) -> list[Sealed]:
+    sealed = sealable_checks(layout)
+    package = importlib.import_module(layout.exercises)
+    folder = out / "evtlib" / Path(package.__path__[0]).resolve().relative_to(layout.package_dir)
+    (folder / "_sealed.py").write_text(SEALED_MODULE)
+    for module in sorted({s.module for s in sealed}):
+        path = folder / f"{module}.py"
+        path.write_text(seal_module(path.read_text(), [s for s in sealed if s.module == module]))
+    return sealed
 
 
 def _copy_package(layout: Layout, out: Path) -> None:
@@ -320,6 +522,7 @@ def build(out: Path, root: Path = ROOT) -> dict:
         shutil.rmtree(out)
     (out / "notebooks").mkdir(parents=True)
     _copy_package(layout, out)
+    sealed = _seal_checks(layout, out)
     for name in TOP_FILES:
         if (root / name).is_file():
             shutil.copy2(root / name, out / name)
@@ -350,6 +553,7 @@ def build(out: Path, root: Path = ROOT) -> dict:
         "out": str(out),
         "notebooks": len(exercises),
         "exercises": sum(exercises.values()),
+        "sealed": len(sealed),
         "bytes": size,
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -366,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"student edition: {report['notebooks']} notebooks, {report['exercises']} exercises "
-        f"(answer + autograded check cells), package without solutions, "
+        f"(answer + autograded check cells), package without solutions "
+        f"({report['sealed']} checks sealed), "
         f"{report['bytes'] / 1e6:.1f} MB in {report['out']} ({report['seconds']} s)"
     )
     return 0
