@@ -230,16 +230,17 @@ class DeadLetterConsumer(Consumer):
             raise ValueError("topics must name at least one topic, got an empty list")
         if dlq is None:
             dlq = f"{topic_list[0]}.dlq"
-        _require_dead_letter_topic(broker, dlq, "dead-letter topic")  # type: ignore[arg-type]
+        _require_dead_letter_topic(broker, dlq, "dead-letter topic")
         if dlq in topic_list:
             raise ValueError(f"dlq must differ from the topics it protects, got {dlq!r}")
-        if broker.topics[dlq].capacity is not None:  # type: ignore[index]
+        if broker.topics[dlq].capacity is not None:
             raise ValueError(
                 f"the dead-letter topic {dlq!r} must have no capacity limit (capacity=None): "
                 "a dead-letter queue that refuses or drops events loses them"
             )
         self.policy = policy
-        self.dlq: str = dlq  # type: ignore[assignment]
+        self.dlq: str = dlq
+        self._action: Callable[[Event], Any] = handler  # also self.handler; this one is never None
         self.validator = validator
         self.ttl = None if ttl is None else float(ttl)
         #: Events this consumer handled successfully / dead-lettered.
@@ -276,7 +277,7 @@ class DeadLetterConsumer(Consumer):
             if not valid:
                 return self._dead_letter(delivery, "rejected", error_type, message)
         try:
-            self.handler(event)  # type: ignore[misc]
+            self._action(event)
         except Exception as exc:
             where = (delivery.topic, delivery.partition, delivery.offset)
             first, _ = self._failures.get(where, (now, now))

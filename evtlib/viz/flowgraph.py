@@ -102,7 +102,7 @@ def flow_graph(
     dead = list(dead_letter)
     now = broker.sim.now if at is None else float(at)
     down = _crashed_at(broker.sim.trace, now) if at is not None else None
-    g = nx.DiGraph(at=now, snapshot=f"t={now:g} ms")
+    g: nx.DiGraph[str] = nx.DiGraph(at=now, snapshot=f"t={now:g} ms")
 
     def add(kind: str, name: str, label: str | None = None, **attrs: Any) -> str:
         nid = node_id(kind, name)
@@ -163,7 +163,7 @@ def trace_graph(trace: Trace) -> nx.DiGraph:
     Useful when only the trace is at hand (no broker): it has no groups or
     snapshot, just who published to and who received from each partition.
     """
-    g = nx.DiGraph(at=None, snapshot=None)
+    g: nx.DiGraph[str] = nx.DiGraph(at=None, snapshot=None)
     for r in trace:
         if r.topic is None or r.kind not in ("published", "delivered", "redelivered"):
             continue
@@ -239,8 +239,9 @@ def draw_flow(
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    g = broker_or_graph if isinstance(broker_or_graph, nx.DiGraph) else None
-    if g is None:
+    if isinstance(broker_or_graph, nx.DiGraph):
+        g = broker_or_graph
+    else:
         g = flow_graph(broker_or_graph, at=at)
     pos = layered_layout(g, dx=2.2)
     if ax is None:

@@ -37,7 +37,7 @@ def state_graph(
     states: Sequence[str], transitions: Iterable[tuple[str, str] | tuple[str, str, str]]
 ) -> nx.DiGraph:
     """The state machine as a graph: nodes carry ``layer``, edges ``label``."""
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     for s in states:
         g.add_node(s)
     for t in transitions:
@@ -50,7 +50,7 @@ def state_graph(
         g.add_edge(src, dst, label=t[2] if len(t) == 3 else "")
     # Layers: longest distance from the first state over forward edges.
     # An edge is "back" if it returns to a state already on the current DFS path.
-    forward = nx.DiGraph()
+    forward: nx.DiGraph[str] = nx.DiGraph()
     forward.add_nodes_from(g)
     if states:
         on_path: set[str] = set()

@@ -236,13 +236,13 @@ class Choreography:
         }
         for i, s in enumerate(steps):
             trigger = definition.start_event if i == 0 else steps[i - 1].done_event
-            reactions[s.participant][trigger] = (s, ACTION)  # type: ignore[index]
+            reactions[s.service][trigger] = (s, ACTION)
             if s.kind == "compensatable" and i + 1 < len(steps):
                 nxt = steps[i + 1]
                 if nxt.kind != "retriable":
-                    reactions[s.participant][nxt.failed_event] = (s, COMPENSATION)  # type: ignore[index]
+                    reactions[s.service][nxt.failed_event] = (s, COMPENSATION)
                 if nxt.kind == "compensatable":
-                    reactions[s.participant][nxt.compensated_event] = (s, COMPENSATION)  # type: ignore[index]
+                    reactions[s.service][nxt.compensated_event] = (s, COMPENSATION)
         self.services = [
             ChoreographyService(
                 broker,

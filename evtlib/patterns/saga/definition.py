@@ -185,6 +185,11 @@ class Step:
     def compensation_failed_event(self) -> str:
         return f"{_camel(self.name)}CompensationFailed"
 
+    @property
+    def service(self) -> str:
+        """The service that runs the step: :attr:`participant` (the step's name by default)."""
+        return self.participant or self.name
+
     def __repr__(self) -> str:
         undo = f" undo={self.compensation_command}" if self.compensation else ""
         return (
@@ -237,7 +242,7 @@ class SagaDefinition:
             for cmd in (s.command, s.compensation_command):
                 if cmd is None:
                     continue
-                owner = commands.setdefault((s.participant, cmd), s.name)  # type: ignore[arg-type]
+                owner = commands.setdefault((s.service, cmd), s.name)
                 if owner != s.name:
                     raise ValueError(
                         f"saga {name!r}: participant {s.participant!r} would get the command "
@@ -268,7 +273,7 @@ class SagaDefinition:
     @property
     def participant_names(self) -> list[str]:
         """The services that run the steps, in step order, each once."""
-        return list(dict.fromkeys(s.participant for s in self.steps))  # type: ignore[misc]
+        return list(dict.fromkeys(s.service for s in self.steps))
 
     def check_failures(self, failures: Iterable[FailurePlan]) -> tuple[FailurePlan, ...]:
         """Return ``failures`` as a tuple after checking each names a step (and compensation) here."""
@@ -344,10 +349,11 @@ class SagaDefinition:
         for pname in self.participant_names:
             handlers: dict[str, LocalTransaction] = {}
             for s in self.steps:
-                if s.participant == pname:
+                if s.service == pname:
                     handlers[s.command] = s.action
-                    if s.compensation is not None:
-                        handlers[s.compensation_command] = s.compensation  # type: ignore[index]
+                    undo = s.compensation_command
+                    if s.compensation is not None and undo is not None:
+                        handlers[undo] = s.compensation
             out.append(
                 Participant(broker, pname, handlers, failures=plans, service_time=service_time)
             )

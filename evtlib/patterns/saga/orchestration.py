@@ -291,6 +291,8 @@ class SagaOrchestrator:
         sim = self.sim
         cid = command_id or f"{saga.id}/{step.name}/{phase}/{self._attempt[saga.id]}"
         ctype = step.command if phase == ACTION else step.compensation_command
+        if ctype is None:  # only compensatable steps are ever compensated
+            raise ValueError(f"step {step.name!r} has no compensation to send")
         data = {
             "saga_id": saga.id,
             "step": step.name,
@@ -301,7 +303,7 @@ class SagaOrchestrator:
         }
         event = Event(
             id=sim.next_id("evt"),
-            type=ctype,  # type: ignore[arg-type]
+            type=ctype,
             time=sim.now,
             source=self.name,
             key=saga.id,
@@ -319,19 +321,23 @@ class SagaOrchestrator:
                 "type": ctype,
             }
         )
-        self.broker.publish(f"{step.participant}.commands", event, actor=self.name)
+        self.broker.publish(f"{step.service}.commands", event, actor=self.name)
 
     def _on_reply(self, event: Event) -> None:
         d = event.data
         saga_id = d.get("saga_id") if isinstance(d, Mapping) else None
         pending = self._pending.get(saga_id) if isinstance(saga_id, str) else None
         sim = self.sim
-        if pending is None or pending.command_id != d.get("command_id"):
+        if (
+            pending is None
+            or not isinstance(saga_id, str)
+            or pending.command_id != d.get("command_id")
+        ):
             # A duplicate, or a late answer to a question already settled.
             self.ignored += 1
             sim.trace.record(sim.now, "saga-reply-ignored", self.name, event.id)
             return
-        saga = self.sagas[saga_id]  # type: ignore[index]
+        saga = self.sagas[saga_id]
         pending.timer.cancel()
         self._pending[saga.id] = None
         step, phase, ok = pending.step, pending.phase, bool(d["ok"])
