@@ -260,3 +260,62 @@ def test_the_backend_satisfies_the_core_protocols(rabbit):
     assert isinstance(broker.group("billing"), GroupBackend)
     assert isinstance(broker.sim, Runner)
     assert not hasattr(topic.partitions[0], "log")  # no fake log: queues keep none
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this machine")
+def test_a_node_restart_mid_stream_loses_nothing(rabbit):
+    """rabbitmqctl stop_app / start_app: both connections come back (jittered, capped waits), nothing is lost."""
+    import threading
+
+    broker = rabbit.broker
+    orders = rabbit.name("orders")
+    broker.create_topic(orders, partitions=2)
+    got: list[str] = []
+    restarter: list[threading.Thread] = []
+
+    def ctl(command: str) -> None:
+        subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=120)
+
+    def handle(event):
+        got.append(event.id)
+        if len(got) == 40:
+            ctl("stop_app")  # every connection drops; queues and confirmed messages stay on disk
+            restarter.append(threading.Thread(target=ctl, args=("start_app",)))
+            restarter[0].start()  # comes back while the broker is reconnecting
+
+    Consumer(broker, "billing", orders, handle)
+    shop = Producer(broker, "shop", orders)
+    try:
+        sent = [shop.emit("OrderPlaced", f"order-{i}", {"n": i}).id for i in range(100)]
+        rabbit.wait(lambda: broker.reconnects >= 1, timeout=60_000)
+        sent += [shop.emit("OrderPlaced", f"order-{i}", {"n": i}).id for i in range(100, 150)]
+        rabbit.wait(lambda: set(sent) <= set(got), timeout=60_000)
+    finally:
+        for t in restarter:
+            t.join()
+        if not restarter:
+            ctl("start_app")  # never leave the node stopped
+    assert set(got) == set(sent)  # nothing lost
+    assert len(got) - len(set(got)) <= broker.prefetch * 2  # an unacked delivery may come twice
+    assert broker.publisher.connection.reconnects >= 1
+    waits = broker.connection.waits + broker.publisher.connection.waits
+    assert all(0 <= w <= broker.connection.backoff.cap for w in waits)  # capped, jittered
+    assert len(broker.sim.trace.filter(kind="reconnected")) >= 2  # both connections
+
+
+def test_reachable_answers_why_not_after_one_attempt():
+    """reachable() returns the reason (no exception, one attempt, no waiting) when nothing listens."""
+    problem = rabbitmq.reachable(CLOSED_PORT_URL)
+    assert isinstance(problem, str) and "after 1 attempt(s)" in problem
+    assert "guest:***@localhost:1" in problem
+
+
+def test_a_group_asked_again_with_other_settings_is_refused(rabbit):
+    """As on the simulated broker: one start per group; session_timeout must be 0 here."""
+    broker = rabbit.broker
+    group = broker.group("billing", start="latest")
+    assert broker.group("billing") is group and broker.group("billing", start="latest") is group
+    with pytest.raises(ValueError, match=r"start must be 'latest'.*got 'earliest'"):
+        broker.group("billing", start="earliest")
+    with pytest.raises(ValueError, match=r"session_timeout must be 0 on RabbitMQ"):
+        broker.group("shipping", session_timeout=5000)

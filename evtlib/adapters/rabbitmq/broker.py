@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPChannelError, AMQPConnectionError
 
-from ...broker import TopicPartition, partition_for
+from ... import checks
+from ...broker import check_new_topic, partition_for
 from ...checks import integer, ms
-from ...consumer import Consumer, Delivery
+from ...consumer import Consumer
 from ...distributions import Constant
 from ...events import Event
-from ...outcome import dead_letter as dead_letter_outcome
-from ...patterns.dlq import DeadLetterConsumer
 from ...patterns.retry import RetryPolicy
 from ...protocols import BufferPolicy, StartAt
 from .connection import DEFAULT_BACKOFF, Connection, Publisher, redact, resolve_url
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["RabbitBroker", "RabbitTopic", "RabbitPartition"]
 
-#: The most partitions a RabbitMQ topic may have: each is a queue per group.
+#: The most partitions a RabbitMQ topic may have: each is a quorum queue per group.
 MAX_PARTITIONS = 1_000
 #: Publishing connections are pumped (heartbeats, notices) at most this often (s).
 _PUBLISHER_PUMP_EVERY = 1.0
@@ -55,7 +55,7 @@ class RabbitTopic:
         self.name = name
         self.partitions = tuple(RabbitPartition(i) for i in range(partitions))
         self.capacity: int | None = None
-        self.policy = "block"
+        self.policy: BufferPolicy = "block"
         self.published = 0
         self.rejected = 0
         self._rr = 0
@@ -78,9 +78,9 @@ class RabbitTopic:
         """Always true: RabbitMQ has no per-topic buffer limit here."""
         return True
 
-    def wait_for_room(self, callback: Any) -> None:
-        """There is always room: ``callback()`` now."""
-        callback()
+    def wait_for_room(self, wake: Callable[[], None]) -> None:
+        """There is always room: ``wake()`` now."""
+        wake()
 
     def room_freed(self) -> None:
         """Nothing waits for room on RabbitMQ."""
@@ -325,11 +325,12 @@ class RabbitBroker:
         policy: BufferPolicy = "block",
     ) -> RabbitTopic:
         """Declare topic ``name``: a durable direct exchange with ``partitions`` partitions."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"topic name must be a non-empty str, got {name!r}")
-        if name in self._topics:
-            raise ValueError(f"topic name must be unique, {name!r} already exists")
-        partitions = integer("partitions", partitions, min=1, max=MAX_PARTITIONS)
+        check_new_topic(self._topics, name, partitions)
+        if partitions > MAX_PARTITIONS:
+            raise ValueError(
+                f"partitions must be <= {MAX_PARTITIONS} on RabbitMQ (a quorum queue per group"
+                f" and partition), got {partitions}"
+            )
         if capacity is not None:
             raise ValueError(
                 f"capacity must be None on RabbitMQ (bounded buffers are simulated only), got {capacity!r}"
@@ -353,16 +354,30 @@ class RabbitBroker:
             raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
 
     def group(
-        self, name: str, *, start: StartAt = "earliest", session_timeout: float = 0.0
+        self, name: str, *, start: StartAt | None = None, session_timeout: float | None = None
     ) -> RabbitGroup:
-        """The consumer group ``name``, created on first use (its queues on first join)."""
+        """The consumer group ``name``, created on first use (its queues on first join).
+
+        ``start`` is accepted for the interface (a queue only ever gets what is
+        published after it exists); ``session_timeout`` must be 0: RabbitMQ
+        notices a closed channel at once.  Asking again for an existing group
+        with a different ``start`` is an error, as on the simulated broker.
+        """
+        checks.name("group name", name)
+        if start is not None:
+            checks.one_of("start", start, ("earliest", "latest"))
+        if session_timeout is not None and checks.ms("session_timeout", session_timeout) != 0:
+            raise ValueError(
+                "session_timeout must be 0 on RabbitMQ (it sees a closed channel at once; a dead"
+                f" process after the heartbeat), got {session_timeout!r}"
+            )
         g = self._groups.get(name)
         if g is None:
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"group name must be a non-empty str, got {name!r}")
-            if start not in ("earliest", "latest"):
-                raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
-            g = self._groups[name] = RabbitGroup(self, name, start)
+            g = self._groups[name] = RabbitGroup(self, name, start or "earliest")
+        elif start is not None and start != g.start:
+            raise ValueError(
+                f"start must be {g.start!r}, the start of the existing group {name!r}, got {start!r}"
+            )
         return g
 
     # -- publishing ------------------------------------------------------------------
@@ -391,24 +406,6 @@ class RabbitBroker:
         return p, -1
 
     # -- dead letters ------------------------------------------------------------------
-
-    def dead_letter(self, consumer: Consumer, delivery: Delivery, record: Any) -> bool:
-        """Dead-letter the delivery being handled the RabbitMQ way; ``False`` if it cannot.
-
-        Called by :class:`~evtlib.patterns.dlq.DeadLetterConsumer` while it
-        handles ``delivery``: ``True`` when the delivery's queue has a
-        dead-letter exchange for the consumer's ``dlq`` (the group then
-        settles it as a dead letter), ``False`` (the consumer publishes the
-        record itself) otherwise.
-        """
-        group = self._groups.get(delivery.group)
-        if group is None or not isinstance(consumer, DeadLetterConsumer):
-            return False
-        q = group.states.get(TopicPartition(delivery.topic, delivery.partition))
-        if q is None or q.dead_letter_exchange != consumer.dlq:
-            return False
-        group.announce_dead_letter(delivery, dead_letter_outcome(record, None, consumer.dlq))
-        return True
 
     def dead_letter_queue(self, topic: str) -> RabbitDeadLetterQueue:
         """A view of dead-letter topic ``topic``: list, count, redrive."""

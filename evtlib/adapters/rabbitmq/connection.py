@@ -141,8 +141,8 @@ def connect(
     Each wait is ``backoff.delay(attempt, rng)`` ms (full jitter by default:
     anywhere between 0 and the capped exponential bound), appended to
     ``waits`` when given.  Gives up after ``backoff.max_attempts`` attempts
-    or when the next wait would end after ``timeout``; a refused login is
-    not retried.  Raises :class:`BrokerUnavailable`, the password redacted.
+    or when the next wait would end after ``timeout`` (``0``: one attempt);
+    a refused login is not retried.  Raises :class:`BrokerUnavailable`, the password redacted.
     """
     params = pika.URLParameters(url)
     params.heartbeat = heartbeat
@@ -150,6 +150,8 @@ def connect(
     params.connection_attempts = 1
     params.socket_timeout = 5
     deadline = time.monotonic() + timeout / 1000.0
+    if rng is None:
+        rng = random.Random(0)  # seeded all the same: no unseeded randomness
     attempt, last = 0, "no attempt"
     while True:
         attempt += 1
@@ -159,8 +161,9 @@ def connect(
             detail = str(exc) or ", ".join(repr(a) for a in exc.args) or "no detail"
             last = scrub(f"{type(exc).__name__}: {detail}", url)
             final = isinstance(exc, (ProbableAuthenticationError, ProbableAccessDeniedError))
-        wait = backoff.delay(attempt, rng)
-        if final or attempt >= backoff.max_attempts or time.monotonic() + wait / 1000 > deadline:
+        final = final or attempt >= backoff.max_attempts or timeout <= 0
+        wait = 0.0 if final else backoff.delay(attempt, rng)
+        if final or time.monotonic() + wait / 1000 > deadline:
             raise BrokerUnavailable(
                 f"cannot reach RabbitMQ at {redact(url)} after {attempt} attempt(s) ({last}); "
                 + HOW_TO_START
@@ -174,7 +177,7 @@ def reachable(url: str | None = None) -> str | None:
     """``None`` if RabbitMQ answers at ``url``, else why not (the password redacted)."""
     try:
         chosen = resolve_url(url)
-        connect(chosen, heartbeat=0).close()
+        connect(chosen, heartbeat=0, timeout=0).close()  # one attempt
     except (BrokerUnavailable, ValueError) as exc:
         return str(exc)
     return None

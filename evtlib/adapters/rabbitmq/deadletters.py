@@ -15,7 +15,7 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel
 
-from ...patterns.dlq import DEAD_LETTER_TYPE, DeadLetterRecord, RedriveStep
+from ...patterns.dlq import DEAD_LETTER_TYPE, DeadLetterRecord, RedriveStep, check_redrive
 from .broker import RabbitBroker
 from .wire import UndecodableMessage, decode
 
@@ -205,20 +205,7 @@ class RabbitDeadLetterQueue:
         gives it back) and republished unchanged on a timer; it is acked in
         the store after the publish is confirmed.  Returns the plan.
         """
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ValueError(f"rate must be > 0 events per second, got {rate!r}")
-        if rate == float("inf"):
-            raise ValueError(f"rate must be finite, got {rate!r}")
-        if to is not None:
-            self.broker.topic(to)
-            if to == self.topic:
-                raise ValueError(f"to must not be the dead-letter topic itself, got {to!r}")
-        if where is not None and not callable(where):
-            raise TypeError(f"where must be callable (record -> bool) or None, got {where!r}")
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
-            raise ValueError(f"limit must be an int >= 0 or None, got {limit!r}")
+        check_redrive(self.broker, self.topic, to, rate=rate, where=where, limit=limit)
         broker, sim = self.broker, self.broker.sim
         connection = broker.connection
         ch = connection.channel()

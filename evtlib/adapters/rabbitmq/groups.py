@@ -82,8 +82,6 @@ class RabbitGroup:
         self._tags: dict[tuple[str, TopicPartition], str] = {}
         # Failed deliveries waiting for their retry, per member and partition: tag -> timer.
         self._held: dict[tuple[str, TopicPartition], dict[int, Timer]] = {}
-        # A dead letter announced by broker.dead_letter() for the delivery being handled.
-        self._announced: tuple[Delivery, Outcome] | None = None
 
     # -- membership ----------------------------------------------------------------
 
@@ -256,13 +254,7 @@ class RabbitGroup:
                 -1,
                 None if attempt == 1 else f"attempt {attempt}",
             )
-        self._announced = None
-        try:
-            outcome = consumer.handle(delivery)
-        finally:
-            announced, self._announced = self._announced, None
-        if announced is not None and announced[0] == delivery and outcome.kind == "settled":
-            outcome = announced[1]  # the dead letter the consumer announced (see dead_letter)
+        outcome = consumer.handle(delivery)
         self.settle(consumer, q, ch, tag, epoch, delivery, outcome)
 
     def settle(
@@ -357,10 +349,6 @@ class RabbitGroup:
             return
         if ch.is_open:
             self.broker.connection.quietly(ch.basic_nack, tag, requeue=True)
-
-    def announce_dead_letter(self, delivery: Delivery, outcome: Outcome) -> None:
-        """Note that the delivery being handled is to be dead-lettered (``broker.dead_letter``)."""
-        self._announced = (delivery, outcome)
 
     def _set_aside(
         self,
