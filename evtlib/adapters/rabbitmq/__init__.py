@@ -90,8 +90,9 @@ The mapping, concept by concept
   ``x-death`` header (reason, source queue and exchange, time, count):
   RabbitMQ records *that* and *where* a message died, not the error, so
   ``error_type`` is RabbitMQ's reason.  Redrive takes the same arguments,
-  checked the same way, as the simulated one; it publishes the unchanged
-  event back to its source topic with confirms, then acks it in the store.
+  checked by the same function (:func:`~evtlib.patterns.dlq.check_redrive`),
+  as the simulated one; it publishes the unchanged event back to its source
+  topic with confirms, then acks it in the store.
 * **Poison messages that are not even events.**  A message that cannot be
   decoded into an event (a body that is not UTF-8, not JSON or not a JSON
   object; no ``message_id`` or ``type``; a header of the wrong type) never
@@ -118,16 +119,30 @@ The mapping, concept by concept
   in step (a refused password is not retried).  After a reconnect the
   topology is declared again and the consumers resume; unacked deliveries
   come back from the queues, so nothing is lost (a handler may see an event
-  twice, as with any at-least-once consumer).
+  twice, as with any at-least-once consumer).  The same holds when the node
+  itself restarts (``rabbitmqctl stop_app`` / ``start_app``): quorum queues
+  and confirmed messages are on disk.  Each reconnection is traced
+  ``reconnected`` with its attempts and waits.
 
-What does not carry over: simulated latency, network faults, buffers with
-capacity and their policies, ``pause``, the log family (``read``,
-``reset_offsets``, offsets, ``start="earliest"`` replay, retention: RabbitMQ
-streams are not mapped yet), the rebalance that waits for a member's
-handling in flight (RabbitMQ requeues the unacked message at once), the
-consumer's error message in a dead-letter record made by RabbitMQ, and
-anything that depends on simulated time being exact.  Timestamps are
-wall-clock milliseconds since the epoch.
+What does not carry over:
+
+* the log family: ``read``, ``events``, ``reset_offsets``, offsets
+  (:attr:`Delivery.offset` is -1), ``start="earliest"`` replay of what was
+  published before a group existed, retention.  RabbitMQ streams would map
+  them; they are not mapped yet, so the kafka profile stays simulated;
+* simulated latency, network faults (drop, delay, duplicate) and ``pause``;
+* buffers with ``capacity`` and their ``reject`` / ``drop-oldest`` policies
+  (RabbitMQ's ``x-max-length`` is not mapped; an alarm blocks publishing
+  instead);
+* a group's ``session_timeout`` (RabbitMQ notices a closed channel at once;
+  a dead process, after the heartbeat), and the hand-over protocol of the
+  simulated group: here a revoked partition's unacked messages go back to
+  the queue at once and single active consumer gives it to the next member;
+* the consumer's error in a dead-letter record that RabbitMQ made (it keeps
+  only its reason), and a record's offset (-1);
+* exact time: timers fire on the wall clock, timestamps are wall-clock
+  milliseconds since the epoch, and runs repeat their random choices
+  (``seed``) but not their timings.
 """
 
 from __future__ import annotations
