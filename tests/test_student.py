@@ -15,6 +15,7 @@ import pickle
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -73,6 +74,22 @@ def test_the_package_holds_no_solutions(edition):
     assert not list(out.rglob("solutions")), "a solutions folder was copied"
     relative = layout.solutions_dir.relative_to(layout.package_dir)
     assert not (out / "evtlib" / relative).exists()
+
+
+def test_the_editions_wheel_ships_no_solutions(edition, tmp_path):
+    """``pip install .`` in the edition installs a package without solutions, with the licences."""
+    out, _ = edition
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(out)],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("evtlib-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [n for n in names if "solutions" in n] == []
+    assert any(n.endswith("exercises/nb03.py") for n in names)
+    assert any(n.endswith("licenses/LICENSE") for n in names)
 
 
 def test_every_exercise_has_an_answer_cell_and_an_autograded_check(edition):
