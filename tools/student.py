@@ -28,12 +28,14 @@ What it writes into ``--out`` (emptied first):
   ``nbgrader generate_assignment``) and each check cell a hidden test,
   ``assert`` on the check's result (removed from the release, put back by
   ``nbgrader autograde``). ``nbgrader_config.py`` sets the stub that replaces a
-  solution to nothing, so the released notebooks are exactly ``notebooks/``.
+  solution to nothing, so a released notebook has exactly the cells of
+  ``notebooks/`` (nbgrader clears the outputs).
 * ``pyproject.toml``, licence files, ``docs/glossary.md`` and a README, so that
   ``pip install .`` in the edition installs the package without solutions.
 
-Only the standard library and nbformat are needed. Nothing outside ``--out``
-is written; notebooks are read, never executed.
+Only the standard library, nbformat and the course's own package are needed.
+Nothing outside ``--out`` is written; notebooks are read, never executed (the
+checks run once on each solution, to learn what to seal).
 """
 
 from __future__ import annotations
