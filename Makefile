@@ -39,6 +39,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check evtlib tests benchmarks conftest.py
 	$(BIN)/ruff format --check evtlib tests benchmarks conftest.py
+	$(BIN)/mypy
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff
 	@if [ -x $(BIN)/actionlint ]; then $(BIN)/actionlint; \

@@ -318,7 +318,8 @@ class PartitionState:
     def hand_over(self, owner: Member | None) -> None:
         """Give the partition to ``owner``, who resumes at the committed offset."""
         self.owner = owner
-        self.revoking = None
+        self.revoking = False
+        self.next_owner = None
         self.generation += 1
         self.inflight = None
         self.position = self.done = self.committed
@@ -521,12 +522,10 @@ class Group:
         now = self.broker.sim.now
         for st in self.states.values():
             end = len(st.partition.log)
-            if offset == "earliest":
-                new = 0
-            elif offset == "latest":
-                new = end
+            if isinstance(offset, int):
+                new = min(offset, end)
             else:
-                new = min(offset, end)  # type: ignore[type-var]
+                new = 0 if offset == "earliest" else end
             st.reset(new, now)
             if st.owner is not None:
                 st.owner.rewound(st)

@@ -150,7 +150,7 @@ def one_of(name: str, value: Any, options: Collection[T]) -> T:
     if not ok:
         listed = ", ".join(repr(o) for o in options)
         raise ValueError(f"{name} must be one of {listed}, got {value!r}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def name(what: str, value: Any) -> str:

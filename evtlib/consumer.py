@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from . import checks
-from .broker import Partition, PartitionState
+from .broker import Broker, NetworkFaults, Partition, PartitionState, TopicPartition
 from .distributions import Duration, as_duration
 from .errors import CommitError
 from .events import Event
@@ -71,6 +71,10 @@ class Delivery(NamedTuple):
 
 
 Handler = Callable[[Event], Any]
+
+
+def _no_latency() -> float:
+    return 0.0
 
 
 class Consumer:
@@ -159,7 +163,15 @@ class Consumer:
         self._service = service.sampler(self.rng)
         # The default process() only calls the handler: skip the indirection.
         self._plain = type(self).process is Consumer.process
-        self._latency = broker.latency.sampler(self.rng)  # type: ignore[attr-defined]
+        # The simulated network: latency and faults.  A real broker's network is real.
+        if isinstance(broker, Broker):
+            self._latency = broker.latency.sampler(self.rng)
+            self._faults: NetworkFaults | None = broker.faults
+            self._net_rng = broker.rng
+        else:
+            self._latency = _no_latency
+            self._faults = None
+            self._net_rng = self.rng
         self.group = broker.group(group if group is not None else name)
         for t in topic_objs:
             self.group.subscribe(t)
@@ -178,7 +190,7 @@ class Consumer:
         self.handled_at = array("d")
         self.lags = array("d")
         self.failures = 0
-        broker.consumers.append(self)  # type: ignore[attr-defined]
+        broker.consumers.append(self)
         if start:
             self.start()
 
@@ -408,16 +420,16 @@ class Consumer:
             sim.trace.record(now, "committed", self.name, None, topic.name, part.index, offset + 1)
         arrive = now + self._latency()
         service = self._service
-        faults = self.broker.faults  # type: ignore[attr-defined]
+        faults = self._faults
         dup = False
         if faults is not None and faults.active:
-            rng = self.broker.rng  # type: ignore[attr-defined]
+            rng = self._net_rng
             r = rng.random
             if faults.drop and r() < faults.drop:
                 sim.post(arrive, self._dropped, (st, offset, st.generation, self._epoch))
                 return
             if faults.delay and r() < faults.delay:
-                extra = faults.extra.sample(rng)
+                extra = as_duration(faults.extra, "extra").sample(rng)
                 sim.trace.record(
                     now,
                     "delayed",
@@ -554,7 +566,8 @@ class Consumer:
 
     def _publish_letter(self, outcome: Outcome) -> None:
         # The simulated broker has no dead-letter queue of its own: the letter is published.
-        self.broker.publish(outcome.topic, outcome.letter, actor=self.name)  # type: ignore[arg-type]
+        assert outcome.topic is not None
+        self.broker.publish(outcome.topic, outcome.letter, actor=self.name)
 
     def _settle(
         self,
@@ -612,7 +625,8 @@ class Consumer:
                             self.name,
                             arrived,
                         )
-                    delay = self.retry_after(delivery, outcome.error)  # type: ignore[arg-type]
+                    assert outcome.error is not None
+                    delay = self.retry_after(delivery, outcome.error)
                 if delay:
                     # Hold the partition until the retry is due.
                     st.hold(offset)
@@ -768,7 +782,7 @@ class Consumer:
 
     def commit(self, topic: str, partition: int, offset: int) -> None:
         """Commit ``offset`` (the next event to read) for a partition this consumer owns."""
-        st = self.group.states.get((topic, partition))  # type: ignore[call-overload]
+        st = self.group.states.get(TopicPartition(topic, partition))
         if st is None:
             raise KeyError(f"group {self.group.name!r} does not read {topic}[{partition}]")
         if st.owner is not self:

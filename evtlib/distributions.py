@@ -104,7 +104,7 @@ class Uniform(Duration):
 class Exponential(Duration):
     """Random with mean ``mean`` ms: mostly short, sometimes long (memoryless)."""
 
-    mean: float  # type: ignore[misc]
+    mean: float
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", _number("mean", self.mean, positive=True))

@@ -32,6 +32,8 @@ class FrozenDict(Mapping):
     """A read-only, hashable mapping with str keys (what event data is made of)."""
 
     __slots__ = ("_d", "_h")
+    _d: dict[str, Any]
+    _h: int | None
 
     def __init__(self, items: Mapping[str, Any] = ()) -> None:  # type: ignore[assignment]
         _set_d(self, dict(items))
@@ -47,9 +49,11 @@ class FrozenDict(Mapping):
         return len(self._d)
 
     def __hash__(self) -> int:
-        if self._h is None:
-            _set_h(self, hash(tuple(sorted(self._d.items()))))
-        return self._h  # type: ignore[return-value]
+        h = self._h
+        if h is None:
+            h = hash(tuple(sorted(self._d.items())))
+            _set_h(self, h)
+        return h
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):

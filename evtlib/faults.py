@@ -16,12 +16,13 @@ import math
 
 from . import checks
 from .consumer import Consumer
+from .protocols import Runner
 from .sim import URGENT, Scheduler
 
 __all__ = ["crash", "pause", "restart"]
 
 
-def _check(sim: Scheduler, consumer: Consumer, at: float) -> None:
+def _check(sim: Runner, consumer: Consumer, at: float) -> None:
     if not isinstance(sim, Scheduler):
         raise TypeError(f"sim must be a Simulation or another runner, got {sim!r}")
     if not isinstance(consumer, Consumer):
@@ -41,7 +42,7 @@ def _check(sim: Scheduler, consumer: Consumer, at: float) -> None:
 
 
 def crash(
-    sim: Scheduler, consumer: Consumer, *, at: float, restart_after: float | None = None
+    sim: Runner, consumer: Consumer, *, at: float, restart_after: float | None = None
 ) -> None:
     """Crash ``consumer`` at time ``at``; restart it ``restart_after`` ms later if given."""
     _check(sim, consumer, at)
@@ -54,13 +55,13 @@ def crash(
         sim.schedule_at(at + restart_after, _restart_if_down, consumer, priority=URGENT)
 
 
-def restart(sim: Scheduler, consumer: Consumer, *, at: float) -> None:
+def restart(sim: Runner, consumer: Consumer, *, at: float) -> None:
     """Restart a crashed ``consumer`` at time ``at``."""
     _check(sim, consumer, at)
     sim.schedule_at(at, _restart_if_down, consumer, priority=URGENT)
 
 
-def pause(sim: Scheduler, consumer: Consumer, *, at: float, duration: float) -> None:
+def pause(sim: Runner, consumer: Consumer, *, at: float, duration: float) -> None:
     """Pause ``consumer`` at ``at`` for ``duration`` ms (it keeps its partitions)."""
     _check(sim, consumer, at)
     duration = checks.ms("duration", duration, positive=True)

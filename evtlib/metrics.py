@@ -109,7 +109,7 @@ def throughput(
         raise ValueError(f"window must be > 0 ms, got {window!r}")
     ts = sorted(times)
     end = until if until is not None else (ts[-1] if ts else 0.0)
-    out = []
+    out: list[tuple[float, float]] = []
     t0 = 0.0
     i = 0
     while t0 < end or (t0 == 0 and not out):

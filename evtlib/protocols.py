@@ -162,6 +162,9 @@ class BrokerBackend(Protocol):
     """A broker: the simulated one or an adapter over a real one."""
 
     name: str
+    #: The producers and consumers made on it, in order (for pictures and tallies).
+    producers: list[Any]
+    consumers: list[Any]
 
     @property
     def sim(self) -> Runner: ...

@@ -58,7 +58,7 @@ class ReadModel(Consumer):
     def rewound(self, state: Any) -> None:
         """A replay: the model applies again from the group's new committed offset."""
         super().rewound(state)
-        self.positions[tuple(state.tp)] = state.committed  # type: ignore[index]
+        self.positions[(state.tp.topic, state.tp.partition)] = state.committed
 
     def has_applied(self, topic: str, partition: int, offset: int) -> bool:
         """Whether the event at ``offset`` of ``topic[partition]`` is in :attr:`state`."""

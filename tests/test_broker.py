@@ -5,8 +5,8 @@ from __future__ import annotations
 import zlib
 
 import pytest
-from conftest import handled, make_broker
 
+from conftest import handled, make_broker
 from evtlib import (
     Broker,
     BufferFullError,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import handled, make_broker
-
 from evtlib import Consumer, Producer, Schedule, crash, pause, restart
 
 

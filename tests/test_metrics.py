@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from conftest import make_broker
-
 from evtlib import (
     Consumer,
     Producer,

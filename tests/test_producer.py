@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import make_broker
-
 from evtlib import Consumer, Poisson, Producer, Rate, Schedule
 
 
