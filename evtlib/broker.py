@@ -199,8 +199,18 @@ class PartitionState:
     """What one group knows about one partition: owner, offsets and counts.
 
     ``committed`` is the group's committed offset (the next event it has not
-    finished); ``position`` is the next offset the owner will fetch.  Lag is
+    finished); ``done`` is the offset after the last event it finished;
+    ``position`` is the next offset the owner will fetch.  Lag is
     ``log end - committed``.
+
+    The state owns its rule, ``committed <= done <= position``: its fields
+    are read by anyone and changed only by its own methods (:meth:`fetch`,
+    :meth:`finish`, :meth:`commit`, :meth:`rewind`, :meth:`hand_over`...).
+    ``generation`` guards against stale deliveries: it moves on at every
+    hand-over, rewind, timeout and retry, and a delivery made under an older
+    generation may run its handler but not commit.  (A consumer's ``epoch``
+    guards the other way round: work scheduled before the consumer crashed,
+    restarted or stopped is ignored.)
     """
 
     __slots__ = (
