@@ -152,10 +152,8 @@ class FaultSchedule:
 
 def random_schedule(seed: int, *, orders: int = 3) -> FaultSchedule:
     """A random :class:`FaultSchedule` from ``seed``: tiny, so a thousand run in seconds."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if isinstance(orders, bool) or not isinstance(orders, int) or orders < 1:
-        raise ValueError(f"orders must be an int >= 1, got {orders!r}")
+    checks.integer("seed", seed)
+    checks.integer("orders", orders, min=1)
     rng = random.Random(f"chaos/{seed}")
     t = 0.0
     placed = []
@@ -487,8 +485,7 @@ def chaos_experiment(
     :func:`evtlib.viz.progress` for a bar in a live notebook (this module
     draws nothing itself).  A few thousand runs take a few seconds.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    checks.integer("n", n, min=1)
     wrap = progress or _identity
     tallies = {kind: dict.fromkeys(INVARIANTS, 0) for kind in ("pattern", "naive")}
     details: dict[str, Counter[str]] = {"pattern": Counter(), "naive": Counter()}

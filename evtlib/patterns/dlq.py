@@ -204,18 +204,12 @@ class DeadLetterConsumer(Consumer):
         ttl: float | None = None,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, got {handler!r}")
+        checks.instance("broker", broker, Broker)
+        checks.function("handler", handler)
         if policy is None:
             policy = RetryPolicy()
-        if not isinstance(policy, RetryPolicy):
-            raise TypeError(f"policy must be a RetryPolicy, got {policy!r}")
-        if validator is not None and not callable(validator):
-            raise TypeError(
-                f"validator must be callable (event -> bool) or None, got {validator!r}"
-            )
+        checks.instance("policy", policy, RetryPolicy)
+        checks.callable_or_none("validator", validator, "event -> bool")
         if ttl is not None and (
             isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0
         ):
@@ -422,8 +416,7 @@ class DeadLetterQueue:
     """
 
     def __init__(self, broker: Broker, topic: str) -> None:
-        if not isinstance(broker, Broker):
-            raise TypeError(f"broker must be a Broker, got {broker!r}")
+        checks.instance("broker", broker, Broker)
         _require_dead_letter_topic(broker, topic, "DLQ topic")
         self.broker = broker
         self.topic = topic
@@ -556,8 +549,7 @@ def conservation(broker: Broker, group: str) -> Conservation:
     :class:`DeadLetterConsumer` members handled, and what its dead-letter
     topics hold for this group.
     """
-    if not isinstance(broker, Broker):
-        raise TypeError(f"broker must be a Broker, got {broker!r}")
+    checks.instance("broker", broker, Broker)
     if group not in broker.groups:
         known = ", ".join(broker.groups) or "none yet"
         raise KeyError(f"unknown group {group!r}; known groups: {known}")

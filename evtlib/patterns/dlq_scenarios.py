@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .. import checks
 from ..broker import Broker
 from ..consumer import Consumer
 from ..distributions import Rate, Schedule
@@ -91,8 +92,7 @@ def head_of_line(
     gives up after a few attempts and the lag falls back to zero.  Runs until
     ``until`` ms (default: two seconds after the last event).
     """
-    if isinstance(events, bool) or not isinstance(events, int) or events < 1:
-        raise ValueError(f"events must be an int >= 1, got {events!r}")
+    checks.integer("events", events, min=1)
     bad = set(poison)
     sim = Simulation(seed)
     broker = Broker(sim)
@@ -150,8 +150,7 @@ class FlakyService:
         window: float = 100.0,
         down_until: float = 250.0,
     ) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+        checks.integer("capacity", capacity, min=1)
         if isinstance(window, bool) or not isinstance(window, (int, float)) or not window > 0:
             raise ValueError(f"window must be > 0 ms, got {window!r}")
         if not isinstance(down_until, (int, float)) or not down_until >= 0:
@@ -248,8 +247,7 @@ def retry_storm(
     """
     if jitter not in JITTERS:
         raise ValueError(f"jitter must be one of {JITTERS}, got {jitter!r}")
-    if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
-        raise ValueError(f"clients must be an int >= 1, got {clients!r}")
+    checks.integer("clients", clients, min=1)
     if isinstance(bucket, bool) or not isinstance(bucket, (int, float)) or not bucket > 0:
         raise ValueError(f"bucket must be > 0 ms, got {bucket!r}")
     base = policy or RetryPolicy(8, backoff="exponential", base=100.0, cap=10_000.0)
@@ -442,8 +440,7 @@ def dlq_sweep(
     attempts, exponential backoff from 50 ms, full jitter).  Both run until
     ``horizon`` ms; then the pattern's dead-letter queue is redriven once.
     """
-    if isinstance(schedules, bool) or not isinstance(schedules, int) or schedules < 1:
-        raise ValueError(f"schedules must be an int >= 1, got {schedules!r}")
+    checks.integer("schedules", schedules, min=1)
     if not isinstance(horizon, (int, float)) or not horizon > 3000:
         raise ValueError(f"horizon must be > 3000 ms (the publishing window), got {horizon!r}")
     policy = policy or RetryPolicy(3, backoff="exponential", base=50.0, jitter="full")

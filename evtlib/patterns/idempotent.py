@@ -51,6 +51,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import checks
 from ..broker import Broker
 from ..consumer import Consumer, Delivery
 from ..events import Event
@@ -274,8 +275,7 @@ class IdempotentConsumer(_EffectConsumer):
         restart_after: float = 50.0,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(atomic, bool):
-            raise TypeError(f"atomic must be True or False, got {atomic!r}")
+        checks.boolean("atomic", atomic)
         self.atomic = atomic
         super().__init__(
             broker,

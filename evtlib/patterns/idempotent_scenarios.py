@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from .. import checks
 from ..broker import Broker, NetworkFaults
 from ..distributions import Uniform
 from ..events import Event
@@ -191,8 +192,7 @@ def idempotent_sweep(n_schedules: int = 1000, seed: int = 0) -> dict[str, Any]:
     "failed_with_republish", "extra_charges", "missing_charges",
     "unfinished"}, ...}``.
     """
-    if isinstance(n_schedules, bool) or not isinstance(n_schedules, int) or n_schedules < 1:
-        raise ValueError(f"n_schedules must be an int >= 1, got {n_schedules!r}")
+    checks.integer("n_schedules", n_schedules, min=1)
     keys = (
         "failed_schedules",
         "failed_with_republish",

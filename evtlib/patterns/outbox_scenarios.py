@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import checks
 from ..broker import Broker
 from ..events import Event
 from ..sim import Simulation
@@ -138,8 +139,7 @@ def _run(seed: int, twin: str, plan: CrashPlan, n_orders: int, trace: bool = Tru
 
 
 def _check_n_orders(n_orders: Any) -> None:
-    if isinstance(n_orders, bool) or not isinstance(n_orders, int) or n_orders < 1:
-        raise ValueError(f"n_orders must be an int >= 1, got {n_orders!r}")
+    checks.integer("n_orders", n_orders, min=1)
 
 
 def run_outbox_scenario(
@@ -161,8 +161,7 @@ def run_outbox_scenario(
     probability ``crash_rate``, drawn from ``seed``.  ``crash_points`` may
     also be an explicit mapping ``{point: [visits]}``.  Same seed, same outcome.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
+    checks.integer("seed", seed)
     _check_n_orders(n_orders)
     if not (_number(crash_rate) and 0 <= crash_rate < 1):
         raise ValueError(f"crash_rate must be a probability in [0, 1), got {crash_rate!r}")
@@ -211,8 +210,7 @@ def outbox_sweep(n_schedules: int = 1000, seed: int = 0, n_orders: int = 8) -> d
     naive twins fail on a share of schedules, the outbox on none (its
     duplicates are expected and handled by idempotent consumers).
     """
-    if isinstance(n_schedules, bool) or not isinstance(n_schedules, int) or n_schedules < 1:
-        raise ValueError(f"n_schedules must be an int >= 1, got {n_schedules!r}")
+    checks.integer("n_schedules", n_schedules, min=1)
     tallies: dict[str, Any] = {"schedules": n_schedules}
     keys = ("failed_schedules", "lost", "invented", "duplicates", "crashes", "out_of_order")
     for twin in TWINS:

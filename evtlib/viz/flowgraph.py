@@ -22,6 +22,7 @@ from typing import Any
 
 import networkx as nx
 
+from .. import checks
 from ..broker import Broker
 from ..metrics import lag_at
 from ..readmodel import ReadModel
@@ -97,8 +98,7 @@ def flow_graph(
     ``end`` (partition log end), ``lag`` (group), ``alive``, ``in_flight``
     and ``owns`` (consumers).  Partition -> group edges carry ``waiting``.
     """
-    if not isinstance(broker, Broker):
-        raise TypeError(f"broker must be a Broker, got {broker!r}")
+    checks.instance("broker", broker, Broker)
     dead = list(dead_letter)
     now = broker.sim.now if at is None else float(at)
     down = _crashed_at(broker.sim.trace, now) if at is not None else None

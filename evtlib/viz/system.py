@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from .. import checks
 from ..broker import Broker
 from .lag import draw_consistency_lag, draw_consumer_lag
 
@@ -178,8 +179,7 @@ def draw_dashboard(broker: Broker, *, title: str | None = None, exclude: Iterabl
     """
     import matplotlib.pyplot as plt
 
-    if not isinstance(broker, Broker):
-        raise TypeError(f"broker must be a Broker, got {broker!r}")
+    checks.instance("broker", broker, Broker)
     skip = set(exclude)
     consumers = [c for c in broker.consumers if c.name not in skip and len(c.handled_at)]
     groups = [g for g in broker.groups.values() if g.name not in skip]

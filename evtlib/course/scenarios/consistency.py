@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ... import checks
 from ...broker import Broker
 from ...consumer import Consumer
 from ...distributions import Exponential, Poisson
@@ -33,8 +34,7 @@ def shop(
     lag grows for as long as the load lasts.  The run continues until the
     backlog is gone.
     """
-    if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
-        raise ValueError(f"consumers must be an int >= 1, got {consumers!r}")
+    checks.integer("consumers", consumers, min=1)
     sim = Simulation(seed=seed, trace=False)
     broker = Broker(sim, latency=1.0)
     broker.create_topic("orders", partitions=partitions)

@@ -18,6 +18,7 @@ import random
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from ... import checks
 from ...broker import Broker, NetworkFaults
 from ...sim import Simulation
 from .choreography import Choreography
@@ -58,8 +59,7 @@ class Shop:
     """
 
     def __init__(self, stock: int = 10, *, semantic_lock: bool = False) -> None:
-        if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
-            raise ValueError(f"stock must be an int >= 0, got {stock!r}")
+        checks.integer("stock", stock, min=0)
         self.stock = stock
         self.semantic_lock = semantic_lock
         self.reservations: dict[str, dict[str, Any]] = {}
@@ -251,8 +251,7 @@ def run_order(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if isinstance(orders, bool) or not isinstance(orders, int) or orders < 1:
-        raise ValueError(f"orders must be an int >= 1, got {orders!r}")
+    checks.integer("orders", orders, min=1)
     sim = Simulation(seed)
     broker = Broker(sim, latency=1.0, faults=faults)
     shop = Shop(stock)
@@ -295,8 +294,7 @@ def saga_sweep(n: int = 1000, *, seed: int = 0) -> dict[str, dict[str, int]]:
     shop's ledger, so they count what really happened, not what the
     coordinator believes.  The saga's ``half-done`` column should be 0.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    checks.integer("n", n, min=1)
     tallies = {mode: dict.fromkeys(OUTCOMES, 0) for mode in MODES}
     probe = order_saga(Shop())
     for i in range(n):
