@@ -92,3 +92,25 @@ def test_each_outcome_has_the_same_effect_on_every_backend(backend):
     assert DeadLetterRecord.from_event(letter).event == sent["dead-letter"]
     retried = [r for r in backend.sim.trace.filter(kind="failed") if r.event_id == sent["raise"].id]
     assert len(retried) == 1
+
+
+def test_a_failure_after_an_auto_ack_is_a_traced_loss_on_every_backend(backend):
+    """At-most-once: the handler raises, the event is not delivered again, and the loss is traced."""
+    orders = backend.name("orders")
+    backend.broker.create_topic(orders)
+    tried: list[str] = []
+
+    def fragile(event):
+        tried.append(event.key)
+        if event.key == "order-1":
+            raise ValueError("lost for good")
+
+    Consumer(backend.broker, "audit", orders, fragile, delivery="at-most-once", retry_delay=20.0)
+    shop = Producer(backend.broker, "shop", orders)
+    doomed = shop.emit("OrderPlaced", "order-1", {"total": 30})
+    shop.emit("OrderPlaced", "order-2", {"total": 12})
+    backend.wait(lambda: len(tried) == 2)
+    backend.idle()
+    assert tried == ["order-1", "order-2"]  # never delivered again
+    (lost,) = backend.sim.trace.filter(kind="lost")
+    assert (lost.actor, lost.event_id) == ("audit", doomed.id)
