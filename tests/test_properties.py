@@ -189,7 +189,7 @@ def drive(run: Run, check=None) -> None:
     """Step to quiescence, calling ``check(run)`` after every step."""
     sim = run.sim
     for _ in range(MAX_STEPS):
-        if not sim._queue:
+        if sim.peek() == float("inf"):
             return
         sim.step()
         if check is not None:
@@ -311,13 +311,18 @@ def check_ownership(run: Run) -> None:
             elif group.session_timeout == 0:
                 assert not any(m.alive for m in group.members), f"{tp} has no owner"
             assert 0 <= state.committed <= len(state.partition.log)
+            # The state's own rule: nothing committed unfinished, nothing finished unfetched.
+            assert state.committed <= state.done <= state.position <= len(state.partition.log), (
+                f"{tp}: committed={state.committed} done={state.done} position={state.position}"
+            )
             assert state.lag >= 0
 
 
 @MAIN
 @given(workloads())
 def test_each_partition_has_at_most_one_live_owner_at_every_step(cfg):
-    """After every step each partition has at most one owner, a member, alive unless its session is pending."""
+    """After every step each partition has at most one owner, a member, alive unless its session
+    is pending, and its offsets keep committed <= done <= position <= log end."""
     run = build(cfg, trace=False)
     drive(run, check_ownership)
 
