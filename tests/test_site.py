@@ -142,3 +142,19 @@ def test_the_glossary_defines_the_course_terms_and_names_their_broker():
     for term, broker in owners.items():
         assert f"**{broker}**" in names[term], term
     assert list(entries) == sorted(entries, key=str.lower), "entries are in alphabetical order"
+
+
+def test_a_broken_link_in_a_notebook_fails_the_build(tmp_path):
+    """A notebook linking to a notebook that does not exist stops the build, naming page and link."""
+    import nbformat
+
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 00 · Tiny\n\nNext: [01](01-missing.ipynb).")]
+    nbformat.write(nb, root / "notebooks" / "00-tiny.ipynb")
+    with pytest.raises(
+        site.SiteError, match=r"notebooks/00-tiny.html: 01-missing.ipynb \(no such file\)"
+    ):
+        site.build(tmp_path / "site", root=root)
+    assert site.main(["--check-only", str(tmp_path / "site")]) == 1
