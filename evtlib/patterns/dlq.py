@@ -43,6 +43,7 @@ from ..broker import Broker
 from ..consumer import Consumer, Delivery
 from ..events import Event, thaw
 from ..outcome import Outcome, dead_letter
+from ..protocols import BrokerBackend
 from .retry import RetryPolicy
 
 __all__ = [
@@ -204,7 +205,7 @@ class DeadLetterConsumer(Consumer):
         ttl: float | None = None,
         **kwargs: Any,
     ) -> None:
-        checks.instance("broker", broker, Broker)
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         checks.function("handler", handler)
         if policy is None:
             policy = RetryPolicy()
@@ -416,7 +417,7 @@ class DeadLetterQueue:
     """
 
     def __init__(self, broker: Broker, topic: str) -> None:
-        checks.instance("broker", broker, Broker)
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         _require_dead_letter_topic(broker, topic, "DLQ topic")
         self.broker = broker
         self.topic = topic
@@ -549,7 +550,7 @@ def conservation(broker: Broker, group: str) -> Conservation:
     :class:`DeadLetterConsumer` members handled, and what its dead-letter
     topics hold for this group.
     """
-    checks.instance("broker", broker, Broker)
+    checks.instance("broker", broker, BrokerBackend, "Broker")
     if group not in broker.groups:
         known = ", ".join(broker.groups) or "none yet"
         raise KeyError(f"unknown group {group!r}; known groups: {known}")

@@ -60,6 +60,7 @@ from .. import checks
 from ..broker import Broker
 from ..errors import BufferFullError
 from ..events import Event
+from ..protocols import BrokerBackend
 from ..sim import URGENT, Scheduler, Timer
 from .crashes import CrashPlan, CrashSpec, SimulatedCrash
 from .sqlite import (
@@ -295,7 +296,7 @@ class DualWriteService(_OrderWriter):
         name: str = "orders",
         crash_at: CrashSpec = None,
     ) -> None:
-        checks.instance("broker", broker, Broker)
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         broker.topic(topic)  # a KeyError naming the known topics
         if order not in DUAL_WRITE_ORDERS:
             raise ValueError(f"order must be one of {DUAL_WRITE_ORDERS}, got {order!r}")
@@ -386,7 +387,7 @@ class OutboxRelay:
         start: bool = True,
     ) -> None:
         checks.instance("sim", sim, Scheduler, "Simulation or another runner")
-        checks.instance("broker", broker, Broker)
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         broker.topic(topic)
         checks.boolean("start", start)
         crashes = CrashPlan.coerce(crash_at, OUTBOX_CRASH_POINTS)

@@ -25,6 +25,7 @@ import networkx as nx
 from .. import checks
 from ..broker import Broker
 from ..metrics import lag_at
+from ..protocols import BrokerBackend
 from ..readmodel import ReadModel
 from ..trace import Trace
 from .style import COLORS
@@ -98,7 +99,7 @@ def flow_graph(
     ``end`` (partition log end), ``lag`` (group), ``alive``, ``in_flight``
     and ``owns`` (consumers).  Partition -> group edges carry ``waiting``.
     """
-    checks.instance("broker", broker, Broker)
+    checks.instance("broker", broker, BrokerBackend, "Broker")
     dead = list(dead_letter)
     now = broker.sim.now if at is None else float(at)
     down = _crashed_at(broker.sim.trace, now) if at is not None else None

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from .. import checks
 from ..broker import Broker
+from ..protocols import BrokerBackend
 from .lag import draw_consistency_lag, draw_consumer_lag
 
 __all__ = ["SagaBar", "SagaTimelineDrawn", "saga_bars", "draw_saga_timeline", "draw_dashboard"]
@@ -179,7 +180,7 @@ def draw_dashboard(broker: Broker, *, title: str | None = None, exclude: Iterabl
     """
     import matplotlib.pyplot as plt
 
-    checks.instance("broker", broker, Broker)
+    checks.instance("broker", broker, BrokerBackend, "Broker")
     skip = set(exclude)
     consumers = [c for c in broker.consumers if c.name not in skip and len(c.handled_at)]
     groups = [g for g in broker.groups.values() if g.name not in skip]

@@ -9,6 +9,7 @@ from ... import checks
 from ...broker import Broker
 from ...consumer import Consumer, Delivery
 from ...events import Event, thaw
+from ...protocols import BrokerBackend
 from .definition import (
     ACTION,
     COMPENSATION,
@@ -219,7 +220,7 @@ class Choreography:
         name: str | None = None,
         on_end: Callable[[SagaInstance], Any] | None = None,
     ) -> None:
-        checks.instance("broker", broker, Broker)
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         checks.instance("definition", definition, SagaDefinition)
         if name is not None:
             checks.name("name", name)

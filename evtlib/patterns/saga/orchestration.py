@@ -9,6 +9,7 @@ from ... import checks
 from ...broker import Broker
 from ...consumer import Consumer, Delivery
 from ...events import Event, thaw
+from ...protocols import BrokerBackend
 from ...sim import Scheduler, Timer
 from .definition import (
     ACTION,
@@ -191,7 +192,7 @@ class SagaOrchestrator:
         retry_delay: float = 100.0,
         on_end: Callable[[SagaInstance], Any] | None = None,
     ) -> None:
-        checks.instance("broker", broker, Broker)
+        checks.instance("broker", broker, BrokerBackend, "Broker")
         checks.instance("definition", definition, SagaDefinition)
         if name is not None:
             checks.name("name", name)
