@@ -221,3 +221,13 @@ def test_retry_storm_refuses_a_bad_jitter_name():
     """An unknown jitter name is refused before anything runs."""
     with pytest.raises(ValueError, match="jitter must be one of"):
         retry_storm("decorrelated")
+
+
+def test_flaky_service_checks_everything_before_taking_its_name():
+    """A refused FlakyService leaves its name free, so the fixed call works; sim must be a runner."""
+    sim = Simulation(0)
+    with pytest.raises(ValueError, match="capacity must be an int >= 1"):
+        FlakyService(sim, capacity=0)
+    FlakyService(sim)
+    with pytest.raises(TypeError, match="sim must be a Simulation or another runner, got None"):
+        FlakyService(None)

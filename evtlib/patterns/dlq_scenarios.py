@@ -28,7 +28,7 @@ from ..errors import EvtlibError
 from ..events import Event
 from ..metrics import LagSeries, lag_series
 from ..producer import Producer
-from ..sim import Simulation
+from ..sim import Scheduler, Simulation
 from .dlq import DeadLetterConsumer, DeadLetterQueue, conservation
 from .retry import JITTERS, RetryPolicy
 
@@ -150,6 +150,7 @@ class FlakyService:
         window: float = 100.0,
         down_until: float = 250.0,
     ) -> None:
+        checks.instance("sim", sim, Scheduler, "Simulation or another runner")
         checks.integer("capacity", capacity, min=1)
         if isinstance(window, bool) or not isinstance(window, (int, float)) or not window > 0:
             raise ValueError(f"window must be > 0 ms, got {window!r}")
