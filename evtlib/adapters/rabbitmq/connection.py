@@ -301,7 +301,7 @@ class Connection:
     def on_blocked(self, blocked: Callable[[str], None], unblocked: Callable[[], None]) -> None:
         """Call ``blocked(reason)`` on ``connection.blocked`` and ``unblocked()`` after it."""
         self._conn.add_on_connection_blocked_callback(
-            lambda _conn, frame: blocked(str(getattr(frame.method, "reason", "") or "alarm"))
+            lambda _conn, frame: blocked(str(frame.method.reason or "an alarm"))
         )
         self._conn.add_on_connection_unblocked_callback(lambda _conn, _frame: unblocked())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel
@@ -118,7 +119,7 @@ class RabbitDeadLetterQueue:
         else:
             attempts = int(death.get("count", 1))
         when = death.get("time")
-        at = when.timestamp() * 1000.0 if hasattr(when, "timestamp") else 0.0
+        at = when.timestamp() * 1000.0 if isinstance(when, datetime) else 0.0
         return DeadLetterRecord(
             event=event,
             reason=X_DEATH_REASONS.get(reason, "failed"),
