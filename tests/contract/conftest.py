@@ -55,18 +55,18 @@ def require_rabbitmq() -> None:
 class Backend:
     """One backend for a contract test: a broker, its clock, and how to wait on it."""
 
-    def __init__(self, kind: str, prefix: str) -> None:
+    def __init__(self, kind: str, prefix: str, *, profile: str = "rabbitmq") -> None:
         self.kind = kind
         self._names = count(1)
         if kind == "sim":
             self.sim: Any = Simulation(seed=0)
-            self.broker: Any = Broker(self.sim)
+            self.broker: Any = Broker(self.sim)  # the log family (profile "kafka")
             self.prefix = prefix
         else:
             from evtlib.adapters.rabbitmq import RabbitBroker, RealTime
 
             self.sim = RealTime(seed=0)
-            self.broker = RabbitBroker(sim=self.sim)
+            self.broker = RabbitBroker(sim=self.sim, profile=profile)
             # Queues on a real broker outlive a failed run: a random suffix keeps runs apart.
             self.prefix = f"{prefix}-{secrets.token_hex(3)}"
 
@@ -113,6 +113,19 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         require_rabbitmq()
     prefix = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.lower()).strip("-")
     b = Backend(request.param, prefix)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def log_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The same log scenario on the simulated broker and on RabbitMQ streams (profile "kafka")."""
+    if request.param == "rabbitmq":
+        require_rabbitmq()
+    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.lower()).strip("-")
+    b = Backend(request.param, prefix, profile="kafka")
     try:
         yield b
     finally:

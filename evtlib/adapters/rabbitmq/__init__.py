@@ -22,7 +22,13 @@ One module per idea: :mod:`.wire` (events as messages, queue names),
 :mod:`.connection` (URLs, connecting with backoff, publishing),
 :mod:`.runtime` (:class:`RealTime`), :mod:`.broker` (topics and topology),
 :mod:`.groups` (queues per group, and what an outcome does),
-:mod:`.deadletters` (the dead-letter store and redrive).
+:mod:`.deadletters` (the dead-letter store and redrive), :mod:`.streams`
+(the log family: a topic as streams, groups at their own offsets).
+
+Two families, as in :mod:`evtlib.profiles`: ``RabbitBroker(url)`` is the
+queue family (profile ``"rabbitmq"``, quorum queues, below), and
+``RabbitBroker(url, profile="kafka")`` the log family on RabbitMQ streams
+(last section).
 
 The mapping, concept by concept
 -------------------------------
@@ -124,12 +130,46 @@ The mapping, concept by concept
   and confirmed messages are on disk.  Each reconnection is traced
   ``reconnected`` with its attempts and waits.
 
+The log family on streams (``profile="kafka"``)
+-----------------------------------------------
+* **Partition -> stream.**  Each partition of a topic is a stream
+  (``x-queue-type: stream``) named ``orders.0``, ``orders.1``, ..., bound to
+  the topic's exchange with its routing key: an append-only log kept
+  whatever anyone has read, shared by every group.  Retention:
+  ``create_topic(..., retention=ms)`` -> ``x-max-age``,
+  ``retention_bytes`` -> ``x-max-length-bytes``, in segments of
+  ``segment_bytes`` (``x-stream-max-segment-size-bytes``): RabbitMQ deletes
+  whole segments, as Kafka does.
+* **Offsets are the stream's own.**  A group member reads its partition's
+  stream with ``x-stream-offset``; :attr:`Delivery.offset` is the message's
+  ``x-stream-offset`` (increasing, not always consecutive).
+* **Committed offsets are durable.**  Each group and partition has a queue
+  that keeps only its last commit (``x-max-length: 1``, ``x-overflow:
+  drop-head``), written with a confirm after each handled event, so another
+  process of the group resumes there (Kafka keeps them in
+  ``__consumer_offsets``).
+* **start and replay.**  A new group starts at ``"earliest"`` (the first
+  retained offset) or ``"latest"`` (the default, as ``auto.offset.reset``);
+  :meth:`StreamGroup.reset_offsets` replays from ``"earliest"`` or an offset,
+  or skips to ``"latest"``, and tells each member (``rewound``).
+* **Outcomes.**  :meth:`StreamGroup.settle` maps them: ``ack`` and
+  ``settled`` commit the next offset; ``failed`` and ``retry`` hold the
+  partition and hand the same message to the handler again (attempt 2, 3,
+  ...); ``dead-letter`` publishes the letter, then commits.  At-most-once
+  commits before handling.  A message that is not an event is traced
+  ``undecodable`` and stepped over (the stream keeps it).
+
 What does not carry over:
 
-* the log family: ``read``, ``events``, ``reset_offsets``, offsets
-  (:attr:`Delivery.offset` is -1), ``start="earliest"`` replay of what was
-  published before a group existed, retention.  RabbitMQ streams would map
-  them; they are not mapped yet, so the kafka profile stays simulated;
+* on the queue family, the log: ``read``, ``events``, ``reset_offsets``,
+  offsets (:attr:`Delivery.offset` is -1), ``start="earliest"`` replay of
+  what was published before a group existed, retention (use
+  ``profile="kafka"``);
+* on streams: one owner per partition across processes (single active
+  consumer on streams needs RabbitMQ's stream protocol, not AMQP 0-9-1),
+  lag (the end offset is not known over AMQP 0-9-1:
+  :meth:`StreamGroup.lag` counts what was received and not handled),
+  compaction, ``read`` / ``events``, and the dead-letter store view;
 * simulated latency, network faults (drop, delay, duplicate) and ``pause``;
 * buffers with ``capacity`` and their ``reject`` / ``drop-oldest`` policies
   (RabbitMQ's ``x-max-length`` is not mapped; an alarm blocks publishing
@@ -172,6 +212,7 @@ from .connection import (
 from .deadletters import X_DEATH_REASONS, RabbitDeadLetterQueue
 from .groups import QueueSpec, RabbitGroup
 from .runtime import RealTime
+from .streams import StreamGroup, StreamState, offsets_queue, stream_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...protocols import BrokerBackend, GroupBackend, Runner, TopicBackend
@@ -191,6 +232,8 @@ __all__ = [
     "RabbitPartition",
     "RabbitGroup",
     "QueueSpec",
+    "StreamGroup",
+    "StreamState",
     "RabbitDeadLetterQueue",
     "BrokerUnavailable",
     "PublishError",
@@ -208,6 +251,8 @@ __all__ = [
     "decode",
     "queue_name",
     "quarantine_name",
+    "stream_name",
+    "offsets_queue",
     "delivery_limit",
 ]
 
@@ -216,6 +261,10 @@ if (
 ):  # pragma: no cover - read by mypy only: the backend satisfies the core's protocols
 
     def _protocols(
-        broker: RabbitBroker, group: RabbitGroup, topic: RabbitTopic, runner: RealTime
-    ) -> tuple[BrokerBackend, GroupBackend, TopicBackend, Runner]:
-        return broker, group, topic, runner
+        broker: RabbitBroker,
+        group: RabbitGroup,
+        log_group: StreamGroup,
+        topic: RabbitTopic,
+        runner: RealTime,
+    ) -> tuple[BrokerBackend, GroupBackend, GroupBackend, TopicBackend, Runner]:
+        return broker, group, log_group, topic, runner

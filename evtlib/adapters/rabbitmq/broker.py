@@ -17,10 +17,12 @@ from ...consumer import Consumer
 from ...distributions import Constant
 from ...events import Event
 from ...patterns.retry import RetryPolicy
+from ...profiles import profile as find_profile
 from ...protocols import BufferPolicy, StartAt
 from .connection import DEFAULT_BACKOFF, Connection, Publisher, redact, resolve_url
 from .groups import QueueSpec, RabbitGroup
 from .runtime import RealTime
+from .streams import StreamGroup, offset_message, stream_arguments, stream_name
 from .wire import encode, quarantine_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,6 +120,11 @@ class RabbitBroker:
         How long (ms) a publish waits while an alarm blocks publishing.
     heartbeat:
         AMQP heartbeat (s): how soon either side notices a dead peer.
+    profile:
+        ``"rabbitmq"`` (default): the queue family, one quorum queue per
+        group and partition.  ``"kafka"``: the log family on RabbitMQ
+        streams, one stream per partition read by every group at its own
+        offset (:mod:`.streams`).
     """
 
     def __init__(
@@ -132,7 +139,9 @@ class RabbitBroker:
         reconnect_timeout: float = 60_000.0,
         blocked_timeout: float = 60_000.0,
         heartbeat: int = 30,
+        profile: str = "rabbitmq",
     ) -> None:
+        checks.one_of("profile", profile, ("rabbitmq", "kafka"))
         if sim is None:
             sim = RealTime()
         if not isinstance(sim, RealTime):
@@ -154,8 +163,12 @@ class RabbitBroker:
         self.latency = Constant(0.0)
         self.faults = None
         self.rng = sim.rng_for(name)
+        #: The real broker family this one behaves as (:mod:`evtlib.profiles`).
+        self.profile = find_profile(profile)
         self._topics: dict[str, RabbitTopic] = {}
-        self._groups: dict[str, RabbitGroup] = {}
+        self._groups: dict[str, RabbitGroup | StreamGroup] = {}
+        self._streams: dict[str, tuple[str, int, dict[str, Any]]] = {}  # name -> topic, p, args
+        self._offset_stores: set[str] = set()
         self.consumers: list[Consumer] = []
         self.producers: list[Any] = []
         self._queues: dict[str, QueueSpec] = {}
@@ -200,7 +213,7 @@ class RabbitBroker:
         return self._topics
 
     @property
-    def groups(self) -> dict[str, RabbitGroup]:
+    def groups(self) -> dict[str, RabbitGroup | StreamGroup]:
         """The consumer groups of this process, by name."""
         return self._groups
 
@@ -232,6 +245,10 @@ class RabbitBroker:
             self._declare_queue_on(ch, q)
         for name in self._quarantines:
             ch.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+        for name, (topic, p, args) in self._streams.items():
+            self._declare_stream_on(ch, name, topic, p, args)
+        for name in self._offset_stores:
+            self._declare_offsets_on(ch, name)
         for g in self._groups.values():
             g.reconnected()
 
@@ -295,6 +312,39 @@ class RabbitBroker:
             self._quarantines.add(name)
         return name
 
+    @staticmethod
+    def _declare_stream_on(
+        ch: BlockingChannel, name: str, topic: str, partition: int, args: dict[str, Any]
+    ) -> None:
+        ch.queue_declare(name, durable=True, arguments=args)
+        ch.queue_bind(name, topic, routing_key=str(partition))
+
+    @staticmethod
+    def _declare_offsets_on(ch: BlockingChannel, name: str) -> None:
+        # Only the last commit is kept: a "last value" queue.
+        args = {"x-max-length": 1, "x-overflow": "drop-head"}
+        ch.queue_declare(name, durable=True, arguments=args)
+
+    def load_offset(self, store: str) -> int | None:
+        """The offset last committed to ``store`` (declared if new), or None."""
+        if store not in self._offset_stores:
+            self._declare(f"queue {store!r}", self._declare_offsets_on, store)
+            self._offset_stores.add(store)
+        ch = self.connection.channel()
+        try:
+            method, _props, body = ch.basic_get(store, auto_ack=False)
+            if method is None:
+                return None
+            ch.basic_nack(int(method.delivery_tag or 0), requeue=True)
+            return int(body or b"0")
+        finally:
+            self.connection.quietly(ch.close)
+
+    def save_offset(self, store: str, offset: int) -> None:
+        """Commit ``offset`` durably to ``store`` (with a confirm)."""
+        body, props = offset_message(offset)
+        self.publisher.send("", store, body, props, actor=self.name)
+
     def queue_spec(self, name: str) -> QueueSpec | None:
         """What this broker declared for the group queue ``name`` (None if not one of its own)."""
         return self._queues.get(name)
@@ -323,8 +373,17 @@ class RabbitBroker:
         *,
         capacity: int | None = None,
         policy: BufferPolicy = "block",
+        retention: float | None = None,
+        retention_bytes: int | None = None,
+        segment_bytes: int | None = None,
     ) -> RabbitTopic:
-        """Declare topic ``name``: a durable direct exchange with ``partitions`` partitions."""
+        """Declare topic ``name``: a durable direct exchange with ``partitions`` partitions.
+
+        With ``profile="kafka"`` each partition is also a stream, retained for
+        ``retention`` ms (``x-max-age``; default: RabbitMQ keeps it until
+        ``retention_bytes``, ``x-max-length-bytes``, says otherwise) in
+        segments of ``segment_bytes`` (the unit retention deletes).
+        """
         check_new_topic(self._topics, name, partitions)
         if partitions > MAX_PARTITIONS:
             raise ValueError(
@@ -335,12 +394,29 @@ class RabbitBroker:
             raise ValueError(
                 f"capacity must be None on RabbitMQ (bounded buffers are simulated only), got {capacity!r}"
             )
+        log = self.profile.family == "log"
+        if not log and (retention, retention_bytes, segment_bytes) != (None, None, None):
+            raise ValueError(
+                "retention, retention_bytes and segment_bytes need profile='kafka' (streams):"
+                " a queue keeps a message until it is acked"
+            )
+        if retention is not None:
+            retention = ms("retention", retention, positive=True)
+        for what, value in (("retention_bytes", retention_bytes), ("segment_bytes", segment_bytes)):
+            if value is not None:
+                integer(what, value, min=1)
         self._declare(
             f"exchange {name!r} (partitions={partitions})",
             self._declare_exchange,
             name,
             partitions,
         )
+        if log:
+            args = stream_arguments(retention, retention_bytes, segment_bytes)
+            for p in range(partitions):
+                stream = stream_name(name, p)
+                self._declare(f"stream {stream!r}", self._declare_stream_on, stream, name, p, args)
+                self._streams[stream] = (name, p, args)
         topic = RabbitTopic(self, name, partitions)
         self._topics[name] = topic
         return topic
@@ -355,13 +431,16 @@ class RabbitBroker:
 
     def group(
         self, name: str, *, start: StartAt | None = None, session_timeout: float | None = None
-    ) -> RabbitGroup:
+    ) -> RabbitGroup | StreamGroup:
         """The consumer group ``name``, created on first use (its queues on first join).
 
-        ``start`` is accepted for the interface (a queue only ever gets what is
-        published after it exists); ``session_timeout`` must be 0: RabbitMQ
-        notices a closed channel at once.  Asking again for an existing group
-        with a different ``start`` is an error, as on the simulated broker.
+        On the queue profile ``start`` is accepted for the interface (a queue
+        only ever gets what is published after it exists); on streams
+        (``profile="kafka"``) it is where a new group begins: ``"earliest"``
+        or ``"latest"`` (the default, Kafka's ``auto.offset.reset``).
+        ``session_timeout`` must be 0: RabbitMQ notices a closed channel at
+        once.  Asking again for an existing group with a different ``start``
+        is an error, as on the simulated broker.
         """
         checks.name("group name", name)
         if start is not None:
@@ -373,7 +452,12 @@ class RabbitBroker:
             )
         g = self._groups.get(name)
         if g is None:
-            g = self._groups[name] = RabbitGroup(self, name, start or "earliest")
+            if self.profile.family == "log":
+                default = str(self.profile.settings.get("auto.offset.reset", "latest"))
+                g = StreamGroup(self, name, start or default)
+            else:
+                g = RabbitGroup(self, name, start or "earliest")
+            self._groups[name] = g
         elif start is not None and start != g.start:
             raise ValueError(
                 f"start must be {g.start!r}, the start of the existing group {name!r}, got {start!r}"
@@ -432,7 +516,13 @@ class RabbitBroker:
     def delete_all(self) -> None:
         """Delete every queue and exchange this broker declared (tests, demos)."""
         ch = self.connection.channel()
-        for name in [*self._queues, *self._stores, *self._quarantines]:
+        for name in [
+            *self._queues,
+            *self._stores,
+            *self._quarantines,
+            *self._streams,
+            *self._offset_stores,
+        ]:
             ch.queue_delete(name)
         for name in self._topics:
             ch.exchange_delete(name)

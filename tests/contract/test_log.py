@@ -1,0 +1,201 @@
+"""The log contract: replay, a late group reading history, resuming at the committed offset.
+
+Run on the simulated broker (the log family, profile "kafka") and on
+RabbitMQ streams (``RabbitBroker(profile="kafka")``: one stream per
+partition, offsets that are the stream's own, committed offsets stored
+durably).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+
+import pytest
+
+from evtlib import Consumer, Producer
+
+from .conftest import require_rabbitmq
+
+
+def test_a_late_group_with_earliest_reads_the_history_and_latest_only_what_follows(log_backend):
+    """A log keeps what was published: 'earliest' reads it all, 'latest' only what comes after."""
+    broker = log_backend.broker
+    orders = log_backend.name("orders")
+    broker.create_topic(orders, partitions=2)
+    shop = Producer(broker, "shop", orders)
+    before = [shop.emit("OrderPlaced", f"order-{i}", {"n": i}).id for i in range(6)]
+    history: list[str] = []
+    broker.group("audit", start="earliest")
+    Consumer(broker, "auditor", orders, lambda e: history.append(e.id), group="audit")
+    log_backend.wait(lambda: len(history) == 6)
+    tail: list[str] = []
+    broker.group("tail", start="latest")
+    Consumer(broker, "tailer", orders, lambda e: tail.append(e.id), group="tail")
+    after = [shop.emit("OrderPlaced", f"order-{i}", {"n": i}).id for i in range(6, 8)]
+    log_backend.wait(lambda: len(history) == 8 and len(tail) == 2)
+    log_backend.idle()
+    assert sorted(history) == sorted(before + after)
+    assert sorted(tail) == sorted(after)
+
+
+def test_reset_offsets_replays_the_log_in_the_same_order_per_key(log_backend):
+    """group.reset_offsets('earliest') hands every retained event to the group again."""
+    broker = log_backend.broker
+    orders = log_backend.name("orders")
+    broker.create_topic(orders, partitions=2)
+    broker.group("audit", start="earliest")
+    seen: dict[str, list[int]] = defaultdict(list)
+    offsets: list[tuple[int, int]] = []
+
+    class Audit(Consumer):
+        def process(self, delivery):
+            seen[delivery.event.key].append(delivery.event.data["n"])
+            offsets.append((delivery.partition, delivery.offset))
+
+    Audit(broker, "auditor", orders, group="audit")
+    shop = Producer(broker, "shop", orders)
+    for n in range(10):
+        shop.emit("OrderUpdated", f"order-{n % 3}", {"n": n})
+    log_backend.wait(lambda: sum(map(len, seen.values())) == 10)
+    first = {k: list(v) for k, v in seen.items()}
+    broker.groups["audit"].reset_offsets("earliest")
+    log_backend.wait(lambda: sum(map(len, seen.values())) == 20)
+    for key, ns in seen.items():
+        assert ns == first[key] + first[key], key
+    for p in (0, 1):
+        mine = [o for q, o in offsets if q == p]
+        half = len(mine) // 2
+        assert mine[:half] == mine[half:] == sorted(mine[:half])  # real offsets, increasing
+        assert all(o >= 0 for o in mine)
+
+
+def test_a_new_owner_resumes_at_the_committed_offset(log_backend):
+    """A member dies while handling: the next owner starts at its event, delivered again."""
+    broker = log_backend.broker
+    orders = log_backend.name("orders")
+    broker.create_topic(orders)
+    broker.group("billing", start="earliest")
+    first: list[tuple[str, int]] = []
+
+    class Dies(Consumer):
+        def process(self, delivery):
+            first.append((delivery.event.key, delivery.attempt))
+            if delivery.event.key == "order-2":
+                self.crash()  # dies in the middle of handling: nothing committed for it
+
+    dies = Dies(broker, "billing-1", orders, group="billing")
+    shop = Producer(broker, "shop", orders)
+    for i in (1, 2, 3):
+        shop.emit("OrderPlaced", f"order-{i}", {"n": i})
+    log_backend.wait(lambda: not dies.alive)
+    second: list[tuple[str, int]] = []
+
+    class Survives(Consumer):
+        def process(self, delivery):
+            second.append((delivery.event.key, delivery.attempt))
+
+    Survives(broker, "billing-2", orders, group="billing")
+    log_backend.wait(lambda: len(second) == 2)
+    log_backend.idle()
+    assert first == [("order-1", 1), ("order-2", 1)]
+    assert second == [("order-2", 2), ("order-3", 1)]
+
+
+# -- RabbitMQ streams only ---------------------------------------------------------------
+
+
+def _streams_broker(seed: int = 0):
+    from evtlib.adapters.rabbitmq import RabbitBroker, RealTime
+
+    sim = RealTime(seed=seed)
+    return sim, RabbitBroker(sim=sim, profile="kafka")
+
+
+def test_committed_offsets_outlive_the_process(request):
+    """A group's offsets are stored in RabbitMQ: another process of the group resumes there."""
+    require_rabbitmq()
+    orders = f"{request.node.name}-{secrets.token_hex(3)}"
+    sim, broker = _streams_broker()
+    try:
+        broker.create_topic(orders)
+        broker.group("billing", start="earliest")
+        got: list[tuple[str, int]] = []
+
+        class Bill(Consumer):
+            def process(self, delivery):
+                got.append((delivery.event.key, delivery.offset))
+
+        Bill(broker, "billing-1", orders, group="billing")
+        shop = Producer(broker, "shop", orders)
+        for i in range(3):
+            shop.emit("OrderPlaced", f"order-{i}", {"n": i})
+        sim.run_until(lambda: len(got) == 3)
+    finally:
+        broker.close()  # the process ends
+    sim2, broker2 = _streams_broker(seed=1)
+    try:
+        broker2.create_topic(orders)  # the same exchange and stream, declared again
+        Producer(broker2, "shop", orders).emit("OrderPlaced", "order-3", {"n": 3})
+        broker2.group("billing", start="earliest")
+        again: list[tuple[str, int]] = []
+
+        class Bill2(Consumer):
+            def process(self, delivery):
+                again.append((delivery.event.key, delivery.offset))
+
+        Bill2(broker2, "billing-2", orders, group="billing")
+        sim2.run_until(lambda: len(again) == 1)
+        sim2.run(until=sim2.now + 300)
+        assert [k for k, _ in again] == ["order-3"]  # not the three it had committed
+        assert again[0][1] > got[-1][1]
+        assert broker2.groups["billing"].committed() == {f"{orders}[0]": again[0][1] + 1}
+    finally:
+        broker2.delete_all()
+        broker2.close()
+
+
+def test_retention_by_size_drops_the_oldest_segments():
+    """retention_bytes on a stream: an 'earliest' group sees only the newest events, in order."""
+    require_rabbitmq()
+    sim, broker = _streams_broker()
+    orders = f"retention-{secrets.token_hex(3)}"
+    try:
+        broker.create_topic(orders, retention_bytes=4_000, segment_bytes=1_000)
+        shop = Producer(broker, "shop", orders)
+        sent = [
+            shop.emit("OrderPlaced", f"order-{i}", {"n": i, "pad": "x" * 60}).id for i in range(120)
+        ]
+        broker.group("audit", start="earliest")
+        got: list[tuple[str, int]] = []
+
+        class Audit(Consumer):
+            def process(self, delivery):
+                got.append((delivery.event.id, delivery.offset))
+
+        Audit(broker, "auditor", orders, group="audit")
+        sim.run_until(lambda: got and got[-1][0] == sent[-1], timeout=15_000)
+        ids = [i for i, _ in got]
+        assert 0 < len(ids) < len(sent)  # the oldest segments are gone
+        assert ids == sent[-len(ids) :]  # what is left is the newest, in order
+        assert got[0][1] > 0
+    finally:
+        broker.delete_all()
+        broker.close()
+
+
+def test_retention_options_need_the_kafka_profile(request):
+    """On the queue profile a topic keeps nothing after the ack: retention is refused."""
+    require_rabbitmq()
+    from evtlib.adapters.rabbitmq import RabbitBroker, RealTime
+
+    with RabbitBroker(sim=RealTime()) as broker:
+        with pytest.raises(ValueError, match=r"need profile='kafka'"):
+            broker.create_topic(f"r-{secrets.token_hex(3)}", retention=60_000)
+
+
+def test_a_stream_group_satisfies_the_group_protocol(log_backend):
+    """Both backends' log groups are GroupBackends."""
+    from evtlib.protocols import GroupBackend
+
+    assert isinstance(log_backend.broker.group("audit", start="earliest"), GroupBackend)
