@@ -22,6 +22,7 @@ from .metrics import (
 )
 from .outcome import ACK, SETTLED, Outcome
 from .producer import Producer
+from .profiles import PROFILES, Profile
 from .readmodel import ReadModel
 from .sim import Scheduler, Simulation
 from .trace import Trace, TraceRecord
@@ -37,6 +38,8 @@ __all__ = [
     "thaw",
     "Upcaster",
     "Broker",
+    "Profile",
+    "PROFILES",
     "Topic",
     "Group",
     "PartitionState",

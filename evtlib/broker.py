@@ -27,9 +27,9 @@ probability.  Everything is seeded by the simulation.
 from __future__ import annotations
 
 import zlib
-from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from . import checks
@@ -37,7 +37,10 @@ from .distributions import Duration, as_duration
 from .errors import BufferFullError
 from .events import Event
 from .group import Group
+from .log import Partition
 from .offsets import PartitionState, TopicPartition
+from .profiles import Profile, resolve
+from .profiles import profile as find_profile
 from .sim import URGENT, Scheduler
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,6 +61,8 @@ __all__ = [
 ]
 
 POLICIES = ("block", "reject", "drop-oldest")
+#: The settings a topic may override (the rest belong to the broker, its groups or clients).
+_TOPIC_SETTINGS = ("retention.ms", "cleanup.policy", "delete.retention.ms")
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -92,41 +97,30 @@ class NetworkFaults:
         return bool(self.drop or self.duplicate or self.delay)
 
 
-class Partition:
-    """One partition of a topic: an append-only log of events."""
-
-    __slots__ = ("topic", "index", "log", "appended", "states", "_name")
-
-    def __init__(self, topic: Topic, index: int) -> None:
-        self.topic = topic
-        self.index = index
-        self.log: list[Event] = []
-        #: When each offset was appended (ms): lag over time is computed from it.
-        self.appended = array("d")
-        #: The state of every group that reads this partition.
-        self.states: list[PartitionState] = []
-        self._name = f"{topic.name}[{index}]"
-
-    @property
-    def end(self) -> int:
-        """The log end offset: the offset the next event will get."""
-        return len(self.log)
-
-    def __repr__(self) -> str:
-        return f"<Partition {self._name} end={len(self.log)}>"
-
-
 class Topic:
     """A named stream of events, split into partitions."""
 
     def __init__(
-        self, broker: Broker, name: str, partitions: int, capacity: int | None, policy: str
+        self,
+        broker: Broker,
+        name: str,
+        partitions: int,
+        capacity: int | None,
+        policy: str,
+        settings: Mapping[str, Any],
     ) -> None:
         self.broker = broker
         self.name = name
-        self.partitions = [Partition(self, i) for i in range(partitions)]
         self.capacity = capacity
         self.policy = policy
+        #: The topic's effective settings (the broker's, with the topic's own overrides).
+        self.settings: Mapping[str, Any] = MappingProxyType(dict(settings))
+        self.cleanup_policy: str = settings.get("cleanup.policy", "delete")
+        #: How long an event is kept (ms), or None: for ever (a compacted topic).
+        self.retention: float | None = (
+            None if self.cleanup_policy == "compact" else settings.get("retention.ms")
+        )
+        self.partitions = [Partition(self, i) for i in range(partitions)]
         self.published = 0
         self.rejected = 0
         self._rr = 0
@@ -152,6 +146,61 @@ class Topic:
         waiters, self._blocked = self._blocked, []
         for wake in waiters:
             wake()
+
+    def compact(self) -> int:
+        """Compact every partition now (``cleanup.policy="compact"``); return how many were removed.
+
+        Each partition keeps the latest event of each key; a tombstone (data
+        ``None``) stays ``delete.retention.ms`` after the first compaction that
+        kept it.  The removed offsets are traced as ``compacted``.
+        """
+        if self.cleanup_policy != "compact":
+            raise ValueError(
+                f"topic {self.name!r} has cleanup.policy={self.cleanup_policy!r}: compaction needs"
+                " cleanup.policy='compact' (create_topic(..., settings={'cleanup.policy': 'compact'}))"
+            )
+        sim = self.broker.sim
+        keep_tombstones = float(self.settings.get("delete.retention.ms", 0))
+        n = 0
+        for part in self.partitions:
+            for offset in part.compact(sim.now, keep_tombstones):
+                n += 1
+                sim.trace.record(
+                    sim.now,
+                    "compacted",
+                    self.broker.name,
+                    part.log[offset].id,
+                    self.name,
+                    part.index,
+                    offset,
+                    "a later event has the same key"
+                    if part.log[offset].data is not None
+                    else "tombstone past delete.retention.ms",
+                )
+        return n
+
+    def expire(self) -> int:
+        """Delete what retention says is too old, now; return how many events went.
+
+        The simulation also does this whenever a consumer reads the log.
+        Each deleted event is traced as ``expired`` at the time it expired.
+        """
+        sim = self.broker.sim
+        n = 0
+        for part in self.partitions:
+            for offset, when in part.expire(sim.now):
+                n += 1
+                sim.trace.record(
+                    when,
+                    "expired",
+                    self.broker.name,
+                    part.log[offset].id,
+                    self.name,
+                    part.index,
+                    offset,
+                    f"older than retention.ms={self.retention:g}",
+                )
+        return n
 
     @property
     def waiting_producers(self) -> int:
@@ -206,6 +255,16 @@ class Broker:
     ----------
     sim:
         The simulation that owns the clock, the randomness and the trace.
+    profile:
+        Which real broker it behaves as (:mod:`evtlib.profiles`): ``"kafka"``
+        (the default, with Kafka's own defaults: a new group starts at the
+        end of the log, ``auto.offset.reset="latest"``; events are kept for
+        ``retention.ms``, 7 days).  The queue family's profiles
+        (``"rabbitmq"``, ``"sqs"``, ``"sqs-fifo"``, ``"service-bus"``) are
+        documented but not simulated yet.
+    settings:
+        Overrides of the profile's settings, by their own names, for
+        example ``{"auto.offset.reset": "earliest"}``.
     latency:
         Network latency per delivery, in ms (a number or a Duration).
     faults:
@@ -218,17 +277,30 @@ class Broker:
         self,
         sim: Scheduler,
         *,
+        profile: str | Profile = "kafka",
+        settings: Mapping[str, Any] | None = None,
         latency: Duration | float = 0.0,
         faults: NetworkFaults | None = None,
         name: str = "broker",
     ) -> None:
         checks.instance("sim", sim, Scheduler, "Simulation or another runner")
+        prof = find_profile(profile)
+        if prof.family != "log":
+            raise NotImplementedError(
+                f"profile {prof.name!r} ({prof.broker}) is of the queue family, whose simulation is"
+                " not built yet: its settings are documented in evtlib.profiles; the simulated"
+                " broker runs the log family (profile='kafka')"
+            )
+        effective = resolve(prof, settings, f"broker {name!r}")
         self.latency = as_duration(latency, "latency")
         if faults is not None and not isinstance(faults, NetworkFaults):
             raise TypeError(f"faults must be NetworkFaults or None, got {faults!r}")
         self.sim = sim
         self.name = sim.register_name(name, "broker")
         self.faults = faults
+        #: The real broker this one behaves as, and its settings with the overrides applied.
+        self.profile = prof
+        self.settings: Mapping[str, Any] = MappingProxyType(effective)
         self.rng = sim.rng_for(name)
         self.topics: dict[str, Topic] = {}
         self.groups: dict[str, Group] = {}
@@ -242,15 +314,33 @@ class Broker:
         *,
         capacity: int | None = None,
         policy: BufferPolicy = "block",
+        retention: float | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> Topic:
-        """Create topic ``name`` with ``partitions`` partitions and return it."""
+        """Create topic ``name`` with ``partitions`` partitions and return it.
+
+        ``retention`` (ms) is short for ``settings={"retention.ms": ...}``;
+        ``settings`` overrides the broker's topic settings for this topic
+        (``retention.ms``, ``cleanup.policy``, ``delete.retention.ms``).
+        """
         check_new_topic(self.topics, name, partitions)
+        overrides = dict(settings or {})
+        if retention is not None:
+            overrides["retention.ms"] = retention
+        for key in overrides:
+            if key not in _TOPIC_SETTINGS:
+                raise ValueError(
+                    f"settings of a topic must be among {', '.join(_TOPIC_SETTINGS)},"
+                    f" got {key!r} (a group or client setting goes to Broker(settings=...))"
+                )
+        resolve(self.profile, overrides, f"topic {name!r}")  # checks names and values
+        topic_settings = {**self.settings, **overrides}
         if capacity is not None and (
             isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
         ):
             raise ValueError(f"capacity must be an int >= 1 or None, got {capacity!r}")
         checks.one_of("policy", policy, POLICIES)
-        topic = Topic(self, name, partitions, capacity, policy)
+        topic = Topic(self, name, partitions, capacity, policy, topic_settings)
         self.topics[name] = topic
         return topic
 
@@ -267,8 +357,10 @@ class Broker:
     ) -> Group:
         """The consumer group ``name``, created on first use.
 
-        ``start`` (``"earliest"``, the default, or ``"latest"``) says where a
-        new group begins reading; ``session_timeout`` (ms, default 0) is how
+        ``start`` (``"earliest"`` or ``"latest"``) says where a new group
+        begins reading; by default the profile's ``auto.offset.reset``
+        (Kafka's: ``"latest"``, so a new group sees only what is published
+        after it joins); ``session_timeout`` (ms, default 0) is how
         long the group waits before it notices a crashed member and
         rebalances.  Asking again for an existing group with a different
         ``start`` or ``session_timeout`` is an error: a group has one of each.
@@ -279,7 +371,8 @@ class Broker:
         timeout = None if session_timeout is None else checks.ms("session_timeout", session_timeout)
         g = self.groups.get(name)
         if g is None:
-            g = self.groups[name] = Group(self, name, start or "earliest", timeout or 0.0)
+            first = start or self.settings["auto.offset.reset"]
+            g = self.groups[name] = Group(self, name, first, timeout or 0.0)
             return g
         if start is not None and start != g.start:
             raise ValueError(
@@ -309,6 +402,11 @@ class Broker:
         if not isinstance(event, Event):
             raise TypeError(f"event must be an Event, got {type(event).__name__}: {event!r}")
         assert t is not None
+        if event.key is None and t.cleanup_policy == "compact":
+            raise ValueError(
+                f"event.key must be set on a compacted topic ({topic!r} keeps the latest event"
+                f" of each key), got None for {event.id}"
+            )
         p = t.partition_of(event.key)
         part = t.partitions[p]
         sim = self.sim
@@ -323,9 +421,7 @@ class Broker:
                     f"the buffer of {topic}[{p}] is full (capacity={t.capacity}, "
                     f"policy={t.policy!r}): {event.id} was not published"
                 )
-        offset = len(part.log)
-        part.log.append(event)
-        part.appended.append(sim.now)
+        offset = part.append(event, sim.now)
         t.published += 1
         if trace.enabled:
             trace.record(sim.now, "published", actor, event.id, topic, p, offset)
@@ -369,19 +465,35 @@ class Broker:
             raise ValueError(
                 f"partition must be an int in 0..{len(t.partitions) - 1} for {topic!r}, got {partition!r}"
             )
-        log = t.partitions[partition].log
+        part = t.partitions[partition]
+        log = part.log
         if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= len(log):
             raise ValueError(
                 f"offset must be an int in 0..{len(log)} (the log end), got {offset!r}"
             )
         if limit is not None:
             checks.integer("limit", limit, min=0)
-            return log[offset : offset + limit]
-        return log[offset:]
+        t.expire()
+        if offset < part.start:
+            raise ValueError(
+                f"offset must be >= {part.start}, the log start of {topic}[{partition}]: retention"
+                f" deleted every event before it, got {offset!r}"
+            )
+        stop = len(log) if limit is None else offset + limit
+        if part.removed:  # compaction left holes: the offsets it removed are not read
+            kept = [o for o in range(offset, len(log)) if o not in part.removed]
+            return [log[o] for o in kept[: stop - offset]]
+        return log[offset:stop]
 
     def events(self, topic: str) -> list[Event]:
-        """Every event of ``topic``, partition by partition, in offset order."""
-        return [e for part in self.topic(topic).partitions for e in part.log]
+        """Every event ``topic`` still keeps, partition by partition, in offset order."""
+        t = self.topic(topic)
+        t.expire()
+        return [e for part in t.partitions for e in part.retained()]
+
+    def compact(self, topic: str) -> int:
+        """Compact ``topic`` now (see :meth:`Topic.compact`); return how many events it removed."""
+        return self.topic(topic).compact()
 
     def end_offsets(self, topic: str) -> list[int]:
         """The log end offset of each partition of ``topic``."""

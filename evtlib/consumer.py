@@ -157,10 +157,12 @@ class Consumer(DeliveryLoop):
             self._latency = broker.latency.sampler(self.rng)
             self._faults = broker.faults
             self._net_rng = broker.rng
+            self._offset_reset = broker.settings["auto.offset.reset"]
         else:
             self._latency = _no_latency
             self._faults = None
             self._net_rng = self.rng
+            self._offset_reset = "latest"
         self.group = broker.group(group if group is not None else name)
         for t in topic_objs:
             self.group.subscribe(t)

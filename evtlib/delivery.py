@@ -71,6 +71,7 @@ class DeliveryLoop:
     _service: Callable[[], float]
     _faults: NetworkFaults | None
     _net_rng: random.Random
+    _offset_reset: str
 
     def _handle(self, delivery: Delivery, st: PartitionState | None) -> Outcome:
         raise NotImplementedError  # pragma: no cover - the consumer's
@@ -109,6 +110,13 @@ class DeliveryLoop:
                 if i >= n:
                     i -= n
                 st = owned[i]
+                part = st.partition
+                if part.expires_at <= self.sim.now:
+                    part.topic.expire()
+                if st.position < part.start and st.inflight is None:
+                    self._fell_off(st)
+                if part.removed and st.position in part.removed:
+                    st.skip_removed(part.removed)
                 if st.skipped and st.position in st.skipped:
                     st.skip_dropped()
                 if st.inflight is None and st.position < len(st.partition.log) and not st.revoking:
@@ -162,6 +170,27 @@ class DeliveryLoop:
             sim.post(
                 now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch)
             )
+
+    def _fell_off(self, st: PartitionState) -> None:
+        """Retention deleted events this group had not read: reset by ``auto.offset.reset``."""
+        part = st.partition
+        topic = part.topic
+        reset = self._offset_reset
+        to = part.start if reset == "earliest" else len(part.log)
+        sim = self.sim
+        for offset in st.fell_off(to, sim.now):
+            if offset not in part.removed:
+                sim.trace.record(
+                    sim.now,
+                    "lost",
+                    self.group.name,
+                    part.log[offset].id,
+                    topic.name,
+                    part.index,
+                    offset,
+                    f"deleted by retention before {self.group.name} read it;"
+                    f" auto.offset.reset={reset} moved it to {to}",
+                )
 
     def _free(self, st: PartitionState, offset: int) -> None:
         """The slot of the delivery of ``offset`` is free again."""

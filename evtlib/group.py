@@ -42,7 +42,7 @@ class Group:
             return
         self.topics.append(topic.name)
         for part in topic.partitions:
-            start = 0 if self.start == "earliest" else len(part.log)
+            start = part.start if self.start == "earliest" else len(part.log)
             st = PartitionState(self, part, start)
             part.states.append(st)
             self.states[st.tp] = st
@@ -133,12 +133,14 @@ class Group:
         ):
             raise ValueError(f"offset must be 'earliest', 'latest' or an int >= 0, got {offset!r}")
         now = self.broker.sim.now
+        for name in self.topics:
+            self.broker.topic(name).expire()
         for st in self.states.values():
             end = len(st.partition.log)
             if isinstance(offset, int):
                 new = min(offset, end)
             else:
-                new = 0 if offset == "earliest" else end
+                new = st.partition.start if offset == "earliest" else end
             st.reset(new, now)
             if st.owner is not None:
                 st.owner.rewound(st)
@@ -158,9 +160,10 @@ class Group:
     def stats(self) -> dict[str, int]:
         """Counts over every partition: the terms of the conservation law.
 
-        ``published = handled_first + in_flight + waiting + dropped + lost``,
-        where ``handled_first`` counts each offset once, however many times it
-        was handled.
+        ``published = handled_first + in_flight + waiting + dropped + lost
+        + expired``, where ``handled_first`` counts each offset once, however
+        many times it was handled, and ``expired`` counts what retention
+        deleted before the group read it.
         """
         published = sum(len(st.partition.log) for st in self.states.values())
         in_flight = sum(1 for st in self.states.values() if st.inflight is not None)
@@ -175,6 +178,7 @@ class Group:
             "redelivered": sum(st.redelivered for st in self.states.values()),
             "dropped": sum(st.dropped for st in self.states.values()),
             "lost": sum(st.lost for st in self.states.values()),
+            "expired": sum(st.expired for st in self.states.values()),
         }
 
     def __repr__(self) -> str:

@@ -70,6 +70,7 @@ class PartitionState:
         "skipped",
         "revoking",
         "next_owner",
+        "expired",
     )
 
     def __init__(self, group: Group, partition: Partition, start: int) -> None:
@@ -99,6 +100,8 @@ class PartitionState:
         #: the partition goes to ``next_owner`` (Kafka's group does the same).
         self.revoking = False
         self.next_owner: Member | None = None
+        #: Events retention deleted before this group read them.
+        self.expired = 0
 
     # -- the rules: every change of offsets goes through these ------------------
     #
@@ -228,6 +231,28 @@ class PartitionState:
             self.committed = self.done = self.position
             self.commits.append((now, self.committed))
         return offset
+
+    def fell_off(self, offset: int, now: float) -> range:
+        """The log no longer keeps this group's position: jump to ``offset``.
+
+        Retention deleted events the group had not read (Kafka's consumer
+        finds its position out of range and resets it by
+        ``auto.offset.reset``).  Returns the offsets skipped, counted as
+        ``expired``: the group never handles them, and nobody tells it.
+        """
+        skipped = range(self.position, offset) if offset > self.position else range(0)
+        self.expired += len(skipped)
+        self.committed = self.done = self.position = offset
+        self.generation += 1
+        self.commits.append((now, offset))
+        return skipped
+
+    def skip_removed(self, removed: set[int]) -> None:
+        """Step over offsets compaction removed (never delivered, nothing lost: a newer one stays)."""
+        while self.position in removed:
+            if self.done == self.position:
+                self.done += 1
+            self.position += 1
 
     def count_handled(self) -> None:
         self.handled += 1

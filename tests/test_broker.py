@@ -368,6 +368,7 @@ def test_group_stats_and_reprs_show_state():
         "redelivered": 0,
         "dropped": 0,
         "lost": 0,
+        "expired": 0,
     }
     assert repr(broker.topic("orders")) == "<Topic orders partitions=2 ends=[0, 1]>"
     assert repr(broker.group("c")) == "<Group c topics=['orders'] members=['c'] lag=1>"

@@ -628,9 +628,9 @@ CASES = [
     ),
     (
         "group-conflicting-start",
-        lambda w: w.broker.group("c", start="latest"),
+        lambda w: w.broker.group("c", start="earliest"),
         ValueError,
-        r"start must be 'earliest', the start of the existing group 'c', got 'latest'",
+        r"start must be 'latest', the start of the existing group 'c', got 'earliest'",
     ),
     (
         "group-conflicting-timeout",
