@@ -19,7 +19,14 @@ from ...events import Event
 from ...patterns.retry import RetryPolicy
 from ...profiles import profile as find_profile
 from ...protocols import BufferPolicy, StartAt
-from .connection import DEFAULT_BACKOFF, Connection, Publisher, redact, resolve_url
+from .connection import (
+    DEFAULT_BACKOFF,
+    BrokerUnavailable,
+    Connection,
+    Publisher,
+    redact,
+    resolve_url,
+)
 from .groups import QueueSpec, RabbitGroup
 from .runtime import RealTime
 from .streams import StreamGroup, offset_message, stream_arguments, stream_name
@@ -234,7 +241,30 @@ class RabbitBroker:
             self.publisher.connection.pump(0)  # heartbeats and notices of an idle publisher
 
     def _restore(self) -> None:
-        """After a reconnect: declare the topology again, then let the groups consume again."""
+        """After a reconnect: declare the topology again, then let the groups consume again.
+
+        Right after a node restart its queues and streams may not be up yet
+        (``NOT_FOUND - home node ... is down``): that is tried again with the
+        connection's backoff, for up to ``reconnect_timeout`` ms.
+        """
+        connection = self.connection
+        deadline = time.monotonic() + connection.reconnect_timeout / 1000.0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._restore_once()
+                return
+            except AMQPChannelError as exc:
+                wait = connection.backoff.delay(attempt, connection.rng)
+                if time.monotonic() + wait / 1000.0 > deadline:
+                    raise BrokerUnavailable(
+                        f"RabbitMQ at {self.url} is back but its queues are not ({exc})"
+                    ) from None
+                connection.waits.append(wait)
+                time.sleep(wait / 1000.0)
+
+    def _restore_once(self) -> None:
         self._control = self.connection.channel()
         ch = self._control
         for t in self._topics.values():

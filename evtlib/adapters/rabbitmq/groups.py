@@ -206,6 +206,9 @@ class RabbitGroup:
                 timer.cancel()
         self._held.clear()
         self._tags.clear()
+        for ch in self._channels.values():  # open ones are from a restore that is tried again
+            if ch.is_open:
+                self.broker.connection.quietly(ch.close)
         self._channels.clear()
         self._owner.clear()
         self.rebalance()

@@ -216,6 +216,8 @@ class StreamGroup:
         """The connection was re-made: read every owned partition again from its committed offset."""
         for st in self.states.values():
             owner = st.owner
+            if st.channel is not None and st.channel.is_open:  # from a restore tried again
+                self.broker.connection.quietly(st.channel.close)
             st.channel = None
             if owner is not None:
                 st.owner = None
