@@ -147,6 +147,10 @@ class Topic:
         for wake in waiters:
             wake()
 
+    def grow(self, count: int) -> None:
+        """Add partitions up to ``count`` (see :meth:`Broker.add_partitions`)."""
+        self.partitions.extend(Partition(self, i) for i in range(len(self.partitions), count))
+
     def compact(self) -> int:
         """Compact every partition now (``cleanup.policy="compact"``); return how many were removed.
 
@@ -490,6 +494,28 @@ class Broker:
         t = self.topic(topic)
         t.expire()
         return [e for part in t.partitions for e in part.retained()]
+
+    def add_partitions(self, topic: str, count: int) -> Topic:
+        """Grow ``topic`` to ``count`` partitions (Kafka's ``kafka-topics --alter --partitions``).
+
+        Partitions can only be added.  A key's partition is its hash modulo the
+        partition count, so adding partitions moves keys: the events of one key
+        published before and after the change sit in two partitions, and nothing
+        orders them across the two any more.  Every group reading the topic
+        rebalances to take the new partitions on.
+        """
+        t = self.topic(topic)
+        checks.integer("count", count, min=len(t.partitions) + 1, max=checks.MAX_PARTITIONS)
+        t.grow(count)
+        sim = self.sim
+        sim.trace.record(
+            sim.now, "repartitioned", self.name, None, topic, detail=f"now {count} partitions"
+        )
+        for g in self.groups.values():
+            if topic in g.topics:
+                g.partitions_added(t)
+                g.rebalance()
+        return t
 
     def compact(self, topic: str) -> int:
         """Compact ``topic`` now (see :meth:`Topic.compact`); return how many events it removed."""

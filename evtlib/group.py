@@ -41,7 +41,13 @@ class Group:
         if topic.name in self.topics:
             return
         self.topics.append(topic.name)
+        self.partitions_added(topic)
+
+    def partitions_added(self, topic: Topic) -> None:
+        """Read the partitions of ``topic`` this group has no state for yet (new ones start empty)."""
         for part in topic.partitions:
+            if (topic.name, part.index) in self.states:
+                continue
             start = part.start if self.start == "earliest" else len(part.log)
             st = PartitionState(self, part, start)
             part.states.append(st)

@@ -226,3 +226,28 @@ def test_a_compacted_topic_needs_keys_and_a_delete_topic_cannot_be_compacted():
     b.create_topic("orders")
     with pytest.raises(ValueError, match="compaction needs cleanup.policy='compact'"):
         b.compact("orders")
+
+
+def test_adding_partitions_moves_keys_and_breaks_their_order():
+    """Kafka places a key by hash modulo the partition count, so adding partitions moves keys
+    (kafka.apache.org/documentation/#basic_ops_modify_topic): a key's backlog in its old
+    partition and its new events in another are handled side by side, out of order."""
+    from evtlib import partition_for
+
+    sim = Simulation(0)
+    b = Broker(sim)
+    b.create_topic("orders", 1)
+    key = next(k for k in (f"order-{i}" for i in range(99)) if partition_for(k, 2) == 1)
+    seen = []
+    Consumer(b, "a", "orders", lambda e: seen.append(e.data["n"]), group="g", service_time=10)
+    Consumer(b, "b", "orders", lambda e: seen.append(e.data["n"]), group="g", service_time=10)
+    for n in range(3):
+        b.publish("orders", Event(id=f"e{n}", type="T", time=0, key=key, data={"n": n}))
+    b.add_partitions("orders", 2)
+    b.publish("orders", Event(id="e3", type="T", time=0, key=key, data={"n": 3}))
+    sim.run()
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert seen != [0, 1, 2, 3]  # the new event overtook the backlog of the old partition
+    assert b.group("g").assignment() == {"orders[0]": "a", "orders[1]": "b"}
+    with pytest.raises(ValueError, match=r"count must be an int in 3..10000, got 1"):
+        b.add_partitions("orders", 1)
