@@ -257,6 +257,10 @@ class Scheduler:
         middle = f"-{self.namespace}" if self.namespace else ""
         return f"{prefix}{middle}-{next(counter):06d}"
 
+    def name_taken(self, name: str) -> bool:
+        """Whether a component already claimed ``name`` (so a composite can check all its names first)."""
+        return name in self._names
+
     def register_name(self, name: str, kind: str = "component") -> str:
         """Claim a unique component name; raise ``ValueError`` if it is taken."""
         if not isinstance(name, str) or not name:

@@ -197,3 +197,11 @@ def test_repr_shows_state():
     sim = Simulation(seed=5)
     sim.schedule(1, print)
     assert repr(sim) == "<Simulation seed=5 now=0ms scheduled=1 trace=0 records>"
+
+
+def test_name_taken_tells_whether_a_name_is_claimed():
+    """A composite can ask before it registers several names, so a clash registers none."""
+    sim = Simulation(0)
+    assert not sim.name_taken("billing")
+    sim.register_name("billing")
+    assert sim.name_taken("billing")
