@@ -145,9 +145,10 @@ The log family on streams (``profile="kafka"``)
   ``x-stream-offset`` (increasing, not always consecutive).
 * **Committed offsets are durable.**  Each group and partition has a queue
   that keeps only its last commit (``x-max-length: 1``, ``x-overflow:
-  drop-head``), written with a confirm after each handled event, so another
-  process of the group resumes there (Kafka keeps them in
-  ``__consumer_offsets``).
+  drop-head``), written after each handled event (persistent, not waited
+  for, as Kafka's asynchronous commits: a lost commit means a replay, never
+  a skip), so another process of the group resumes there (Kafka keeps them
+  in ``__consumer_offsets``).
 * **start and replay.**  A new group starts at ``"earliest"`` (the first
   retained offset) or ``"latest"`` (the default, as ``auto.offset.reset``);
   :meth:`StreamGroup.reset_offsets` replays from ``"earliest"`` or an offset,

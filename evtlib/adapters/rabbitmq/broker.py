@@ -371,9 +371,13 @@ class RabbitBroker:
             self.connection.quietly(ch.close)
 
     def save_offset(self, store: str, offset: int) -> None:
-        """Commit ``offset`` durably to ``store`` (with a confirm)."""
+        """Commit ``offset`` to ``store``: a persistent message, not waited for.
+
+        Like Kafka's asynchronous commits: a commit lost in a crash means the
+        group reads a few events again (at-least-once), never that it skips one.
+        """
         body, props = offset_message(offset)
-        self.publisher.send("", store, body, props, actor=self.name)
+        self.publisher.send_unconfirmed("", store, body, props)
 
     def queue_spec(self, name: str) -> QueueSpec | None:
         """What this broker declared for the group queue ``name`` (None if not one of its own)."""

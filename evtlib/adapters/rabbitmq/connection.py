@@ -332,6 +332,8 @@ class Publisher:
         self.blocked_ms = 0.0
         self._was_blocked = False
         self._listening = -1  # the connection epoch whose notices reach us
+        self._fast: BlockingChannel | None = None  # no confirms (send_unconfirmed)
+        self._fast_epoch = -1
         self._channel = self._open()
 
     def _open(self) -> BlockingChannel:
@@ -436,6 +438,28 @@ class Publisher:
         sim.trace.record(
             sim.now, "unblocked", actor, event_id, topic, p, -1, f"after {waited:.0f} ms"
         )
+
+    def send_unconfirmed(
+        self, exchange: str, routing_key: str, body: bytes, props: pika.BasicProperties
+    ) -> bool:
+        """Publish without waiting for a confirm (a channel of its own); False if it failed.
+
+        For what may be lost at the price of a duplicate later, never of a
+        loss: a group's offset commit (a lost commit means a replay, as when
+        Kafka commits asynchronously).
+        """
+        conn = self.connection
+        try:
+            if conn.broken or not conn.is_open:
+                conn.reconnect()
+            if self._fast is None or not self._fast.is_open or self._fast_epoch != conn.epoch:
+                self._fast = conn.channel()
+                self._fast_epoch = conn.epoch
+            self._fast.basic_publish(exchange, routing_key, body, props)
+        except NETWORK_ERRORS:
+            conn.lost()
+            return False
+        return True
 
     def close(self) -> None:
         """Close the publishing connection."""

@@ -12,7 +12,9 @@ over AMQP 0-9-1 with the ``x-stream-offset`` consumer argument:
 * a group's committed offsets are stored durably, one queue per group and
   partition holding only the last commit (``x-max-length: 1``,
   ``x-overflow: drop-head``), so a group resumes where it stopped after a
-  restart of its process;
+  restart of its process.  Commits are persistent messages not waited for
+  (as Kafka's asynchronous commits): one lost in a crash means a replay of
+  a few events, never a skip;
 * ``start="earliest"`` / ``"latest"`` where a new group begins, and
   :meth:`StreamGroup.reset_offsets` replays (``"earliest"``, an offset) or
   skips to the end (``"latest"``).
