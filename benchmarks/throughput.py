@@ -267,6 +267,7 @@ def main() -> None:
         )
 
     out["evtlib_vs_simpy"] = ratio("evtlib", "simpy")
+    out["traced_vs_untraced"] = ratio("evtlib_traced", "evtlib")
     out["evtlib_vs_floor"] = ratio("evtlib", "heapq_floor")
     out["traced_vs_floor"] = ratio("evtlib_traced", "heapq_floor")
     out["fused_loop_vs_floor"] = ratio("fused_loop", "heapq_floor")
