@@ -11,6 +11,7 @@ notebook.
     ax = draw_flow(broker)
 """
 
+from .describe import describe
 from .explorer import explore, progress, quiet, widget_for
 from .flowgraph import draw_flow, flow_graph, layered_layout, trace_graph
 from .lag import compare, draw_consistency_lag, draw_consumer_lag
@@ -53,6 +54,7 @@ __all__ = [
     "draw_state_machine",
     "state_graph",
     "explore",
+    "describe",
     "widget_for",
     "progress",
     "quiet",

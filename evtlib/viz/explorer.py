@@ -10,9 +10,30 @@
 * anything else (a str, a number): passed as it is, no widget.
 
 Each change runs ``scenario_fn(**params)`` and ``draw_fn(result)``, and the
-figure replaces the previous one.  The first result is drawn at once as an
+picture replaces the previous one.  The first result is drawn at once as an
 ordinary figure, so the notebook reads well without a running kernel (and
 under nbval, which ignores widgets).  Callbacks draw; they never print.
+
+A slider must answer within a blink, so an explorer does three things
+(``benchmarks/interactive.py`` measures them; the largest share of a redraw
+is matplotlib laying out and drawing text, not evtlib):
+
+* **One figure, redrawn in place.**  When ``draw_fn`` takes an ``ax``
+  argument, the explorer keeps the first figure: each change removes what
+  was drawn (lines, markers, legends, texts), keeps the Axes with their
+  ticks and frame, and calls ``draw_fn(result, ax=...)`` with them again.
+  Creating a figure and its Axes and ticks costs about as much as drawing
+  them.  The layout (constrained or not) is worked out for the first figure
+  and then kept.  A ``draw_fn`` without ``ax`` gets a new figure each time.
+* **One draw, a quick PNG.**  The picture is drawn once with Agg and
+  encoded with light compression, instead of IPython's default that draws
+  it twice (once to find a tight bounding box) and compresses harder.
+* **Results kept per parameter set.**  The last :data:`CACHE_SIZE` results
+  are kept, so moving a slider back is a redraw only.  Scenarios are
+  seeded, so the same parameters give the same result.
+
+Every picture carries alt text (:func:`~evtlib.viz.describe.describe`) in
+its output's metadata, ``metadata["image/png"]["alt"]``.
 
 :func:`progress` wraps a long loop (a sweep over seeds) in a progress bar,
 only where someone is watching.
@@ -20,13 +41,22 @@ only where someone is watching.
 
 from __future__ import annotations
 
+import base64
+import inspect
+import io
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["explore", "widget_for", "progress", "quiet"]
+from .describe import describe
+
+__all__ = ["explore", "widget_for", "progress", "quiet", "png_of", "clear_drawing", "CACHE_SIZE"]
 
 T = TypeVar("T")
+
+#: How many scenario results an explorer keeps (one per parameter set, least recent out).
+CACHE_SIZE = 8
 
 
 def widget_for(name: str, spec: Any) -> Any:
@@ -71,6 +101,74 @@ def _figure_of(drawn: Any) -> Any:
     return fig
 
 
+def _axes_of(drawn: Any) -> Any:
+    """What to pass back as ``ax``: the Axes drawn on, or all of a Figure's Axes."""
+    from matplotlib.figure import Figure
+
+    if isinstance(drawn, Figure):
+        return tuple(drawn.axes)
+    return getattr(drawn, "ax", drawn)
+
+
+def _takes_ax(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin or a C function: no ax
+        return False
+    ax = params.get("ax")
+    return ax is not None and ax.kind in (ax.POSITIONAL_OR_KEYWORD, ax.KEYWORD_ONLY)
+
+
+def clear_drawing(ax: Any) -> None:
+    """Remove what was drawn on ``ax``, keeping the Axes, its ticks and frame.
+
+    Lines, collections, patches, texts, images, the legend, and any fixed
+    limits go; the axis objects stay (re-creating them is most of the cost
+    of a new figure).  A draw function then sets title, labels and limits
+    again, as it does on a new Axes.
+    """
+    from matplotlib.transforms import Bbox
+
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images, *ax.artists]:
+        artist.remove()
+    ax.containers.clear()  # bar containers: a legend would find the old bars in them
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    for child in list(ax.child_axes):  # insets
+        child.remove()
+    ax.dataLim.set(Bbox.null())
+    ax.ignore_existing_data_limits = True
+    ax.set_autoscale_on(True)
+    ax.set_title("", loc="left")
+    ax.set_title("")
+    ax.set_title("", loc="right")
+
+
+def png_of(fig: Any) -> bytes:
+    """``fig`` drawn once with Agg and encoded as a PNG (fast compression), as bytes.
+
+    The whole figure at its size and dpi: no tight bounding box (which would
+    draw it twice), so every picture of an explorer has the same size.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    buf = io.BytesIO()
+    # Level 1 encodes about 3x faster than the default 6, for a file ~10% larger.
+    Image.fromarray(rgba[..., :3]).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
+def _bundle(fig: Any, png: bytes) -> tuple[dict[str, str], dict[str, Any]]:
+    """A display bundle like the inline backend's (same text/plain), plus alt text."""
+    data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(fig)}
+    return data, {"image/png": {"alt": describe(fig)}}
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -80,19 +178,38 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
+def _key(params: dict[str, Any]) -> Hashable | None:
+    key = tuple(sorted(params.items()))
+    try:
+        hash(key)
+    except TypeError:  # an unhashable option (a dict in a menu): not cached
+        return None
+    return key
+
+
 def explore(
-    scenario_fn: Callable[..., Any], draw_fn: Callable[[Any], Any], **param_specs: Any
+    scenario_fn: Callable[..., Any], draw_fn: Callable[..., Any], **param_specs: Any
 ) -> Any:
     """Widgets for ``param_specs`` that re-run ``scenario_fn`` and redraw with ``draw_fn``.
 
     ``draw_fn(result)`` returns a Figure, an Axes or something with ``.ax``
-    (like :class:`~evtlib.viz.timeline.TimelineDrawn`).  Returns the
-    controls (an ipywidgets ``VBox`` whose last child is an ``Output`` that
-    shows any error a run raises); the figure itself is displayed above it
-    and updated in place.
+    (like :class:`~evtlib.viz.timeline.TimelineDrawn`).  If it also takes
+    ``ax`` (``def draw(result, ax=None)``), every redraw reuses the first
+    figure: ``ax`` is then the Axes it returned the first time, or the tuple
+    of the Figure's Axes if it returned a Figure, each cleared with
+    :func:`clear_drawing`.  That is about twice as fast.
 
-        explore(run_shop, lambda sim: draw_consumer_lag(sim.group), rate=(10, 200, 10),
-                consumers=[1, 2, 3], seed=(0, 20))
+    ``scenario_fn`` must depend on its parameters only (seeded): the last
+    :data:`CACHE_SIZE` results are kept and reused for the same parameters.
+
+    Returns the controls (an ipywidgets ``VBox`` whose last child is an
+    ``Output`` that shows any error a run raises); the figure itself is
+    displayed above it and updated in place.  ``box.first_figure`` is the
+    first figure, ``box.figure`` the one drawn last (a picture from the
+    cache is not drawn again); ``box.cache_clear()`` forgets kept results.
+
+        explore(run_shop, lambda run, ax=None: draw_consumer_lag(run.group, ax),
+                rate=(10, 200, 10), consumers=[1, 2, 3], seed=(0, 20))
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
@@ -102,31 +219,86 @@ def explore(
     fixed = {name: spec for name, spec in param_specs.items() if controls[name] is None}
     live = {name: w for name, w in controls.items() if w is not None}
     out = widgets.Output()
+    in_place = _takes_ax(draw_fn)
+    cache: OrderedDict[Hashable, Any] = OrderedDict()
 
     def params() -> dict[str, Any]:
         return {**fixed, **{name: w.value for name, w in live.items()}}
 
-    def render() -> Any:
-        fig = _figure_of(draw_fn(scenario_fn(**params())))
-        plt.close(fig)  # displayed explicitly below, never again by pyplot
-        return fig
+    def result_for(p: dict[str, Any]) -> Any:
+        key = _key(p)
+        if key is not None and key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        result = scenario_fn(**p)
+        if key is not None:
+            cache[key] = result
+            while len(cache) > CACHE_SIZE:
+                cache.popitem(last=False)
+        return result
 
-    first = render()
-    handle = display(first, display_id=True) if _in_kernel() else None
+    drawn_on: list[Any] = []  # the Axes to draw on again (in place), once known
+    pictures: dict[Hashable, tuple[Any, bytes]] = {}  # key -> (figure, PNG), for cached results
+
+    def draw(result: Any) -> tuple[Any, bytes]:
+        if drawn_on:
+            axes = drawn_on[0]
+            for ax in axes if isinstance(axes, tuple) else (axes,):
+                clear_drawing(ax)
+            fig = _figure_of(draw_fn(result, ax=axes))
+            return fig, png_of(fig)
+        drawn = draw_fn(result)
+        fig = _figure_of(drawn)
+        plt.close(fig)  # displayed explicitly below, never again by pyplot
+        png = png_of(fig)
+        if in_place:
+            drawn_on.append(_axes_of(drawn))
+            # The first layout is kept: a layout engine re-measures every text at each draw.
+            fig.set_layout_engine("none")
+        return fig, png
+
+    def render() -> tuple[Any, bytes]:
+        p = params()
+        key = _key(p)
+        result = result_for(p)
+        if key is not None and key in cache and key in pictures:
+            return pictures[key]  # the same parameters draw the same picture
+        picture = draw(result)
+        if key is not None and key in cache:
+            pictures[key] = picture
+            for old in [k for k in pictures if k not in cache]:
+                del pictures[old]
+        return picture
+
+    first, png = render()
+    handle = None
+    if _in_kernel():
+        data, metadata = _bundle(first, png)
+        handle = display(data, raw=True, metadata=metadata, display_id=True)
 
     def update(_change: Any = None) -> None:
         with out:  # an exception is shown here, in the output area
-            out.clear_output(wait=True)
-            fig = render()
+            if handle is not None:  # (outside a kernel, clear_output prints escape codes)
+                out.clear_output(wait=True)
+            fig, png = render()
+            box.figure = fig
             if handle is not None:
-                handle.update(fig)
+                data, metadata = _bundle(fig, png)
+                handle.update(data, raw=True, metadata=metadata)
 
     for w in live.values():
         w.observe(update, names="value")
     box = widgets.VBox([*live.values(), out])
     box.first_figure = first  # for tests and for saving the default picture
+    box.figure = first
     box.redraw = update
     box.current_params = params
+
+    def cache_clear() -> None:
+        cache.clear()
+        pictures.clear()
+
+    box.cache_clear = cache_clear
     return box
 
 

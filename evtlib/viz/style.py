@@ -182,3 +182,25 @@ def use_course_style() -> None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         set_matplotlib_formats("png")
+        _png_with_alt_text(shell)
+
+
+def _png_with_alt_text(shell: Any) -> None:
+    """Every figure the notebook displays carries alt text: ``metadata["image/png"]["alt"]``.
+
+    IPython lets a formatter return ``(data, metadata)``; this wraps the PNG
+    formatter that :func:`set_matplotlib_formats` just registered (so running
+    the setup cell again wraps the fresh one, never a wrapper).
+    """
+    from matplotlib.figure import Figure
+
+    from .describe import describe
+
+    formatter = shell.display_formatter.formatters["image/png"]
+    png = formatter.lookup_by_type(Figure)
+
+    def png_and_alt(fig: Figure) -> tuple[Any, dict[str, str]] | None:
+        data = png(fig)
+        return None if data is None else (data, {"alt": describe(fig)})
+
+    formatter.for_type(Figure, png_and_alt)
