@@ -243,3 +243,22 @@ def test_a_node_restart_mid_stream_loses_nothing_on_streams():
             ctl("start_app")
         broker.delete_all()
         broker.close()
+
+
+def test_commit_every_commits_in_batches_and_when_caught_up(log_backend):
+    """commit_every=4: 10 events are committed in batches, the last commit past the 10th."""
+    broker = log_backend.broker
+    orders = log_backend.name("orders")
+    broker.create_topic(orders)
+    broker.group("audit", start="earliest")
+    shop = Producer(broker, "shop", orders)
+    for i in range(10):
+        shop.emit("OrderPlaced", f"order-{i}", {"n": i})
+    got: list[str] = []
+    Consumer(broker, "auditor", orders, lambda e: got.append(e.id), group="audit", commit_every=4)
+    log_backend.wait(lambda: len(got) == 10)
+    log_backend.idle()
+    commits = [r for r in log_backend.sim.trace.filter(kind="committed") if r.topic == orders]
+    assert 1 <= len(commits) <= 5  # batched: every 4 events, and when caught up
+    assert [c.offset for c in commits] == sorted({c.offset for c in commits})  # only forward
+    assert len(got) == 10

@@ -97,6 +97,10 @@ class StreamState:
     attempts: dict[int, int] = field(default_factory=dict)
     #: The highest offset handed to a handler: one at or below it is a redelivery.
     max_delivered: int = -1
+    #: The offset after the last handled event, and how many were handled since the last commit.
+    done: int | None = None
+    since_commit: int = 0
+    flush: Timer | None = None
     channel: BlockingChannel | None = None
     timer: Timer | None = None
 
@@ -175,6 +179,8 @@ class StreamGroup:
             if new is st.owner:
                 continue
             if st.owner is not None:
+                if st.owner.alive:  # a live owner hands over: it commits what it finished
+                    self._commit_done(st, st.owner.name)
                 self._unsubscribe(st)
             if new is not None:
                 self._subscribe(st, new)
@@ -188,6 +194,10 @@ class StreamGroup:
         st.generation += 1
         st.pending.clear()
         st.holding = False
+        st.done, st.since_commit = st.committed, 0  # the new owner resumes at the commit
+        if st.flush is not None:
+            st.flush.cancel()
+            st.flush = None
         if st.committed is not None:
             at: Any = st.committed
         else:
@@ -260,8 +270,15 @@ class StreamGroup:
         sim = self.broker.sim
         sim.trace.record(sim.now, "rewind", self.name, detail=f"reset to {offset}")
 
+    def _commit_done(self, st: StreamState, actor: str) -> None:
+        """Commit what is handled (every ``commit_every`` events, when caught up, on a hand-over)."""
+        if st.done is not None and (st.committed is None or st.done > st.committed):
+            self._commit(st, st.done, actor)
+        st.since_commit = 0
+
     def _commit(self, st: StreamState, offset: int, actor: str) -> None:
         st.committed = offset
+        st.done = offset
         self.broker.save_offset(st.store, offset)
         sim = self.broker.sim
         if sim.trace.enabled:
@@ -358,7 +375,9 @@ class StreamGroup:
     ) -> None:
         """Map how a delivery's handling ended to the stream: the one place that does.
 
-        ``ack``, ``settled``: commit the next offset.  ``dead-letter``:
+        ``ack``, ``settled``: the next offset is done, committed every
+        ``commit_every`` events of the consumer and whenever it has caught
+        up with what it received.  ``dead-letter``:
         publish ``outcome.letter`` to ``outcome.topic``, then commit.
         ``failed`` / ``retry``: hold the partition for the consumer's
         ``retry_after`` (or the retry's delay) and hand the same message to
@@ -401,7 +420,18 @@ class StreamGroup:
             return
         st.pending.popleft()
         st.attempts.pop(offset, None)
-        self._commit(st, offset + 1, owner.name)
+        st.done = offset + 1
+        st.since_commit += 1
+        if st.since_commit >= owner.commit_every:
+            self._commit_done(st, owner.name)
+        elif st.flush is None:
+            # Caught up with what has arrived: commit once this batch of I/O is handled.
+            st.flush = sim.timer(0, self._flush, st, st.generation, owner.name)
+
+    def _flush(self, st: StreamState, generation: int, actor: str) -> None:
+        st.flush = None
+        if generation == st.generation and not st.pending:
+            self._commit_done(st, actor)
 
     def _retry(self, st: StreamState, generation: int) -> None:
         if generation != st.generation:
