@@ -27,7 +27,7 @@ probability.  Everything is seeded by the simulation.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ __all__ = [
     "NetworkFaults",
     "TopicPartition",
     "partition_for",
+    "KeyedPartitions",
     "check_new_topic",
     "POLICIES",
 ]
@@ -97,7 +98,32 @@ class NetworkFaults:
         return bool(self.drop or self.duplicate or self.delay)
 
 
-class Topic:
+class KeyedPartitions:
+    """How a topic picks an event's partition: by its key (a stable hash), round-robin without one.
+
+    Shared by the simulated :class:`Topic` and a real backend's topic, so both
+    place every key where the other would.
+    """
+
+    partitions: Sequence[Any]
+    _rr: int = 0
+
+    def partition_of(self, key: str | None) -> int:
+        """The partition an event with ``key`` goes to (round-robin when ``key`` is None)."""
+        n = len(self.partitions)
+        if key is None:
+            p = self._rr % n
+            self._rr += 1
+            return p
+        return partition_for(key, n)
+
+    def partition_of_peek(self, key: str | None) -> int:
+        """The partition the next event with ``key`` would go to, without taking a turn."""
+        n = len(self.partitions)
+        return self._rr % n if key is None else partition_for(key, n)
+
+
+class Topic(KeyedPartitions):
     """A named stream of events, split into partitions."""
 
     def __init__(
@@ -120,7 +146,7 @@ class Topic:
         self.retention: float | None = (
             None if self.cleanup_policy == "compact" else settings.get("retention.ms")
         )
-        self.partitions = [Partition(self, i) for i in range(partitions)]
+        self.partitions: list[Partition] = [Partition(self, i) for i in range(partitions)]
         self.published = 0
         self.rejected = 0
         self._rr = 0
@@ -210,20 +236,6 @@ class Topic:
     def waiting_producers(self) -> int:
         """How many producers wait for room."""
         return len(self._blocked)
-
-    def partition_of(self, key: str | None) -> int:
-        """The partition an event with ``key`` goes to (round-robin when ``key`` is None)."""
-        n = len(self.partitions)
-        if key is None:
-            p = self._rr % n
-            self._rr += 1
-            return p
-        return partition_for(key, n)
-
-    def partition_of_peek(self, key: str | None) -> int:
-        """The partition the next event with ``key`` would go to, without taking a turn."""
-        n = len(self.partitions)
-        return self._rr % n if key is None else partition_for(key, n)
 
     def has_room(self, partition: int) -> bool:
         """Whether every group has room for one more waiting event in ``partition``."""
