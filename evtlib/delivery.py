@@ -343,7 +343,12 @@ class DeliveryLoop:
                 offset,
             )
             return
-        self._free(st, offset)
+        # The slot is free again (what _free does, inline: this is the hot path).
+        if self._inflight.get(st) == offset:
+            del self._inflight[st]
+            self._busy -= 1
+        if self._holding:
+            self._holding.discard(st)
         if kind == "failed" or kind == "retry":
             if self.delivery == "at-most-once":
                 st.release()
@@ -405,7 +410,8 @@ class DeliveryLoop:
                     self._since_commit[st] = n
         else:
             st.finish(offset)
-        self._ended(st)
+        if st.revoking and st.owner is self:  # what _ended does, inline
+            self.group.released(st)
         self.wake()
 
     def _retry(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
