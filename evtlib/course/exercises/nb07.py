@@ -6,8 +6,10 @@ from typing import Any
 
 from ...patterns.idempotent_scenarios import retention_demo
 from ..helpers import check
+from ..scenarios.build_check import build_check
+from ..scenarios.idempotency import billing_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "RETENTIONS"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4", "RETENTIONS"]
 
 #: The retention times (ms) exercise 2 chooses from.
 RETENTIONS = (100, 250, 500, 1000)
@@ -53,4 +55,47 @@ def check_ex3(answer: Any) -> bool:
             "one of 'before-effect', 'after-effect', 'after-commit' (a str): the crash must "
             "fall after the charge was committed and before the processed row was."
         ),
+    )
+
+
+def _run_handler(handler: Any, seed: int, trace: bool) -> Any:
+    return billing_schedule(handler, seed, trace)
+
+
+def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: an idempotent ``handler(conn, event)``, run under ``schedules`` fault schedules."""
+    return build_check(
+        "ex4",
+        answer,
+        run_one=_run_handler,
+        what="every order charged exactly once",
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in charge_once(conn, event), then set answer = charge_once. The processed"
+                " table is there for you to remember what billing did, in the same transaction"
+                " as the charge."
+            ),
+            "wrong": (
+                "a duplicate (same event.id) must change nothing: remember each id in the"
+                " processed table, through conn, and skip an id you find there."
+            ),
+            "extra": (
+                "a duplicate (a redelivery, a network copy, a republish: the same event.id)"
+                " was charged again. Insert event.id into processed and skip the event when"
+                " it is already there; compare ids, not offsets or keys."
+            ),
+            "missing": (
+                "an order was skipped although it was never charged: when billing crashes"
+                " inside the transaction, the database rolls back the charge, but not what you"
+                " kept outside it. Remember ids in the processed table through conn, not in"
+                " Python memory, so the id rolls back with the charge."
+            ),
+            "error": (
+                "your handler raised an exception on a delivery: run it on one event first."
+                " The processed table has one column, event_id (its primary key)."
+            ),
+            "near": "almost: look at the first breaking schedule's timeline.",
+        },
     )

@@ -1,0 +1,120 @@
+"""Notebooks 07-12: the explorers' scenario functions and the build exercises' sweeps."""
+
+from __future__ import annotations
+
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from evtlib.course.scenarios import build_check as bc  # noqa: E402
+from evtlib.course.scenarios import idempotency as nb07s  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _fast(fn, *args, budget_ms=300.0, **kwargs):
+    """Run ``fn`` once and return its result; fail if it is far from an explorer's blink."""
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    assert (time.perf_counter() - t0) * 1000 < budget_ms * 4  # loose: a shared 2-core machine
+    return result
+
+
+# --------------------------------------------------------------------------- the build check
+
+
+def test_sweep_counts_breaches_and_keeps_the_first_trace():
+    def run_one(answer, seed, trace):
+        if seed % 10 == 3:
+            return bc.Breach(seed, "inv", "extra", "broke", "TRACE" if trace else None)
+        return None
+
+    v = bc.sweep(run_one, object(), schedules=50)
+    assert (v.failed, v.first.seed, v.first.trace, v.kinds) == (5, 3, "TRACE", {"extra": 5})
+    assert v.near_miss and not v.ok
+
+
+def test_build_check_prints_hints_for_none_shape_wrong_and_near(capsys):
+    hints = {"none": "H-none", "wrong": "H-wrong", "near": "H-near", "error": "H-error"}
+
+    def run_with(share):
+        def run_one(answer, seed, trace):
+            return bc.Breach(seed, "inv", "k", "d") if seed % 100 < share else None
+
+        return run_one
+
+    kw = {"hints": hints, "what": "it holds", "draw": False, "schedules": 100}
+    assert bc.build_check("ex9", None, run_one=run_with(0), **kw) is False
+    assert "not answered yet. Hint: H-none" in capsys.readouterr().out
+    assert bc.build_check("ex9", 3, run_one=run_with(0), **kw) is False
+    assert "H-wrong" in capsys.readouterr().out
+    assert bc.build_check("ex9", len, run_one=run_with(90), **kw) is False
+    out = capsys.readouterr().out
+    assert "Not yet (90 of 100" in out and "H-wrong" in out and "schedule 0" in out
+    assert bc.build_check("ex9", len, run_one=run_with(5), **kw) is False
+    assert "a near miss" in (out := capsys.readouterr().out) and "H-near" in out
+    assert bc.build_check("ex9", len, run_one=run_with(0), **kw) is True
+    assert "Correct! 100 fault schedules, it holds" in capsys.readouterr().out
+
+
+def test_build_check_reports_the_learners_exception_and_never_raises(capsys):
+    def run_one(answer, seed, trace):
+        return answer()
+
+    hints = {"none": "n", "wrong": "w", "near": "x", "error": "H-error"}
+    ok = bc.build_check(
+        "ex9", lambda: 1 / 0, run_one=run_one, hints=hints, what="w", draw=False, schedules=3
+    )
+    assert ok is False
+    assert "ZeroDivisionError" in (out := capsys.readouterr().out) and "H-error" in out
+
+
+# --------------------------------------------------------------------------- notebook 07
+
+
+def test_republish_run_id_set_vs_position_and_retention():
+    kept = _fast(nb07s.republish_run, "id-set", 1000, 500)
+    forgot = nb07s.republish_run("id-set", 100, 500)
+    position = nb07s.republish_run("position", 1000, 500)
+    assert kept.extra == 0 and kept.skipped == 1
+    assert forgot.extra == 15 and forgot.forgotten > 0
+    assert position.extra == 15  # a republish sits at a new offset
+    assert nb07s.republish_run("id-set", 1000, 500) == kept  # seeded
+    nb07s.draw_republish_run(forgot)
+
+
+def test_republish_run_names_a_bad_store():
+    with pytest.raises(ValueError, match="store"):
+        nb07s.republish_run("ids")
+
+
+def test_variant_sweep_only_the_atomic_id_set_never_fails():
+    tallies = _fast(nb07s.variant_sweep, budget_ms=200)
+    assert tallies["id-set"]["failed schedules"] == 0
+    assert tallies["naive"]["failed schedules"] > tallies["position"]["failed schedules"] > 0
+    assert tallies["id-set non-atomic"]["extra charges"] > 0
+    assert all(t["missing charges"] == 0 for t in tallies.values())
+    quiet = nb07s.variant_sweep(republish=0.0, duplicate=0.0, crashes=0.0)
+    assert all(t["failed schedules"] == 0 for t in quiet.values())
+    ax = nb07s.draw_variant_sweep(tallies)
+    nb07s.draw_variant_sweep(quiet, ax=ax)
+
+
+def test_billing_schedule_finds_duplicates_and_rollback_misses():
+    from evtlib.course.solutions.nb07 import ex4, near_miss_ex4
+    from evtlib.patterns import charge_customer
+
+    naive = bc.sweep(nb07s.billing_schedule, charge_customer, schedules=40)
+    assert naive.failed > 20 and set(naive.kinds) == {"extra"}
+    assert bc.sweep(nb07s.billing_schedule, ex4(), schedules=200).ok
+    memory = bc.sweep(nb07s.billing_schedule, near_miss_ex4(), schedules=200)
+    assert memory.near_miss and set(memory.kinds) == {"missing"}
+    assert memory.first.trace is not None  # drawn as the first breaking schedule's timeline
