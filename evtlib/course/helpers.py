@@ -24,6 +24,7 @@ import gc
 import importlib.metadata
 import importlib.util
 import math
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -35,6 +36,7 @@ __all__ = [
     "environment_report",
     "matplotlib_note",
     "check",
+    "learner_frames",
     "REQUIRED",
     "SLOW_MATPLOTLIB",
 ]
@@ -98,6 +100,11 @@ def setup(*, quiet: bool = True) -> None:
     notebooks' stored outputs do not depend on installed versions, and a
     setup cell with no output means all is well.
 
+    Inside a kernel, an error then shows the learner's own lines (the cell,
+    and their function if evtlib called it back) and the message, without
+    evtlib's frames or any path of this machine (:func:`learner_frames`);
+    ``EVTLIB_DEBUG=1`` before this call shows every frame.
+
     It also sets aside, for Python's cycle collector, every object that
     exists once the course is imported (see :func:`settle_memory`), so that
     moving an explorer's slider does not pause for a full collection.
@@ -134,16 +141,72 @@ def settle_memory() -> None:
 
 
 def _short_errors() -> None:
-    # Inside a kernel, show an error as its type and message: evtlib's messages
-    # say what was wrong, and a traceback through the library (with this
-    # machine's paths) says nothing more to a learner.  `%xmode Context` undoes it.
+    # Inside a kernel, an error shows the learner's own lines (cells, their modules) and
+    # the message; evtlib's frames and the Python installation's below them are left out
+    # (their messages say what was wrong; their paths are this machine's).
+    # EVTLIB_DEBUG=1 shows every frame.  `%xmode` still changes how frames are drawn.
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with Jupyter
         return
     shell = get_ipython()
-    if shell is not None and hasattr(shell, "InteractiveTB"):
-        shell.InteractiveTB.set_mode("Minimal")
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return
+    if os.environ.get("EVTLIB_DEBUG", "") not in ("", "0"):
+        shell.set_custom_exc((), None)
+        return
+    shell.set_custom_exc((Exception,), _show_learner_traceback)
+
+
+def _show_learner_traceback(
+    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None
+) -> None:
+    """IPython's custom exception handler: the traceback with the learner's frames only."""
+    seen: set[int] = set()
+    chained: BaseException | None = value
+    while chained is not None and id(chained) not in seen:  # the causes too, once each
+        seen.add(id(chained))
+        if chained is not value:
+            chained.with_traceback(learner_frames(chained.__traceback__))
+        chained = chained.__cause__ or chained.__context__
+    shell.showtraceback((etype, value, learner_frames(tb)), tb_offset=tb_offset)
+
+
+def _library_roots() -> tuple[str, ...]:
+    """Folders whose frames a learner does not need: evtlib, the stdlib, site-packages."""
+    import sysconfig
+
+    roots = {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}  # evtlib/
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            roots.add(os.path.abspath(path))
+    return tuple(sorted(r.rstrip(os.sep) + os.sep for r in roots))
+
+
+def learner_frames(tb: Any) -> Any:
+    """``tb`` without the frames of evtlib, the standard library and installed packages.
+
+    What is left is the learner's code: notebook cells (whatever their
+    file name) and their own modules, in order.  If nothing is left (an
+    error raised before any of the learner's code ran), ``tb`` as it is.
+    """
+    import types
+
+    roots = _library_roots()
+    original, kept = tb, []
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        library = name.startswith("<frozen") or os.path.abspath(name).startswith(roots)
+        if not library:
+            kept.append(tb)
+        tb = tb.tb_next
+    if not kept:
+        return original
+    out = None
+    for frame_tb in reversed(kept):
+        out = types.TracebackType(out, frame_tb.tb_frame, frame_tb.tb_lasti, frame_tb.tb_lineno)
+    return out
 
 
 def _close(a: Any, b: Any) -> bool:
