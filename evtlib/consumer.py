@@ -41,6 +41,7 @@ run its handler, but it may not commit.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -158,17 +159,21 @@ class Consumer(DeliveryLoop):
             self._faults = broker.faults
             self._net_rng = broker.rng
             self._offset_reset = broker.settings["auto.offset.reset"]
+            self._max_poll = float(broker.settings["max.poll.interval.ms"])
         else:
             self._latency = _no_latency
             self._faults = None
             self._net_rng = self.rng
             self._offset_reset = "latest"
+            self._max_poll = math.inf
         self.group = broker.group(group if group is not None else name)
         for t in topic_objs:
             self.group.subscribe(t)
         self.alive = False
         self.paused = False
         self.started = False
+        # Evicted by the group (no poll within max.poll.interval.ms) and not back yet.
+        self._evicted = False
         self._epoch = 0
         self._busy = 0
         self._rr = 0
@@ -184,6 +189,43 @@ class Consumer(DeliveryLoop):
         broker.consumers.append(self)
         if start:
             self.start()
+
+    @property
+    def evicted(self) -> bool:
+        """Whether the group evicted it (a handling outlasted ``max.poll.interval.ms``) and it has
+        not rejoined yet."""
+        return self._evicted
+
+    def _poll_expired(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
+        # Kafka: a member that does not poll again within max.poll.interval.ms is considered
+        # failed; the group rebalances without it (its partitions go to others, who redo the
+        # event) and its late commit fails.  It rejoins at its next poll, after the handling.
+        if epoch != self._epoch or generation != st.generation or st.inflight != offset:
+            return
+        if not self.alive or self._evicted:
+            return
+        sim = self.sim
+        part = st.partition
+        sim.trace.record(
+            sim.now,
+            "evicted",
+            self.name,
+            part.log[offset].id,
+            part.topic.name,
+            part.index,
+            offset,
+            f"still handling after max.poll.interval.ms={self._max_poll:g}: the group rebalances without it",
+        )
+        self._evicted = True
+        self.group.leave(self)
+
+    def _rejoin_after_eviction(self) -> None:
+        """The handling that got it evicted ended: its next poll rejoins the group."""
+        if self._evicted and not self._inflight and self.alive:
+            self._evicted = False
+            sim = self.sim
+            sim.trace.record(sim.now, "joined", self.name, detail=self.group.name)
+            self.group.join(self)
 
     @property
     def epoch(self) -> int:
@@ -212,6 +254,7 @@ class Consumer(DeliveryLoop):
             raise ValueError(f"consumer {self.name!r} is not running, so it cannot crash")
         sim = self.sim
         self.alive = False
+        self._evicted = False
         self._record_cut_off()
         self._epoch += 1
         sim.trace.record(sim.now, "crashed", self.name)
@@ -332,13 +375,19 @@ class Consumer(DeliveryLoop):
         """
         if (
             self.alive
+            and not self._evicted
             and state.owner is self
             and state.inflight is not None
             and self._inflight.get(state) == state.inflight
             and state not in self._holding
         ):
             return False
-        if self.alive and state.owner is self and state.done > state.committed:
+        if (
+            self.alive
+            and not self._evicted
+            and state.owner is self
+            and state.done > state.committed
+        ):
             self._commit(state)
         if state in self._owned:
             self._owned.remove(state)

@@ -72,6 +72,8 @@ class DeliveryLoop:
     _faults: NetworkFaults | None
     _net_rng: random.Random
     _offset_reset: str
+    _max_poll: float
+    _evicted: bool
 
     def _handle(self, delivery: Delivery, st: PartitionState | None) -> Outcome:
         raise NotImplementedError  # pragma: no cover - the consumer's
@@ -90,6 +92,12 @@ class DeliveryLoop:
         raise NotImplementedError  # pragma: no cover - the consumer's
 
     def _commit(self, st: PartitionState) -> None:
+        raise NotImplementedError  # pragma: no cover - the consumer's
+
+    def _poll_expired(self, st: PartitionState, offset: int, generation: int, epoch: int) -> None:
+        raise NotImplementedError  # pragma: no cover - the consumer's
+
+    def _rejoin_after_eviction(self) -> None:
         raise NotImplementedError  # pragma: no cover - the consumer's
 
     def retry_after(self, delivery: Delivery, error: BaseException) -> float:
@@ -169,6 +177,10 @@ class DeliveryLoop:
         if self.ack_timeout is not None:
             sim.post(
                 now + self.ack_timeout, self._timeout, (st, offset, st.generation, self._epoch)
+            )
+        if done - now > self._max_poll:  # known at fetch: only slow handlings pay for this
+            sim.post(
+                now + self._max_poll, self._poll_expired, (st, offset, st.generation, self._epoch)
             )
 
     def _fell_off(self, st: PartitionState) -> None:
@@ -341,7 +353,12 @@ class DeliveryLoop:
                 part.topic.name,
                 part.index,
                 offset,
+                "CommitFailedException: evicted from the group (max.poll.interval.ms)"
+                if self._evicted
+                else None,
             )
+            if self._evicted:
+                self._rejoin_after_eviction()
             return
         # The slot is free again (what _free does, inline: this is the hot path).
         if self._inflight.get(st) == offset:

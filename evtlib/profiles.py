@@ -193,6 +193,7 @@ KAFKA = Profile(
             "ms",
             "a member that does not poll again within this is evicted; its late commit fails",
             _KAFKA_CONSUMER,
+            simulated=True,
         ),
         Setting(
             "max.poll.records",

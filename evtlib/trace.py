@@ -46,6 +46,10 @@ KINDS = (
     "rebalanced",
     "timeout",
     "rewind",
+    "evicted",
+    "expired",
+    "compacted",
+    "repartitioned",
 )
 
 _VERBS = {
@@ -71,6 +75,10 @@ _VERBS = {
     "rebalanced": "group {actor} rebalanced",
     "timeout": "{actor} did not finish {event} in time",
     "rewind": "group {actor} moved its offsets",
+    "evicted": "{actor} was evicted from its group: still handling {event} after max.poll.interval.ms",
+    "expired": "retention deleted {event} from {where}",
+    "compacted": "compaction removed {event} from {where}",
+    "repartitioned": "{actor} added partitions to {where}",
     # Written by the patterns (evtlib.patterns):
     "retried": "{actor} will try {event} again",
     "dead-lettered": "{actor} moved {event} to the dead-letter queue",

@@ -251,3 +251,56 @@ def test_adding_partitions_moves_keys_and_breaks_their_order():
     assert b.group("g").assignment() == {"orders[0]": "a", "orders[1]": "b"}
     with pytest.raises(ValueError, match=r"count must be an int in 3..10000, got 1"):
         b.add_partitions("orders", 1)
+
+
+def test_a_member_past_max_poll_interval_is_evicted_and_its_late_commit_fails():
+    """Kafka: a member that does not poll within max.poll.interval.ms is considered failed; the
+    group rebalances, another member handles the event again, the late commit fails
+    (CommitFailedException), and the member rejoins at its next poll
+    (kafka.apache.org/documentation/#consumerconfigs_max.poll.interval.ms)."""
+    from evtlib import Constant
+
+    sim = Simulation(0)
+    b = Broker(sim, settings={"max.poll.interval.ms": 100})
+    b.create_topic("orders", 1)
+    done = []
+    a = Consumer(
+        b,
+        "a",
+        "orders",
+        lambda e: done.append(("a", sim.now)),
+        group="g",
+        service_time=Constant(400),
+    )
+    c = Consumer(
+        b,
+        "c",
+        "orders",
+        lambda e: done.append(("c", sim.now)),
+        group="g",
+        service_time=Constant(5),
+        start=False,
+    )
+    c.start()  # joins second: the one partition stays with a
+    b.publish("orders", Event(id="e0", type="T", time=0))
+    sim.run()
+    kinds = [
+        (r.kind, r.actor) for r in sim.trace if r.kind in ("evicted", "commit-rejected", "joined")
+    ]
+    assert kinds[-3:] == [("evicted", "a"), ("commit-rejected", "a"), ("joined", "a")]
+    rejected = sim.trace.filter(kind="commit-rejected")[0]
+    assert rejected.detail.startswith("CommitFailedException") and rejected.time == 400
+    assert done == [("c", 105.0), ("a", 400.0)]  # handled twice: by c after the eviction, by a late
+    assert not a.evicted and a in b.group("g").members
+    assert b.group("g").lag() == 0
+
+
+def test_max_poll_interval_does_not_touch_handlings_that_finish_in_time():
+    """A handling shorter than max.poll.interval.ms schedules nothing extra and is never evicted."""
+    sim = Simulation(0)
+    b = Broker(sim, settings={"max.poll.interval.ms": 100})
+    b.create_topic("orders", 1)
+    Consumer(b, "a", "orders", service_time=99)
+    b.publish("orders", Event(id="e0", type="T", time=0))
+    sim.run()
+    assert sim.trace.filter(kind="evicted") == [] and len(sim.trace.filter(kind="handled")) == 1
