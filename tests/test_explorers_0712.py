@@ -118,3 +118,45 @@ def test_billing_schedule_finds_duplicates_and_rollback_misses():
     memory = bc.sweep(nb07s.billing_schedule, near_miss_ex4(), schedules=200)
     assert memory.near_miss and set(memory.kinds) == {"missing"}
     assert memory.first.trace is not None  # drawn as the first breaking schedule's timeline
+
+
+# --------------------------------------------------------------------------- notebook 08
+
+
+def test_poison_run_policy_decides_how_long_the_partition_waits():
+    from evtlib.course.scenarios import dead_letters as nb08s
+
+    quick = _fast(nb08s.poison_run)
+    slow = nb08s.poison_run(max_attempts=8, base=500, poison=3)
+    assert (quick.handled, quick.dead_lettered, quick.stuck) == (39, 1, 0)
+    assert slow.stuck > 0 and slow.handled < quick.handled
+    ax = nb08s.draw_poison_run(quick)
+    nb08s.draw_poison_run(slow, ax=ax)
+    with pytest.raises(ValueError, match="poison"):
+        nb08s.poison_run(poison=9)
+
+
+def test_storm_run_jitter_spreads_the_retries():
+    from evtlib.course.scenarios import dead_letters as nb08s
+
+    none, full = _fast(nb08s.storm_run, "none"), nb08s.storm_run("full")
+    assert none.peak_retries == 20 > full.peak_retries
+    assert none.finished_at > full.finished_at
+    nb08s.draw_storm_run(full)
+
+
+def test_retry_schedule_sorts_the_ways_a_decision_fails():
+    from evtlib.course.scenarios import dead_letters as nb08s
+    from evtlib.course.solutions.nb08 import ex4, near_miss_ex4
+
+    assert bc.sweep(nb08s.retry_schedule, ex4()).ok
+    near = bc.sweep(nb08s.retry_schedule, near_miss_ex4())
+    assert near.near_miss and set(near.kinds) == {"gave-up"}
+    forever = bc.sweep(nb08s.retry_schedule, lambda e, a: 100, schedules=30)
+    assert set(forever.kinds) == {"blocked"} and not forever.near_miss
+    at_once = bc.sweep(nb08s.retry_schedule, lambda e, a: None, schedules=30)
+    assert set(at_once.kinds) == {"gave-up"} and not at_once.near_miss
+    slow = bc.sweep(nb08s.retry_schedule, lambda e, a: None if a > 4 else 2000, schedules=60)
+    assert "slow" in slow.kinds
+    bad = bc.sweep(nb08s.retry_schedule, lambda e, a: "soon", schedules=5)
+    assert set(bad.kinds) == {"error"}

@@ -7,8 +7,10 @@ from typing import Any
 from ...patterns.dlq_scenarios import head_of_line, retry_storm
 from ...patterns.retry import JITTERS, RetryPolicy
 from ..helpers import check
+from ..scenarios.build_check import build_check
+from ..scenarios.dead_letters import retry_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
 
 
 def check_ex1(answer: Any) -> bool:
@@ -52,4 +54,50 @@ def check_ex3(answer: Any) -> bool:
             "one of 'none', 'full', 'equal' (a str): compare retry_storm(j, clients=40).finished_at "
             "for the three. Is it the same winner as with 20 clients?"
         ),
+    )
+
+
+def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: the dead-letter decision ``decide(error, attempt)``, under ``schedules`` fault schedules."""
+    return build_check(
+        "ex4",
+        answer,
+        run_one=retry_schedule,
+        what=(
+            "nothing blocked, every order that can succeed handled, every poison order"
+            " dead-lettered within 5 s"
+        ),
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in decide(error, attempt), then set answer = decide. It returns the wait"
+                " in ms before the next try, or None to dead-letter the order now."
+            ),
+            "wrong": (
+                "retry what can come back (a timeout, a service that is down), with waits that"
+                " grow; give up on what never will, and on everything after a few attempts."
+            ),
+            "gave-up": (
+                "an order that would have succeeded was dead-lettered: your retries ended before"
+                " the failure did. Timeouts pass after up to 3 tries, and the payment service"
+                " can be down for up to 800 ms: let the waits grow (exponential backoff) so a"
+                " few attempts cover that."
+            ),
+            "blocked": (
+                "a poison order (PoisonError: it never succeeds) still blocks its partition at"
+                " the end: retrying for ever is the head-of-line blocking of this notebook."
+                " Return None at some point (or at once for errors no retry can fix)."
+            ),
+            "slow": (
+                "a poison order held its partition for more than 5 s: every order behind it"
+                " waited that long. Give up sooner (fewer attempts or a cap on the waits), or"
+                " dead-letter errors no retry can fix at once."
+            ),
+            "error": (
+                "decide must return a number of ms (>= 0) or None, and must not raise:"
+                " try it on decide(TimeoutError('t'), 1) first."
+            ),
+            "near": "almost: look at the first breaking schedule's timeline.",
+        },
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...patterns.dlq_scenarios import head_of_line, retry_storm
 from ...patterns.retry import RetryPolicy
 
@@ -19,3 +21,25 @@ def ex2() -> int:
 def ex3() -> str:
     """With more clients, full jitter's wider spread wins over equal jitter."""
     return min(("none", "full", "equal"), key=lambda j: retry_storm(j, clients=40).finished_at)
+
+
+def ex4() -> Callable[[BaseException, int], float | None]:
+    """Retry what can pass, with exponential backoff; dead-letter the rest, and after 6 attempts."""
+
+    def decide(error: BaseException, attempt: int) -> float | None:
+        if not isinstance(error, (TimeoutError, ConnectionError)):
+            return None  # a PoisonError: no retry will fix it
+        if attempt >= 6:
+            return None
+        return 100.0 * 2 ** (attempt - 1)  # 100, 200, 400, 800, 1600 ms
+
+    return decide
+
+
+def near_miss_ex4() -> Callable[[BaseException, int], float | None]:
+    """Four attempts 100 ms apart: too short for an outage of up to 800 ms."""
+
+    def decide(error: BaseException, attempt: int) -> float | None:
+        return None if attempt >= 4 else 100.0
+
+    return decide
