@@ -9,9 +9,14 @@ single active consumer) and the same message (JSON body, properties and
 headers, as a developer would send them without evtlib), alternating who
 goes first, and the median of ``--repeat`` rounds is kept.
 
+The backend acknowledges in batches (one ``basic.ack`` with ``multiple``
+per batch of I/O, never past a delivery held for a retry); the plain pika
+consumer acks each message, as most hand-written consumers do.
+
 The streams rows do the same on the log family: a topic with one partition
 as a stream (``RabbitBroker(profile="kafka")``), consumed by a group from
-``earliest`` (each handled event commits its offset), against plain pika
+``earliest`` (each handled event commits its offset, the default
+``commit_every=1``; plain pika tracks no offsets), against plain pika
 publishing to a stream and reading it with ``x-stream-offset: first``.
 
 Prints one JSON line: ``{"publish_ratio": ..., "consume_ratio": ...,

@@ -61,8 +61,11 @@ The mapping, concept by concept
   counts the deliveries (``x-delivery-count``), which becomes
   :attr:`Delivery.attempt`.
 * **At-least-once -> manual ack after the handler; at-most-once ->
-  auto-ack.**  A consumer that dies without acking (crash, lost connection)
-  gives its unacked deliveries back to the queue: they are delivered again.
+  auto-ack.**  Acks go out in batches: one ``basic.ack`` with ``multiple``
+  once the current batch of I/O is handled (at once while one of the
+  member's deliveries is held for a retry, which ``multiple`` would cover).
+  A consumer that dies without acking (crash, lost connection) gives its
+  unacked deliveries back to the queue: they are delivered again.
   An auto-acked message whose handler fails is lost: traced ``lost`` and
   counted in :meth:`RabbitGroup.stats` (RabbitMQ itself counts nothing).
 * **Publisher confirms and mandatory.**  :meth:`RabbitBroker.publish`

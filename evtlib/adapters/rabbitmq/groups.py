@@ -82,6 +82,11 @@ class RabbitGroup:
         self._tags: dict[tuple[str, TopicPartition], str] = {}
         # Failed deliveries waiting for their retry, per member and partition: tag -> timer.
         self._held: dict[tuple[str, TopicPartition], dict[int, Timer]] = {}
+        # Acks not sent yet, per member: its channel and the highest handled tag, acked
+        # with multiple=True once the current batch of I/O is handled (never while one
+        # of its deliveries is held: multiple would ack that one too).
+        self._unacked: dict[str, tuple[BlockingChannel, int]] = {}
+        self._ack_timers: dict[str, Timer] = {}
 
     # -- membership ----------------------------------------------------------------
 
@@ -186,6 +191,7 @@ class RabbitGroup:
         )
 
     def _release(self, consumer: Consumer, tp: TopicPartition, *, graceful: bool) -> None:
+        self._flush_acks(consumer.name)  # what it handled was handled: acked as it would have been
         ch = self._channels.get(consumer.name)
         held = self._held.pop((consumer.name, tp), {})
         tag = self._tags.pop((consumer.name, tp), None)
@@ -205,6 +211,10 @@ class RabbitGroup:
             for timer in held.values():
                 timer.cancel()
         self._held.clear()
+        for timer in self._ack_timers.values():
+            timer.cancel()
+        self._ack_timers.clear()
+        self._unacked.clear()  # on a dead channel: those messages come back
         self._tags.clear()
         for ch in self._channels.values():  # open ones are from a restore that is tried again
             if ch.is_open:
@@ -319,7 +329,7 @@ class RabbitGroup:
         if epoch != connection.epoch or not consumer.alive or not ch.is_open:
             return  # crashed in the handler, or the connection dropped: it comes back
         if kind in ("ack", "settled"):
-            connection.quietly(ch.basic_ack, tag)
+            self._ack(consumer.name, ch, tag)
         elif kind == "dead-letter":
             if q.dead_letter_exchange is not None and q.dead_letter_exchange == outcome.topic:
                 record = outcome.record
@@ -331,7 +341,7 @@ class RabbitGroup:
                     connection.quietly(ch.basic_reject, tag, requeue=False)
             else:
                 broker.publish(outcome.topic or "", outcome.letter, actor=consumer.name)
-                connection.quietly(ch.basic_ack, tag)
+                self._ack(consumer.name, ch, tag)
         else:  # failed or retry: hold the delivery (the partition waits), then give it back
             counts["retried"] += 1
             if kind == "retry":
@@ -340,9 +350,28 @@ class RabbitGroup:
                 assert isinstance(outcome.error, Exception)
                 wait = consumer.retry_after(delivery, outcome.error)
             key = (consumer.name, q.tp)
+            self._flush_acks(consumer.name)  # before holding: a later multiple ack would cover it
             self._held.setdefault(key, {})[tag] = sim.timer(
                 wait, self._give_back, key, ch, tag, epoch
             )
+
+    def _ack(self, name: str, ch: BlockingChannel, tag: int) -> None:
+        """Acknowledge ``tag``: at once while a delivery of ``name`` is held, else batched."""
+        if any(held for (member, _), held in self._held.items() if member == name):
+            self.broker.connection.quietly(ch.basic_ack, tag)
+            return
+        self._unacked[name] = (ch, tag)
+        if name not in self._ack_timers:
+            self._ack_timers[name] = self.broker.sim.timer(0, self._flush_acks, name)
+
+    def _flush_acks(self, name: str) -> None:
+        """Send the acks batched for member ``name``: one ``basic.ack`` with ``multiple``."""
+        timer = self._ack_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        pending = self._unacked.pop(name, None)
+        if pending is not None and pending[0].is_open:
+            self.broker.connection.quietly(pending[0].basic_ack, pending[1], multiple=True)
 
     def _give_back(
         self, key: tuple[str, TopicPartition], ch: BlockingChannel, tag: int, epoch: int

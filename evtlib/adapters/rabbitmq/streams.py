@@ -101,6 +101,9 @@ class StreamState:
     done: int | None = None
     since_commit: int = 0
     flush: Timer | None = None
+    #: The last delivery tag received, and the timer that acks up to it (credit).
+    last_tag: int = 0
+    credit: Timer | None = None
     channel: BlockingChannel | None = None
     timer: Timer | None = None
 
@@ -195,9 +198,10 @@ class StreamGroup:
         st.pending.clear()
         st.holding = False
         st.done, st.since_commit = st.committed, 0  # the new owner resumes at the commit
-        if st.flush is not None:
-            st.flush.cancel()
-            st.flush = None
+        for timer in (st.flush, st.credit):
+            if timer is not None:
+                timer.cancel()
+        st.flush = st.credit = None
         if st.committed is not None:
             at: Any = st.committed
         else:
@@ -300,13 +304,21 @@ class StreamGroup:
     ) -> None:
         if generation != st.generation or epoch != self.broker.connection.epoch:
             return
-        self.broker.connection.quietly(ch.basic_ack, method.delivery_tag)  # credit only
+        # An ack on a stream is only credit for more: one per batch of I/O (multiple=True).
+        if st.credit is None:
+            st.credit = self.broker.sim.timer(0, self._grant, st, ch, st.generation)
+        st.last_tag = method.delivery_tag
         offset = int((props.headers or {}).get("x-stream-offset", -1))
         if st.committed is not None and offset < st.committed:
             return  # a stream delivers from the start of a chunk: skip what is before
         self.broker.sim.activity += 1
         st.pending.append((offset, props, body))
         self._drain(st)
+
+    def _grant(self, st: StreamState, ch: BlockingChannel, generation: int) -> None:
+        st.credit = None
+        if generation == st.generation and ch.is_open:
+            self.broker.connection.quietly(ch.basic_ack, st.last_tag, multiple=True)
 
     def _drain(self, st: StreamState) -> None:
         generation = st.generation
