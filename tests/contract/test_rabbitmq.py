@@ -319,3 +319,34 @@ def test_a_group_asked_again_with_other_settings_is_refused(rabbit):
         broker.group("billing", start="earliest")
     with pytest.raises(ValueError, match=r"session_timeout must be 0 on RabbitMQ"):
         broker.group("shipping", session_timeout=5000)
+
+
+def test_batched_acks_never_cover_a_delivery_held_for_a_retry():
+    """prefetch 10, two partitions on one channel: a failing event is retried, not acked away."""
+    require_rabbitmq()
+    import secrets
+
+    sim = rabbitmq.RealTime(seed=0)
+    broker = rabbitmq.RabbitBroker(sim=sim, prefetch=10)
+    orders = f"batched-{secrets.token_hex(3)}"
+    tries: dict[str, int] = {}
+
+    def handle(event):
+        tries[event.id] = tries.get(event.id, 0) + 1
+        if event.data["n"] == 7 and tries[event.id] < 3:
+            raise ValueError("not yet")
+
+    try:
+        broker.create_topic(orders, partitions=2)
+        Consumer(broker, "billing", orders, handle, retry_delay=30.0)
+        shop = Producer(broker, "shop", orders)
+        sent = [shop.emit("OrderPlaced", f"order-{i}", {"n": i}).id for i in range(40)]
+        sim.run_until(lambda: set(sent) <= set(tries) and max(tries.values()) >= 3)
+        sim.run(until=sim.now + 300)
+        assert sorted(tries) == sorted(sent)
+        assert tries[sent[7]] == 3  # delivered again after each failure
+        assert all(n == 1 for i, n in tries.items() if i != sent[7])  # the rest once
+        assert broker.groups["billing"].lag() == 0
+    finally:
+        broker.delete_all()
+        broker.close()
