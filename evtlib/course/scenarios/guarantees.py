@@ -1,0 +1,133 @@
+"""Explorers of notebook 03, delivery guarantees: a crash's cost, and an outage against retention.
+
+* :func:`crash_outcomes` crashes billing once under both delivery modes
+  (:func:`~evtlib.course.scenarios.billing_crash`) and tallies what each did
+  to every order; :func:`draw_crash_outcomes` draws the two tallies.
+  Knobs: when the crash comes, how often billing commits, how long it is down.
+* :func:`outage_retention` stops shipping for a while on a broker with the
+  ``kafka`` profile and a short ``retention.ms``; :func:`draw_outage_retention`
+  draws the consumer lag and counts the orders the log deleted before
+  shipping read them.  Knobs: the outage and the retention.
+
+Pure and seeded: the same arguments give the same result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import checks
+from ...broker import Broker
+from ...consumer import Consumer
+from ...distributions import Rate
+from ...faults import crash
+from ...producer import Producer
+from ...sim import Simulation
+from .base import Run, key_of, make_order
+from .delivery import billing_crash, charge_tally
+
+__all__ = [
+    "MODES",
+    "crash_outcomes",
+    "draw_crash_outcomes",
+    "RESETS",
+    "outage_retention",
+    "draw_outage_retention",
+]
+
+#: Kafka's ``auto.offset.reset`` values: where a group whose offset fell off the log restarts.
+RESETS = ("latest", "earliest")
+#: The two delivery modes compared.
+MODES = ("at-most-once", "at-least-once")
+
+
+def crash_outcomes(
+    *, crash_at: float = 85.0, commit_every: int = 5, restart_after: float = 50.0, seed: int = 1
+) -> dict[str, dict[str, int]]:
+    """The same crash under both modes: ``{mode: charge_tally}`` for 20 orders."""
+    checks.number("crash_at", crash_at, min=0)
+    checks.integer("commit_every", commit_every, min=1)
+    checks.number("restart_after", restart_after, min=0)
+    return {
+        mode: charge_tally(
+            billing_crash(
+                mode,  # type: ignore[arg-type]
+                seed=seed,
+                crash_at=crash_at,
+                commit_every=commit_every,
+                restart_after=restart_after,
+            )
+        )
+        for mode in MODES
+    }
+
+
+def draw_crash_outcomes(tallies: dict[str, dict[str, int]], ax: Any = None) -> Any:
+    """The two tallies of :func:`crash_outcomes` side by side."""
+    from ...viz import draw_outcomes
+
+    lost = tallies["at-most-once"]["never charged"]
+    twice = tallies["at-least-once"]["charged twice"]
+    return draw_outcomes(
+        tallies["at-most-once"],
+        tallies["at-least-once"],
+        labels=MODES,
+        ax=ax,
+        order=("charged once", "charged twice", "never charged"),
+        unit="orders",
+        title=f"the same crash: {lost} never charged, or {twice} charged twice",
+    )
+
+
+def outage_retention(
+    *,
+    down_for: float = 600.0,
+    retention_ms: float = 800.0,
+    reset: str = "latest",
+    rate: float = 50.0,
+    down_at: float = 500.0,
+    until: float = 2000.0,
+    seed: int = 3,
+) -> Run:
+    """Shipping is down ``down_for`` ms on a Kafka-like log that keeps events ``retention_ms``.
+
+    The broker has the ``kafka`` profile with ``retention.ms`` set to
+    ``retention_ms`` (Kafka's default is 7 days; a short one here so that
+    an outage can outlast it).  Retention deletes events whether or not
+    anyone read them.  When shipping comes back and its committed offset
+    is no longer in the log, the group is reset as ``auto.offset.reset``
+    (``reset``) says: ``"latest"`` (Kafka's default) jumps to the end,
+    skipping every order still waiting; ``"earliest"`` goes to the oldest
+    order still kept.  ``info`` has ``published``, ``shipped`` and
+    ``expired`` (the group's count of orders it never read).
+    """
+    checks.number("down_for", down_for, min=0)
+    checks.number("retention_ms", retention_ms, above=0)
+    checks.one_of("reset", reset, RESETS)
+    sim = Simulation(seed=seed)
+    settings = {"retention.ms": retention_ms, "auto.offset.reset": reset}
+    broker = Broker(sim, profile="kafka", settings=settings, latency=1.0)
+    broker.create_topic("orders")
+    shipped: list[str] = []
+    shipping = Consumer(
+        broker, "shipping", "orders", lambda e: shipped.append(key_of(e)), service_time=5.0
+    )
+    shop_ = Producer(broker, "shop", "orders", Rate(rate), until=until, make=make_order)
+    if down_for > 0:
+        crash(sim, shipping, at=down_at, restart_after=down_for)
+    sim.run()
+    stats = shipping.group.stats()
+    info = {"published": shop_.published, "shipped": len(set(shipped)), "expired": stats["expired"]}
+    return Run(sim, broker, shop_, (shipping,), tuple(shipped), info)
+
+
+def draw_outage_retention(run: Run, ax: Any = None) -> Any:
+    """The consumer lag of :func:`outage_retention`, titled with what retention deleted."""
+    from ...viz import draw_consumer_lag
+
+    info = run.info
+    return draw_consumer_lag(
+        run.group,
+        ax=ax,
+        title=f"{info['shipped']} of {info['published']} orders shipped, {info['expired']} never read",
+    )
