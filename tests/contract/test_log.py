@@ -262,3 +262,23 @@ def test_commit_every_commits_in_batches_and_when_caught_up(log_backend):
     assert 1 <= len(commits) <= 5  # batched: every 4 events, and when caught up
     assert [c.offset for c in commits] == sorted({c.offset for c in commits})  # only forward
     assert len(got) == 10
+
+
+def test_reset_offsets_to_latest_skips_what_is_waiting(log_backend):
+    """reset_offsets('latest'): only events published after the reset are handled."""
+    broker = log_backend.broker
+    orders = log_backend.name("orders")
+    broker.create_topic(orders)
+    broker.group("audit", start="earliest")
+    got: list[int] = []
+    Consumer(broker, "auditor", orders, lambda e: got.append(e.data["n"]), group="audit")
+    shop = Producer(broker, "shop", orders)
+    for n in range(3):
+        shop.emit("OrderPlaced", f"order-{n}", {"n": n})
+    log_backend.wait(lambda: len(got) == 3)
+    broker.groups["audit"].reset_offsets("latest")
+    for n in range(3, 5):
+        shop.emit("OrderPlaced", f"order-{n}", {"n": n})
+    log_backend.wait(lambda: len(got) == 5)
+    log_backend.idle()
+    assert got == [0, 1, 2, 3, 4]

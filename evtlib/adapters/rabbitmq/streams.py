@@ -35,7 +35,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -80,6 +80,13 @@ def stream_arguments(
     return args
 
 
+class Rewound(NamedTuple):
+    """What a member is told after a reset: the partition and where it reads from now."""
+
+    tp: TopicPartition
+    committed: int
+
+
 @dataclass(eq=False)
 class StreamState:
     """One partition as a group reads it: its committed offset, its owner, what waits."""
@@ -87,8 +94,10 @@ class StreamState:
     tp: TopicPartition
     stream: str
     store: str
-    #: The next offset to handle (what a restart resumes from); None: the group's ``start``.
+    #: The next offset to handle (what a restart resumes from); None: ``start``.
     committed: int | None = None
+    #: Where to begin while nothing is committed: None for the group's ``start``.
+    start: str | None = None
     owner: Consumer | None = None
     #: Moves on each subscription: a message from an older one is ignored.
     generation: int = 0
@@ -205,7 +214,7 @@ class StreamGroup:
         if st.committed is not None:
             at: Any = st.committed
         else:
-            at = "first" if self.start == "earliest" else "next"
+            at = "first" if (st.start or self.start) == "earliest" else "next"
         ch = self.broker.connection.channel()
         ch.basic_qos(prefetch_count=STREAM_PREFETCH)
         ch.basic_consume(
@@ -257,20 +266,14 @@ class StreamGroup:
             if owner is not None:
                 self._unsubscribe(st)
             if offset == "latest":
-                st.committed = None
-                start, self.start = self.start, "latest"
-                if owner is not None:
-                    self._subscribe(st, owner)
-                self.start = start
-                st.committed = 0
+                st.committed, st.start = None, "latest"
             else:
                 st.committed = 0 if offset == "earliest" else int(offset)
                 self.broker.save_offset(st.store, st.committed)
-                if owner is not None:
-                    self._subscribe(st, owner)
             if owner is not None:
+                self._subscribe(st, owner)
                 member: Member = owner
-                member.rewound(st)
+                member.rewound(Rewound(st.tp, st.committed or 0))
         sim = self.broker.sim
         sim.trace.record(sim.now, "rewind", self.name, detail=f"reset to {offset}")
 
