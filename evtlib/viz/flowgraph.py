@@ -43,11 +43,11 @@ LAYERS = {
     "readmodel": 5,
 }
 
-_SHAPES = {
-    "producer": "o",
+_SHAPES = {  # one shape per role: colour is never the only way to tell them apart
+    "producer": ">",
     "topic": "s",
-    "dlq": "s",
-    "partition": "s",
+    "dlq": "v",
+    "partition": "d",
     "group": "h",
     "consumer": "o",
     "readmodel": "D",
@@ -250,7 +250,7 @@ def draw_flow(
             (sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos.values()}),
             default=1,
         )
-        _, ax = plt.subplots(figsize=(10, max(3.0, 0.55 * n_rows + 1.5)))
+        _, ax = plt.subplots(figsize=(10, max(3.0, 0.55 * n_rows + 1.5)), layout="constrained")
     wanted = set(highlight)
 
     # Edges first, underneath.  A back edge (right to left: a consumer that
@@ -281,7 +281,7 @@ def draw_flow(
                 x0 + 0.62 * (x1 - x0),
                 y0 + 0.62 * (y1 - y0),
                 f"{data['waiting']}",
-                fontsize=8,
+                fontsize=10,
                 ha="center",
                 va="center",
                 color="#7A3E00",
@@ -348,7 +348,7 @@ def draw_flow(
                 text += f"\n{d['in_flight']} in flight"
         if d["kind"] == "producer" and snapshot and d.get("blocked"):
             text += "\n(blocked)"
-        ax.text(x, y - 0.3, text, ha="center", va="top", fontsize=8, zorder=7)
+        ax.text(x, y - 0.3, text, ha="center", va="top", fontsize=10, zorder=7)
 
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
@@ -359,9 +359,11 @@ def draw_flow(
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=len(handles) or 1,
-        fontsize=8,
+        ncol=min(len(handles), 5) or 1,  # two rows at most: 10 pt entries fit the width
+        fontsize=10,
         frameon=False,
+        columnspacing=1.2,
+        handletextpad=0.3,
     )
     if title is None and snapshot and g.graph.get("snapshot"):
         title = f"event flow ({g.graph['snapshot']})"

@@ -26,6 +26,9 @@ from .style import first_seen_colors
 __all__ = ["draw_consistency_lag", "draw_consumer_lag", "compare"]
 
 _QS = (50, 95, 99)
+#: Each consumer or group of a chart also gets its own marker / line style (not colour alone).
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
+_LINESTYLES = ("-", "--", "-.", ":")
 _Q_STYLE = {50: ":", 95: "--", 99: "-."}
 
 
@@ -58,7 +61,7 @@ def _target_line(ax: Any, target: float | None, unit: str) -> None:
             textcoords="offset points",
             ha="right",
             va="bottom",
-            fontsize=8,
+            fontsize=10,
             color="#C62828",
         )
 
@@ -91,7 +94,7 @@ def draw_consistency_lag(
     if ax is None:
         _, ax = plt.subplots(layout="constrained")
     color_for = first_seen_colors()
-    for c in items:
+    for n, c in enumerate(items):
         color = color_for(c.name)
         xs, ys = list(c.handled_at), list(c.lags)
         label = f"{c.name}: {len(ys)} handled"
@@ -109,15 +112,16 @@ def draw_consistency_lag(
                     xytext=(3, 0),
                     textcoords="offset points",
                     va="center",
-                    fontsize=7,
+                    fontsize=10,
                     color=color,
                 )
-        ax.scatter(xs, ys, s=9, color=color, alpha=0.55, lw=0, label=label)
+        marker = _MARKERS[n % len(_MARKERS)] if len(items) > 1 else "o"
+        ax.scatter(xs, ys, s=9, color=color, alpha=0.55, lw=0, marker=marker, label=label)
     _target_line(ax, target, " ms")
     ax.set_xlabel("handled at (simulated ms)")
     ax.set_ylabel("consistency lag (ms)")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8, markerscale=2.5)
+    ax.legend(loc="upper left", fontsize=10, markerscale=2.5)
     ax.xaxis.set_major_locator(_time_locator())
     ax.set_title(title or "how long each event took to take effect", loc="left", y=1.0)
     return ax
@@ -151,7 +155,7 @@ def draw_consumer_lag(
     if ax is None:
         _, ax = plt.subplots(layout="constrained")
     color_for = first_seen_colors()
-    for item in items:
+    for n, item in enumerate(items):
         series = item if isinstance(item, LagSeries) else lag_series(item, step=step, until=until)
         color = color_for(series.group)
         for i, values in enumerate(series.partitions.values()):
@@ -176,6 +180,7 @@ def draw_consumer_lag(
             series.total,
             where="post",
             color=color,
+            ls=_LINESTYLES[n % len(_LINESTYLES)],
             lw=2.0,
             label=f"{series.group}: total (peak {peak})",
         )
@@ -183,7 +188,7 @@ def draw_consumer_lag(
     ax.set_xlabel("simulated time (ms)")
     ax.set_ylabel("consumer lag (events)")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=10)
     ax.xaxis.set_major_locator(_time_locator())
     # y=1.0: just above the Axes, without measuring every tick label to place it.
     ax.set_title(title or "events published but not yet committed", loc="left", y=1.0)

@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["draw_outcomes"]
 
-_PAIR = ("#BAB0AC", "#4E79A7")
+_PAIR = ("#BBBBBB", "#332288")  # grey, then Tol's indigo (the palette's first)
 
 
 def draw_outcomes(
@@ -52,9 +52,15 @@ def draw_outcomes(
     for i, (tally, label) in enumerate(((tally_a, labels[0]), (tally_b, labels[1]))):
         heights = [tally.get(o, 0) for o in outcomes]
         bars = ax.bar(
-            [x + (i - 0.5) * width for x in xs], heights, width, color=_PAIR[i], label=label
+            [x + (i - 0.5) * width for x in xs],
+            heights,
+            width,
+            color=_PAIR[i],
+            hatch=("", "//")[i],  # not colour alone
+            edgecolor="white",
+            label=label,
         )
-        ax.bar_label(bars, fontsize=8, padding=2)
+        ax.bar_label(bars, fontsize=10, padding=2)
     ax.set_xticks(list(xs), outcomes)
     ax.set_ylabel(unit)
     ax.margins(y=0.15)

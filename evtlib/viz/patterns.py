@@ -26,7 +26,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .style import COLORS, PALETTE
+from .style import COLORS, HATCHES, PALETTE
 
 __all__ = [
     "table",
@@ -139,12 +139,20 @@ def draw_tallies(
         width_in = max(6.0, (0.5 * n + 0.6) * len(outcomes) + 2.5)
         _, ax = plt.subplots(figsize=(min(width_in, 12.0), 3.8), layout="constrained")
     width = 0.8 / n
-    colors = ["#BAB0AC", *PALETTE] if n > 1 else [PALETTE[0]]
+    colors = ["#BBBBBB", *PALETTE] if n > 1 else [PALETTE[0]]
     for i, (label, tally) in enumerate(tallies.items()):
         xs = [x + (i - (n - 1) / 2) * width for x in range(len(outcomes))]
         heights = [tally.get(o, 0) for o in outcomes]
-        bars = ax.bar(xs, heights, width, color=colors[i % len(colors)], label=label)
-        ax.bar_label(bars, labels=[f"{h:g}" for h in heights], fontsize=8, padding=2)
+        bars = ax.bar(
+            xs,
+            heights,
+            width,
+            color=colors[i % len(colors)],
+            hatch=HATCHES[i % len(HATCHES)],  # not colour alone: each series its own fill
+            edgecolor="white",
+            label=label,
+        )
+        ax.bar_label(bars, labels=[f"{h:g}" for h in heights], fontsize=10, padding=2)
     ax.set_xticks(list(range(len(outcomes))), outcomes)
     ax.set_ylabel(ylabel)
     ax.margins(y=0.18)
@@ -258,10 +266,10 @@ def draw_storm(
         # Only non-empty segments become bars: a long storm has hundreds of empty buckets,
         # and every bar is a patch to render.
         bottom = [0] * len(bs)
-        for heights, color, name in (
-            (first, COLORS["published"], "first attempts"),
-            (retry_failed, COLORS["failed"], "retries: failed"),
-            (retry_ok, COLORS["handled"], "retries: ok"),
+        for heights, color, hatch, name in (
+            (first, COLORS["published"], "", "first attempts"),
+            (retry_failed, COLORS["failed"], "xx", "retries: failed"),
+            (retry_ok, COLORS["handled"], "", "retries: ok"),
         ):
             keep = [i for i, h in enumerate(heights) if h > 0]
             ax.bar(
@@ -272,6 +280,8 @@ def draw_storm(
                 align="edge",
                 lw=0,
                 color=color,
+                hatch=hatch,
+                edgecolor="white",
                 label=name,
             )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
@@ -284,7 +294,7 @@ def draw_storm(
                 xytext=(-4, 3),
                 textcoords="offset points",
                 ha="right",
-                fontsize=8,
+                fontsize=10,
                 color="#555555",
             )
         ax.set_title(f"{label}: peak {result.peak_retries} retries at once", loc="left")
@@ -323,7 +333,7 @@ def draw_retention_grid(demos: Iterable[Any], ax: Any = None, *, title: str | No
             plt.Rectangle((c - 0.5, r - 0.5), 1, 1, color=bad if twice else good, ec="white", lw=2)
         )
         ax.text(
-            c, r, "twice" if twice else "once", ha="center", va="center", color="white", fontsize=9
+            c, r, "twice" if twice else "once", ha="center", va="center", color="white", fontsize=10
         )
     ax.set_xlim(-0.5, len(cols) - 0.5)
     ax.set_ylim(-0.5, len(rows) - 0.5)

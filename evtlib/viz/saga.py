@@ -154,7 +154,7 @@ def draw_state_machine(
                 mx,
                 my + 0.06,
                 text,
-                fontsize=7.5,
+                fontsize=10,
                 ha="center",
                 va="bottom",
                 color="#A35200" if hot else "#555555",
@@ -163,7 +163,7 @@ def draw_state_machine(
             )
     for s, texts in loops.items():
         x, y = pos[s]
-        ax.text(x, y + 0.32, ", ".join(texts), fontsize=7.5, ha="center", color="#555555", zorder=3)
+        ax.text(x, y + 0.32, ", ".join(texts), fontsize=10, ha="center", color="#555555", zorder=3)
     visited = set(path or ())
     for s in g:
         x, y = pos[s]
@@ -175,7 +175,7 @@ def draw_state_machine(
             s,
             ha="center",
             va="center",
-            fontsize=9,
+            fontsize=10,
             fontweight="bold" if s in visited else "normal",
             color="white" if s in ("completed", "needs-attention") else "black",
             bbox=dict(

@@ -129,7 +129,7 @@ def draw_saga_timeline(
             edgecolor="white",
         )
         label = f"{i}" if b.phase == "action" else f"{i} undo"
-        ax.text(b.start + width / 2, y[b.step] + 0.33, label, ha="center", fontsize=8)
+        ax.text(b.start + width / 2, y[b.step] + 0.33, label, ha="center", fontsize=10)
         if not b.ok:
             ax.scatter([b.end], [y[b.step]], marker="X", s=90, color=_FAILED, zorder=4)
     if final is not None:
@@ -139,7 +139,7 @@ def draw_saga_timeline(
             0.62,
             f"{final} ",
             color=_END.get(final, "#555555"),
-            fontsize=9,
+            fontsize=10,
             fontweight="bold",
             va="bottom",
             ha="right",  # left of the line: the legend sits to its right
@@ -159,7 +159,7 @@ def draw_saga_timeline(
         ],
         loc="upper left",
         bbox_to_anchor=(1.0, 1.0),
-        fontsize=8,
+        fontsize=10,
         frameon=False,
     )
     if title is None:

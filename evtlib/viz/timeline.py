@@ -7,8 +7,8 @@ order they first appear.  A delivery is an arrow from the lane that
 published the event (at the time it was published) to the consumer's lane
 (at the time it arrived).  What happened next is a marker: a square when
 handled, a red X when it failed, an orange triangle when delivered again...
-Kinds it does not know (a pattern's own records) get a grey octagon, so
-nothing is silently left out.
+Every kind has its own shape (:data:`MARKERS`), named in the legend; a kind
+it does not know gets a grey question mark, so nothing is silently left out.
 
 Arrows are the first thing to go when the picture gets crowded: with more
 than ``max_events`` events in view only the markers are drawn.  Zoom in with
@@ -30,38 +30,70 @@ from .style import first_seen_colors, kind_color
 
 __all__ = ["draw_timeline", "TimelineDrawn", "MARKERS", "lanes_of"]
 
-#: Marker shape of each kind of record; unknown kinds get :data:`GENERIC_MARKER`.
+#: Marker shape of each kind of record, one shape per kind (colour is never the only
+#: encoding): matplotlib's shapes for the core's kinds and the commonest pattern kinds,
+#: a letter (mathtext) for the rarer kinds patterns add; unknown kinds get
+#: :data:`GENERIC_MARKER`.  The legend names each shape.
 MARKERS: dict[str, str] = {
+    # the core (evtlib.trace.KINDS)
     "published": "o",
+    "blocked": "_",
+    "rejected": "x",
     "delivered": "|",
-    "handled": "s",
-    "committed": "|",
     "redelivered": ">",
-    "retried": ">",
+    "handled": "s",
     "failed": "X",
-    "dead-lettered": "v",
-    "dropped": "x",
+    "committed": "2",
+    "commit-rejected": "3",
+    "dropped": "+",
     "duplicated": "D",
     "delayed": "1",
     "lost": "*",
-    "crashed": "X",
-    "restarted": "^",
     "joined": "^",
-    "left": "v",
-    "paused": "|",
-    "resumed": "|",
+    "left": "$L$",
+    "crashed": "P",
+    "restarted": "H",
+    "paused": "4",
+    "resumed": "h",
     "rebalanced": "d",
+    "timeout": "p",
     "rewind": "<",
-    "timeout": "H",
-    "blocked": "_",
-    "rejected": "x",
-    "commit-rejected": "2",
-    "compensating": "<",
-    "compensated": "P",
+    "evicted": "$E$",
+    "expired": "$t$",
+    "compacted": "$C$",
+    "repartitioned": "$N$",
+    # dead-letter queue, retries, redrive
+    "retried": "8",
+    "dead-lettered": "v",
+    "redriven": "$R$",
+    "called": "$c$",
+    # idempotent consumer
+    "skipped-duplicate": "$=$",
+    "processed-ids-expired": "$0$",
+    # transactional outbox
+    "db-written": "$w$",
+    "outbox-written": "$W$",
+    "marked-sent": "$m$",
+    "outbox-cleaned": "$k$",
+    "relay-publish-failed": "$f$",
+    "duplicate-published": "$2$",
+    "crash-point": "$!$",
+    # saga
+    "saga-started": "$S$",
+    "saga-moved": "$M$",
+    "saga-duplicate": "$D$",
+    "saga-reply-ignored": "$I$",
+    "saga-timeout": "$T$",
+    "saga-effect": "$e$",
+    "compensating": "$b$",
+    "compensated": "$B$",
     "skipped": ".",
-    "redriven": "^",
+    # RabbitMQ adapter
+    "reconnected": "$n$",
+    "unblocked": "$u$",
+    "undecodable": "$U$",
 }
-GENERIC_MARKER = "8"
+GENERIC_MARKER = "$?$"
 
 #: Kinds on the normal path are coloured by event (or correlation); the
 #: others keep the colour of their kind, so trouble stands out.
@@ -346,7 +378,7 @@ def draw_timeline(
         handles=handles,
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
-        fontsize=8,
+        fontsize=10,
         frameon=False,
         borderaxespad=0,
     )
