@@ -282,3 +282,36 @@ def test_reset_offsets_to_latest_skips_what_is_waiting(log_backend):
     log_backend.wait(lambda: len(got) == 5)
     log_backend.idle()
     assert got == [0, 1, 2, 3, 4]
+
+
+def test_a_message_that_is_not_an_event_is_stepped_over_on_a_stream():
+    """Streams keep everything: a bad message is traced undecodable, counted, committed past."""
+    require_rabbitmq()
+    import pika
+
+    from evtlib.adapters.rabbitmq import resolve_url
+
+    sim, broker = _streams_broker()
+    orders = f"poison-{secrets.token_hex(3)}"
+    try:
+        broker.create_topic(orders)
+        broker.group("audit", start="earliest")
+        got = []
+        Consumer(broker, "auditor", orders, got.append, group="audit")
+        conn = pika.BlockingConnection(pika.URLParameters(resolve_url()))
+        try:
+            props = pika.BasicProperties(message_id="legacy-1", type="OrderPlaced")
+            conn.channel().basic_publish(orders, "0", b"\xff not utf-8", props)
+        finally:
+            conn.close()
+        good = Producer(broker, "shop", orders).emit("OrderPlaced", "order-1", {"total": 3})
+        sim.run_until(lambda: len(got) == 1)
+        assert got == [good]
+        (record,) = sim.trace.filter(kind="undecodable")
+        assert record.event_id == "legacy-1" and "not UTF-8" in record.detail
+        assert broker.groups["audit"].stats()["undecodable"] == 1
+        with pytest.raises(NotImplementedError, match="read it with a group"):
+            broker.dead_letter_queue(orders)
+    finally:
+        broker.delete_all()
+        broker.close()

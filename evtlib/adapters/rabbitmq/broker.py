@@ -526,7 +526,12 @@ class RabbitBroker:
     # -- dead letters ------------------------------------------------------------------
 
     def dead_letter_queue(self, topic: str) -> RabbitDeadLetterQueue:
-        """A view of dead-letter topic ``topic``: list, count, redrive."""
+        """A view of dead-letter topic ``topic``: list, count, redrive (queue profile only)."""
+        if self.profile.family == "log":
+            raise NotImplementedError(
+                "dead_letter_queue() reads a dead-letter queue; on streams (profile='kafka') the"
+                f" dead-letter topic {topic!r} is a log: read it with a group from 'earliest'"
+            )
         from .deadletters import RabbitDeadLetterQueue
 
         return RabbitDeadLetterQueue(self, topic)
