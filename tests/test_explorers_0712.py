@@ -160,3 +160,48 @@ def test_retry_schedule_sorts_the_ways_a_decision_fails():
     assert "slow" in slow.kinds
     bad = bc.sweep(nb08s.retry_schedule, lambda e, a: "soon", schedules=5)
     assert set(bad.kinds) == {"error"}
+
+
+# --------------------------------------------------------------------------- notebook 09
+
+
+def test_checkout_run_failing_step_and_compensation():
+    from evtlib.course.scenarios import sagas as nb09s
+
+    declined = _fast(nb09s.checkout_run)
+    assert declined.saga.state == "compensated" and declined.coupons == {"saga-000001": "restored"}
+    shipping = nb09s.checkout_run("shipping", times=5)
+    assert (
+        shipping.saga.state == "needs-attention"
+        and not shipping.coupons["saga-000001"] == "restored"
+    )
+    stuck = nb09s.checkout_run(failing_compensation="stock", compensation_times=9)
+    assert stuck.saga.state == "needs-attention" and stuck.shop.reservations
+    assert nb09s.checkout_run("none").saga.state == "completed"
+    ax = nb09s.draw_checkout_run(declined)
+    nb09s.draw_checkout_run(stuck, ax=getattr(ax, "ax", ax))
+    with pytest.raises(ValueError, match="failing_step"):
+        nb09s.checkout_run("pay")
+
+
+def test_fault_sweep_only_the_naive_sequence_leaves_orders_half_done():
+    from evtlib.course.scenarios import sagas as nb09s
+
+    tallies = _fast(nb09s.fault_sweep, budget_ms=200)
+    assert tallies["orchestration"]["half-done"] == 0 < tallies["naive"]["half-done"]
+    calm = nb09s.fault_sweep(step_failure=0.0, duplicate=0.0, schedules=5)
+    assert calm["orchestration"]["completed"] == 5
+    nb09s.draw_fault_sweep(tallies)
+
+
+def test_inventory_schedule_catches_missing_and_doubled_compensations():
+    from evtlib.course.scenarios import sagas as nb09s
+    from evtlib.course.solutions.nb09 import ex4, near_miss_ex4
+
+    assert bc.sweep(nb09s.inventory_schedule, ex4()).ok
+    near = bc.sweep(nb09s.inventory_schedule, near_miss_ex4())
+    assert near.near_miss and set(near.kinds) == {"units"}
+    silent = bc.sweep(nb09s.inventory_schedule, lambda state, event: [], schedules=10)
+    assert set(silent.kinds) == {"stuck"}
+    bad = bc.sweep(nb09s.inventory_schedule, lambda state, event: ["StockReserved"], schedules=3)
+    assert set(bad.kinds) == {"error"}
