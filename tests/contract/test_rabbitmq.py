@@ -350,3 +350,18 @@ def test_batched_acks_never_cover_a_delivery_held_for_a_retry():
     finally:
         broker.delete_all()
         broker.close()
+
+
+def test_a_publish_the_broker_refuses_is_an_error_not_an_endless_retry(rabbit):
+    """The topic's exchange was deleted by someone else: PublishError naming it, and no reconnect."""
+    broker = rabbit.broker
+    orders = rabbit.name("orders")
+    broker.create_topic(orders)
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq.resolve_url()))
+    try:
+        conn.channel().exchange_delete(orders)
+    finally:
+        conn.close()
+    with pytest.raises(rabbitmq.PublishError, match=rf"to '{orders}'.*NOT_FOUND"):
+        broker.publish(orders, Event(id="e-1", type="OrderPlaced", time=0.0))
+    assert broker.publisher.connection.reconnects == 0

@@ -395,9 +395,16 @@ class Publisher:
                 raise PublishError(
                     f"RabbitMQ refused (nacked) message {props.message_id} to {exchange!r}"
                 ) from None
-            except NETWORK_ERRORS:
-                if conn.is_open and self._channel.is_open:
-                    raise
+            except NETWORK_ERRORS as exc:
+                if conn.is_open:
+                    if self._channel.is_open:
+                        raise
+                    # The broker closed the channel, not the connection (say the
+                    # exchange is gone): trying again would fail again.
+                    self._channel = self._open()
+                    raise PublishError(
+                        f"RabbitMQ refused message {props.message_id} to {exchange!r}: {exc}"
+                    ) from None
                 conn.lost()
                 continue
             if not self._was_blocked and time.monotonic() - t0 > _SLOW_CONFIRM:
