@@ -16,7 +16,7 @@ from evtlib.viz.explorer import clear_drawing, png_of  # noqa: E402
 
 
 def _bars(calls):
-    def scenario(height, seed):
+    def scenario(height, seed, crash=False):
         calls.append((height, seed))
         return height
 
@@ -154,3 +154,23 @@ def test_every_figure_displayed_in_a_notebook_carries_alt_text():
     data, metadata = shell.display_formatter.format(fig)
     assert data["image/png"] == b"png"
     assert metadata["image/png"] == {"alt": "orders per second."}
+
+
+def test_after_a_move_the_next_step_either_side_is_run_ahead():
+    """With look-ahead on (a live kernel), the neighbours of the moved control are ready."""
+    calls = []
+    scenario, draw = _bars(calls)
+    box = explore(scenario, draw, height=(1, 9), seed=3, crash=False)
+    box.look_ahead = True
+    slider = box.children[0]
+    slider.value = 5
+    box.wait_ahead()
+    assert sorted(calls[1:]) == [(4, 3), (5, 3), (6, 3)]
+    slider.value = 6  # ran ahead: drawn, not simulated again
+    box.wait_ahead()
+    assert sorted(calls[1:]) == [(4, 3), (5, 3), (6, 3), (7, 3)]
+    assert [p.get_height() for p in box.figure.axes[0].patches] == [6]
+    n = len(calls)
+    box.children[1].value = True  # a checkbox: its other value (False) is known already
+    box.wait_ahead()
+    assert len(calls) == n + 1

@@ -62,6 +62,11 @@ MARKERS: dict[str, str] = {
     "expired": "$t$",
     "compacted": "$C$",
     "repartitioned": "$N$",
+    # delivery on the wire and queue brokers
+    "ack-lost": "$a$",
+    "ack-ignored": "$i$",
+    "deduplicated": "$d$",
+    "requeued": "$q$",
     # dead-letter queue, retries, redrive
     "retried": "8",
     "dead-lettered": "v",
