@@ -289,6 +289,14 @@ class Broker:
         The broker's name in the trace.
     """
 
+    def __new__(cls, sim: Scheduler, *, profile: str | Profile = "kafka", **options: Any) -> Any:
+        """A queue profile makes a :class:`~evtlib.queues.QueueBroker`; the log family a Broker."""
+        if cls is Broker and find_profile(profile).family == "queue":
+            from .queues import QueueBroker  # the queue family builds on this module
+
+            return QueueBroker(sim, profile=profile, **options)
+        return super().__new__(cls)
+
     def __init__(
         self,
         sim: Scheduler,
@@ -301,12 +309,6 @@ class Broker:
     ) -> None:
         checks.instance("sim", sim, Scheduler, "Simulation or another runner")
         prof = find_profile(profile)
-        if prof.family != "log":
-            raise NotImplementedError(
-                f"profile {prof.name!r} ({prof.broker}) is of the queue family, whose simulation is"
-                " not built yet: its settings are documented in evtlib.profiles; the simulated"
-                " broker runs the log family (profile='kafka')"
-            )
         effective = resolve(prof, settings, f"broker {name!r}")
         self.latency = as_duration(latency, "latency")
         if faults is not None and not isinstance(faults, NetworkFaults):

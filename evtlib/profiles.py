@@ -248,6 +248,7 @@ RABBITMQ = Profile(
             "an unacknowledged delivery older than this closes the channel (up to 4.2),"
             " requeueing all its unacknowledged messages",
             _RABBIT_ACK_TIMEOUT,
+            simulated=True,
         ),
         Setting(
             "x-delivery-limit",
@@ -256,6 +257,7 @@ RABBITMQ = Profile(
             "deliveries after which a message is dead-lettered or dropped (20 from 4.0;"
             " unlimited before)",
             _RABBIT_QUORUM,
+            simulated=True,
         ),
         Setting(
             "x-max-length",
@@ -285,6 +287,7 @@ RABBITMQ = Profile(
             "",
             "one consumer at a time gets the queue's messages, keeping their order",
             _RABBIT_SAC,
+            simulated=True,
         ),
     ),
 )
@@ -301,6 +304,7 @@ SQS = Profile(
             "ms",
             "a received message is hidden this long; not deleted by then, it is delivered again",
             _SQS_ATTRS,
+            simulated=True,
         ),
         Setting(
             "MessageRetentionPeriod",
@@ -323,6 +327,7 @@ SQS = Profile(
             "the redrive policy: receives after which a message moves to the dead-letter"
             " queue (no dead-letter queue unless one is configured)",
             _SQS_DLQ,
+            simulated=True,
         ),
     ),
 )
@@ -348,6 +353,7 @@ SQS_FIFO = Profile(
             "a message with a deduplication id seen this recently is accepted but not delivered"
             " again (fixed by SQS)",
             _SQS_FIFO,
+            simulated=True,
         ),
     ),
 )
@@ -364,6 +370,7 @@ SERVICE_BUS = Profile(
             "ms",
             "a peek-locked message is hidden this long (renewable; at most 5 minutes)",
             _SB_LOCK,
+            simulated=True,
         ),
         Setting(
             "MaxDeliveryCount",
@@ -371,6 +378,7 @@ SERVICE_BUS = Profile(
             "count",
             "deliveries after which the message moves to the dead-letter subqueue",
             _SB_DLQ,
+            simulated=True,
         ),
         Setting(
             "DefaultMessageTimeToLive",
@@ -406,6 +414,7 @@ SERVICE_BUS = Profile(
             "",
             "messages with one SessionId go to one receiver at a time, in order",
             _SB_SESSIONS,
+            simulated=True,
         ),
         Setting(
             "MaxSizeInMegabytes",

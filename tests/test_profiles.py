@@ -77,7 +77,8 @@ def test_profile_settings_are_read_only():
 
 def test_bad_profiles_and_settings_say_what_is_valid():
     """An unknown profile names the valid ones; an unknown setting names the profile's settings;
-    a real setting the simulation does not model says so; the queue family says it is not built."""
+    a real setting the simulation does not model says so; a queue profile makes the queue family's
+    broker (tests/test_queues.py)."""
     sim = Simulation(0)
     with pytest.raises(ValueError, match="profile must be one of 'kafka', 'rabbitmq', 'sqs'"):
         Broker(sim, profile="kafak")
@@ -87,8 +88,7 @@ def test_bad_profiles_and_settings_say_what_is_valid():
         Broker(sim, settings={"session.timeout.ms": 10_000})
     with pytest.raises(ValueError, match="auto.offset.reset must be one of 'latest', 'earliest'"):
         Broker(sim, settings={"auto.offset.reset": "beginning"})
-    with pytest.raises(NotImplementedError, match="queue family"):
-        Broker(sim, profile="sqs")
+    assert Broker(sim, profile="sqs", name="sqs").profile.family == "queue"
     b = Broker(sim)
     with pytest.raises(ValueError, match="settings of a topic must be among"):
         b.create_topic("t", settings={"auto.offset.reset": "earliest"})

@@ -1,0 +1,12 @@
+"""The queue family in simulation: RabbitMQ queues, SQS (standard and FIFO), Service Bus.
+
+``Broker(sim, profile="sqs")`` returns a :class:`QueueBroker`: topics fan
+out to one queue per subscription; competing consumers take messages one
+by one; each broker's own timeout redelivers and its own limit
+dead-letters (see :mod:`evtlib.queues.subscription`).
+"""
+
+from .broker import QueueBroker, QueueRules, QueueTopic, rules_for
+from .subscription import QueuedMessage, Subscription
+
+__all__ = ["QueueBroker", "QueueTopic", "QueueRules", "Subscription", "QueuedMessage", "rules_for"]

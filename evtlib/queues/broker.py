@@ -1,0 +1,407 @@
+"""The queue family's broker: topics that fan out to one queue per subscription.
+
+``Broker(sim, profile="sqs")`` (or ``"rabbitmq"``, ``"sqs-fifo"``,
+``"service-bus"``) returns a :class:`QueueBroker`.  It satisfies
+:class:`~evtlib.protocols.BrokerBackend`, so producers, consumers and
+patterns run on it unchanged, but it behaves as a queue broker does:
+
+* a **topic fans out**: a publish puts a copy of the message into every
+  subscription (queue) that exists at that moment (SNS to SQS queues, a
+  RabbitMQ exchange to its bound queues, a Service Bus topic to its
+  subscriptions); a subscription made later gets nothing from before: the
+  broker keeps no history for new subscribers;
+* a **subscription** (:class:`~evtlib.queues.subscription.Subscription`, the
+  consumer group) hands each message to one of its consumers and deletes it
+  when that consumer acknowledges it;
+* messages have **no offsets** (``Delivery.offset`` is -1) and a topic has
+  no partitions: ordering comes from the profile's own feature instead.
+
+What differs per broker (the timeout that redelivers, who dead-letters and
+why) is read from the profile's settings into :class:`QueueRules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from .. import checks
+from ..distributions import Duration, as_duration
+from ..events import Event
+from ..profiles import Profile, resolve
+from ..profiles import profile as find_profile
+from ..sim import Scheduler
+from .subscription import Subscription
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..consumer import Consumer
+    from ..protocols import BufferPolicy, StartAt
+
+__all__ = ["QueueBroker", "QueueTopic", "QueueRules", "rules_for"]
+
+
+@dataclass(frozen=True)
+class QueueRules:
+    """What one queue broker does with an unacknowledged or failing message.
+
+    ``timeout`` (ms) and ``timeout_setting`` name the broker's own timeout;
+    ``channel_wide`` is RabbitMQ's: the timeout closes the consumer's
+    channel and requeues all its unacknowledged messages.
+    ``max_deliveries`` is how many deliveries a message gets before the
+    broker dead-letters it (None: no limit), with ``limit_reason``.
+    ``native_dead_letter`` says whether the application can hand a message
+    to the broker's dead-letter queue (``app_reason``); otherwise a
+    dead-letter outcome publishes the letter to the dead-letter topic.
+    ``one_per_key``: at most one message per key in flight (SQS FIFO
+    message groups, Service Bus sessions); ``single_active``: one consumer
+    at a time gets the messages (RabbitMQ single active consumer).
+    """
+
+    timeout: float | None
+    timeout_setting: str
+    channel_wide: bool
+    max_deliveries: int | None
+    limit_reason: str
+    native_dead_letter: bool
+    app_reason: str
+    lost_ack: str
+    dead_letter_place: str
+    one_per_key: bool = False
+    single_active: bool = False
+
+
+def _count(name: str, value: Any, low: int) -> int | None:
+    if value is None:
+        return None
+    return checks.integer(name, value, min=low)
+
+
+def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
+    """The :class:`QueueRules` of queue profile ``prof`` with ``settings`` in effect."""
+    if prof.name == "rabbitmq":
+        limit = _count("x-delivery-limit", settings["x-delivery-limit"], 0)
+        return QueueRules(
+            timeout=float(settings["consumer_timeout"]),
+            timeout_setting="consumer_timeout",
+            channel_wide=True,
+            # A quorum queue dead-letters a message returned more than x-delivery-limit times.
+            max_deliveries=None if limit is None else limit + 1,
+            limit_reason="delivery_limit",
+            native_dead_letter=True,
+            app_reason="rejected",
+            lost_ack="the channel was closed by consumer_timeout: the ack cannot be sent",
+            dead_letter_place="the queue's dead-letter exchange",
+            single_active=bool(settings["x-single-active-consumer"]),
+        )
+    if prof.name in ("sqs", "sqs-fifo"):
+        receives = _count("maxReceiveCount", settings["maxReceiveCount"], 1)
+        return QueueRules(
+            timeout=float(settings["VisibilityTimeout"]),
+            timeout_setting="VisibilityTimeout",
+            channel_wide=False,
+            max_deliveries=receives,
+            limit_reason="maxReceiveCount exceeded",
+            native_dead_letter=False,
+            app_reason="",
+            lost_ack="DeleteMessage with an outdated receipt handle: the message was received again",
+            dead_letter_place="the redrive policy's dead-letter queue",
+            one_per_key=prof.name == "sqs-fifo",
+        )
+    if prof.name == "service-bus":
+        deliveries = _count("MaxDeliveryCount", settings["MaxDeliveryCount"], 1)
+        return QueueRules(
+            timeout=float(settings["LockDuration"]),
+            timeout_setting="LockDuration",
+            channel_wide=False,
+            max_deliveries=deliveries,
+            limit_reason="MaxDeliveryCountExceeded",
+            native_dead_letter=True,
+            app_reason="dead-lettered by the application",
+            lost_ack="MessageLockLostException: the lock expired and the message was delivered again",
+            dead_letter_place="the subscription's $DeadLetterQueue",
+            one_per_key=bool(settings["RequiresSession"]),
+        )
+    raise ValueError(f"profile must be of the queue family, got {prof.name!r} ({prof.family})")
+
+
+#: What a queue broker offers instead of partitions, per profile.
+_INSTEAD_OF_PARTITIONS = {
+    "rabbitmq": "a queue has no partitions; for order use x-single-active-consumer"
+    " (settings={'x-single-active-consumer': True})",
+    "sqs": "an SQS queue has no partitions; for order per key use profile='sqs-fifo',"
+    " where the event's key is the MessageGroupId",
+    "sqs-fifo": "an SQS FIFO queue has no partitions: the event's key is the MessageGroupId,"
+    " and each message group is delivered in order",
+    "service-bus": "a Service Bus topic has no partitions to choose; for order per key use"
+    " sessions (settings={'RequiresSession': True}): the event's key is the SessionId",
+}
+
+
+class QueueTopic:
+    """A topic on a queue broker: it fans each message out to its subscriptions' queues.
+
+    It has one nominal partition (index 0) so that code written for logs
+    (producers, pictures) can ask; messages in it have no offsets.
+    """
+
+    capacity: int | None = None
+    policy: BufferPolicy = "block"
+
+    def __init__(self, broker: QueueBroker, name: str) -> None:
+        self.broker = broker
+        self.name = name
+        self.published = 0
+        self.deduplicated = 0
+        # FIFO deduplication: the last time each deduplication id was accepted.
+        self._dedup: dict[str, float] = {}
+
+    @property
+    def partitions(self) -> list[int]:
+        """One nominal partition: a queue broker's topic is not partitioned."""
+        return [0]
+
+    def has_room(self, partition: int) -> bool:
+        """Always: the topic holds nothing; its subscriptions' queues are unbounded here."""
+        return True
+
+    def partition_of_peek(self, key: str | None) -> int:
+        return 0
+
+    def partition_of(self, key: str | None) -> int:
+        return 0
+
+    def wait_for_room(self, wake: Callable[[], None]) -> None:
+        """Never needed (:meth:`has_room` is always True); wakes at once if asked."""
+        wake()
+
+    def seen_recently(self, dedup_id: str, now: float, window: float) -> bool:
+        """FIFO deduplication: whether ``dedup_id`` was accepted less than ``window`` ms ago.
+
+        If not, it is remembered now.
+        """
+        last = self._dedup.get(dedup_id)
+        if last is not None and now - last < window:
+            return True
+        self._dedup[dedup_id] = now
+        return False
+
+    def subscriptions(self) -> list[str]:
+        """The subscriptions (queues) that get a copy of each message published now."""
+        return [g.name for g in self.broker.groups.values() if self.name in g.topics]
+
+    def __repr__(self) -> str:
+        return (
+            f"<QueueTopic {self.name} subscriptions={self.subscriptions()}"
+            f" published={self.published}>"
+        )
+
+
+class QueueBroker:
+    """A broker of the queue family: topics, subscriptions (groups) and their queues.
+
+    Made by ``Broker(sim, profile=...)`` with a queue profile; the
+    parameters are those of :class:`~evtlib.broker.Broker`, plus
+    ``prefetch``: how many unacknowledged messages a consumer may hold
+    (default 1; at least the consumer's ``concurrency``).  ``faults`` are not
+    simulated on this family yet (an error says so).
+    """
+
+    def __init__(
+        self,
+        sim: Scheduler,
+        *,
+        profile: str | Profile,
+        settings: Mapping[str, Any] | None = None,
+        latency: Duration | float = 0.0,
+        faults: Any = None,
+        name: str = "broker",
+        prefetch: int = 1,
+    ) -> None:
+        checks.instance("sim", sim, Scheduler, "Simulation or another runner")
+        prof = find_profile(profile)
+        if prof.family != "queue":
+            raise ValueError(
+                f"profile must be of the queue family for a QueueBroker, got {prof.name!r}"
+                " (Broker(sim, profile=...) picks the right broker)"
+            )
+        effective = resolve(prof, settings, f"broker {name!r}")
+        rules_for(prof, effective)  # checks the counts now, not at the first subscription
+        if faults is not None:
+            raise ValueError(
+                f"faults are not simulated on the queue family yet (profile {prof.name!r}),"
+                f" got {faults!r}; use faults=None"
+            )
+        self.latency = as_duration(latency, "latency")
+        self.prefetch = checks.integer("prefetch", prefetch, min=1)
+        self._sim = sim
+        self.name = sim.register_name(name, "broker")
+        self.faults = None
+        #: The real broker this one behaves as, and its settings with the overrides applied.
+        self.profile = prof
+        self.settings: Mapping[str, Any] = MappingProxyType(effective)
+        self.rng = sim.rng_for(name)
+        self._latency = self.latency.sampler(self.rng)
+        self._topics: dict[str, QueueTopic] = {}
+        self._groups: dict[str, Subscription] = {}
+        self.consumers: list[Consumer] = []
+        self.producers: list[Any] = []
+
+    @property
+    def sim(self) -> Scheduler:
+        return self._sim
+
+    @property
+    def topics(self) -> Mapping[str, QueueTopic]:
+        return self._topics
+
+    @property
+    def groups(self) -> Mapping[str, Subscription]:
+        """The subscriptions, by name (a group is a subscription: one queue)."""
+        return self._groups
+
+    def latency_sample(self) -> float:
+        """One draw of the network latency (ms), from the broker's seeded generator."""
+        return self._latency()
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        *,
+        capacity: int | None = None,
+        policy: BufferPolicy = "block",
+    ) -> QueueTopic:
+        """Create topic ``name``: it fans out to the subscriptions that exist when a message is published.
+
+        ``partitions`` must be 1: the error says what the broker offers
+        instead.  ``capacity`` must be None: a queue broker bounds a queue,
+        not a topic (RabbitMQ ``x-max-length``, not simulated yet).
+        """
+        checks.name("topic name", name)
+        if name in self._topics:
+            raise ValueError(f"topic name must be unique, {name!r} already exists")
+        if partitions != 1:
+            raise ValueError(
+                f"partitions must be 1 on the {self.profile.name} profile, got {partitions!r}:"
+                f" {_INSTEAD_OF_PARTITIONS[self.profile.name]}"
+            )
+        if capacity is not None:
+            raise ValueError(
+                f"capacity must be None on the {self.profile.name} profile, got {capacity!r}:"
+                " a queue broker bounds each queue, not the topic (RabbitMQ x-max-length,"
+                " Service Bus MaxSizeInMegabytes; SQS is practically unbounded), not simulated yet"
+            )
+        topic = QueueTopic(self, name)
+        self._topics[name] = topic
+        return topic
+
+    def topic(self, name: str) -> QueueTopic:
+        """The topic called ``name``; ``KeyError`` naming the known topics if none."""
+        try:
+            return self._topics[name]
+        except (KeyError, TypeError):
+            known = ", ".join(self._topics) or "none yet"
+            raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
+
+    def group(
+        self,
+        name: str,
+        *,
+        start: StartAt | None = None,
+        session_timeout: float | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Subscription:
+        """The subscription ``name`` (its queue), created on first use.
+
+        A new subscription gets only what is published after it subscribes
+        to a topic: ``start="earliest"`` is an error, since the broker keeps no
+        history for new subscribers.  ``settings`` overrides the broker's
+        settings for this subscription (for example
+        ``{"maxReceiveCount": 3}``), when it is created.
+        """
+        checks.name("group name", name)
+        if start is not None and start != "latest":
+            raise ValueError(
+                f"start must be 'latest' (or None) on the {self.profile.name} profile, got"
+                f" {start!r}: {self.profile.broker} keeps no history for new subscribers; a"
+                " subscription gets only what is published after it exists (a log such as"
+                " profile='kafka' can replay)"
+            )
+        if session_timeout not in (None, 0, 0.0):
+            raise ValueError(
+                f"session_timeout must be None or 0 on the {self.profile.name} profile, got"
+                f" {session_timeout!r}: a queue broker sees a closed connection at once and"
+                " returns its unacknowledged messages"
+            )
+        g = self._groups.get(name)
+        if g is None:
+            values = {**self.settings}
+            if settings is not None:
+                resolve(self.profile, settings, f"subscription {name!r}")  # checks them
+                values.update(settings)
+            rules = rules_for(self.profile, values)
+            g = self._groups[name] = Subscription(self, name, rules, values)
+        elif settings is not None:
+            raise ValueError(
+                f"settings must be None for the existing subscription {name!r}, got {settings!r}"
+                " (a subscription's settings are fixed when it is created)"
+            )
+        return g
+
+    def publish(self, topic: str, event: Event, *, actor: str = "client") -> tuple[int, int]:
+        """Put a copy of ``event`` into the queue of every subscription to ``topic``.
+
+        Returns ``(0, -1)``: no partition to choose, no offset.  On
+        ``sqs-fifo`` the event's key is its MessageGroupId (required) and its
+        id the deduplication id: a second publish of the same id within the
+        deduplication interval is accepted but not delivered again.
+        """
+        t = self._topics.get(topic)
+        if t is None:
+            self.topic(topic)  # raises the helpful KeyError
+        if not isinstance(event, Event):
+            raise TypeError(f"event must be an Event, got {type(event).__name__}: {event!r}")
+        assert t is not None
+        sim = self._sim
+        trace = sim.trace
+        if self.profile.name == "sqs-fifo":
+            if event.key is None:
+                raise ValueError(
+                    f"event.key must be set on the sqs-fifo profile (it is the MessageGroupId,"
+                    f" which SQS FIFO requires), got None for {event.id}"
+                )
+            window = float(self.settings["deduplication interval"])
+            if t.seen_recently(event.id, sim.now, window):
+                t.deduplicated += 1
+                trace.record(
+                    sim.now,
+                    "deduplicated",
+                    self.name,
+                    event.id,
+                    topic,
+                    detail=f"deduplication id seen within {window:g} ms: accepted, not delivered",
+                )
+                return 0, -1
+        t.published += 1
+        if trace.enabled:
+            trace.record(sim.now, "published", actor, event.id, topic)
+        for g in list(self._groups.values()):
+            if topic in g.topics:
+                g.enqueue(event, topic)
+        return 0, -1
+
+    def dead_letters(self, subscription: str) -> list[tuple[Event, str, int]]:
+        """What the broker dead-lettered from ``subscription``: ``(message, reason, deliveries)``."""
+        g = self._groups.get(subscription)
+        if g is None:
+            known = ", ".join(self._groups) or "none yet"
+            raise KeyError(f"unknown subscription {subscription!r}; known: {known}")
+        return g.dead_letters()
+
+    def __repr__(self) -> str:
+        return (
+            f"<QueueBroker {self.name} profile={self.profile.name} topics={list(self._topics)}"
+            f" subscriptions={list(self._groups)}>"
+        )

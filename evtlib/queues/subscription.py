@@ -1,0 +1,546 @@
+"""A subscription on a queue broker: one queue, its competing consumers, and what each outcome does.
+
+A subscription is the queue family's consumer group.  Its queue holds a copy
+of every message published to its topics since it subscribed.  Its members
+compete: each free member takes the next message (one at a time, up to its
+prefetch), waits the network latency and its service time, then calls
+:meth:`Consumer.handle <evtlib.consumer.Consumer.handle>`; the
+:class:`~evtlib.outcome.Outcome` is mapped in one place, :meth:`Subscription.settle`,
+as :class:`~evtlib.adapters.rabbitmq.groups.RabbitGroup` does on a real
+RabbitMQ.
+
+A message taken by a member is *in flight* until the member acknowledges it
+(deleted) or gives it back (waiting again, its delivery count grown by one).
+The profile's own timeout bounds how long a member may keep it:
+
+* SQS ``VisibilityTimeout`` and Service Bus ``LockDuration``: per message.
+  When it expires the message is visible again and another member may take
+  it while the first is still handling it: a duplicate.  The first member's
+  late acknowledgement is ignored (SQS: an outdated receipt handle; Service
+  Bus: ``MessageLockLostException``).
+* RabbitMQ ``consumer_timeout``: up to RabbitMQ 4.2 a delivery not
+  acknowledged in time closes the consumer's *channel*, and **all** of that
+  channel's unacknowledged messages are requeued, not only the late one.
+  (From 4.3 quorum queues cancel only that consumer and return its
+  timed-out messages; the simulation models 4.2.)
+
+A crashed or stopped member's channel (connection) closes: its unacknowledged
+messages go back to the queue at once.  Messages go back to their place in
+the queue (by arrival), so the next free member takes them first.
+
+Native dead-lettering: a message given back after the profile's limit of
+deliveries (Service Bus ``MaxDeliveryCount``, RabbitMQ quorum queues'
+``x-delivery-limit``, SQS ``maxReceiveCount`` when a redrive policy is
+configured) is moved to the subscription's dead letters with the broker's
+reason, counted and traced (``dead-lettered``, by the broker).  RabbitMQ
+drops such a message when its queue has no dead-letter exchange; the
+simulation gives every queue one.  From RabbitMQ 4.3 only failed deliveries
+count towards the limit; here every return counts (4.0-4.2).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ..delivery import Delivery
+from ..events import Event
+from ..outcome import Outcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..consumer import Consumer
+    from ..sim import Timer
+    from .broker import QueueBroker, QueueRules
+
+__all__ = ["Subscription", "QueuedMessage"]
+
+_COUNTS = (
+    "published",
+    "delivered",
+    "redelivered",
+    "handled",
+    "handled_first",
+    "settled",
+    "deleted",
+    "dead_lettered",
+    "dropped",
+    "lost",
+    "retried",
+    "timeouts",
+    "ignored_acks",
+)
+
+
+class QueuedMessage:
+    """One copy of a message in one subscription's queue.
+
+    ``state`` is ``"waiting"``, ``"in-flight"`` (a member holds it),
+    ``"deleted"`` or ``"dead-lettered"``; ``count`` is its delivery count
+    (deliveries so far); ``receipt`` identifies its latest delivery, so an
+    acknowledgement of an earlier one is recognised as late.
+    """
+
+    __slots__ = ("seq", "event", "topic", "count", "receipt", "holder", "timer", "handled", "state")
+
+    def __init__(self, seq: int, event: Event, topic: str) -> None:
+        self.seq = seq
+        self.event = event
+        self.topic = topic
+        self.count = 0
+        self.receipt = 0
+        self.holder: _Member | None = None
+        self.timer: Timer | None = None
+        self.handled = 0
+        self.state = "waiting"
+
+    def __lt__(self, other: QueuedMessage) -> bool:
+        return self.seq < other.seq
+
+    def __repr__(self) -> str:
+        return f"<QueuedMessage {self.event.id} {self.state} deliveries={self.count}>"
+
+
+class _Member:
+    """What the subscription knows of one member: the messages it holds, and its work."""
+
+    __slots__ = ("consumer", "unacked", "transit", "buffer", "working", "held", "closed")
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
+        #: Messages the broker counts as this member's (unacknowledged), by seq.
+        self.unacked: dict[int, QueuedMessage] = {}
+        self.transit = 0  # sent, not arrived yet
+        self.buffer: deque[tuple[QueuedMessage, int, Delivery]] = deque()  # arrived, waiting
+        self.working = 0  # being handled now
+        self.held: dict[int, Timer] = {}  # failed, waiting for their retry
+        #: Its channel was closed (RabbitMQ consumer_timeout): it takes nothing until the
+        #: handlings it is busy with end and it opens a new channel.
+        self.closed = False
+
+    @property
+    def load(self) -> int:
+        """Messages on their way, waiting in the client, handled or held for a retry."""
+        return self.transit + len(self.buffer) + self.working + len(self.held)
+
+
+class Subscription:
+    """One subscription (queue) on a queue broker and its competing consumers.
+
+    It satisfies :class:`~evtlib.protocols.GroupBackend`: consumers call
+    :meth:`subscribe`, :meth:`join`, :meth:`leave` and :meth:`rejoin`.
+    ``settings`` are the broker's with this subscription's overrides.
+    """
+
+    def __init__(
+        self, broker: QueueBroker, name: str, rules: QueueRules, settings: Mapping[str, Any]
+    ) -> None:
+        self.broker = broker
+        self.name = name
+        #: A queue has no history: a subscription starts with what is published after it.
+        self.start = "latest"
+        #: A closed channel is seen at once: a crashed member's messages return at once.
+        self.session_timeout = 0.0
+        self.rules = rules
+        self.settings: Mapping[str, Any] = MappingProxyType(dict(settings))
+        self.topics: list[str] = []
+        self.members: list[Consumer] = []
+        self.rebalances = 0
+        self._ready: list[QueuedMessage] = []  # a heap by arrival order (seq)
+        self._members: dict[str, _Member] = {}
+        self._keys_in_flight: dict[str, int] = {}
+        self._rr = 0
+        self._seq = 0
+        self._receipts = 0
+        self._in_flight = 0
+        self._dead: list[tuple[Event, str, int]] = []
+        self._counts = dict.fromkeys(_COUNTS, 0)
+
+    # -- membership ----------------------------------------------------------------
+
+    def subscribe(self, topic: Any) -> None:
+        """Get a copy of every message published to ``topic`` from now on."""
+        if topic.name not in self.topics:
+            self.topics.append(topic.name)
+
+    def join(self, consumer: Consumer) -> None:
+        """Add ``consumer`` as a competing consumer; it takes messages when it has room."""
+        if consumer in self.members:
+            raise ValueError(
+                f"consumer {consumer.name!r} is already a member of subscription {self.name!r}"
+            )
+        self.members.append(consumer)
+        self._members[consumer.name] = _Member(consumer)
+        self.rebalances += 1
+        self.dispatch()
+
+    def leave(self, consumer: Consumer) -> None:
+        """Remove ``consumer``: its channel closes, its unacknowledged messages go back at once."""
+        if consumer not in self.members:
+            return
+        self.members.remove(consumer)
+        ms = self._members.pop(consumer.name)
+        for timer in ms.held.values():
+            timer.cancel()
+        back = sorted(ms.unacked.values())
+        if back:
+            sim = self.broker.sim
+            sim.trace.record(
+                sim.now,
+                "requeued",
+                self.broker.name,
+                None,
+                ", ".join(self.topics),
+                detail=f"{consumer.name}'s channel closed: {len(back)} unacknowledged"
+                f" message(s) back in {self.name}",
+            )
+        for msg in back:
+            self._return(msg)
+        self.rebalances += 1
+        self.dispatch()
+
+    def rejoin(self, consumer: Consumer) -> None:
+        """``consumer`` is back after a crash: it joins again (leaving first if still listed)."""
+        if consumer in self.members:
+            self.leave(consumer)
+        self.join(consumer)
+
+    def released(self, state: Any) -> None:
+        """Nothing to do: a queue hands messages over, never partitions."""
+
+    # -- the queue -----------------------------------------------------------------
+
+    def enqueue(self, event: Event, topic: str) -> None:
+        """A copy of ``event``, published to ``topic``, joins the queue."""
+        self._seq += 1
+        msg = QueuedMessage(self._seq, event, topic)
+        self._counts["published"] += 1
+        heapq.heappush(self._ready, msg)
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        """Hand waiting messages to members with room, one by one, round-robin."""
+        while self._ready:
+            ms = self._next_member()
+            if ms is None:
+                return
+            msg = self._take()
+            if msg is None:
+                return
+            self._send(ms, msg)
+
+    def _next_member(self) -> _Member | None:
+        live = [c for c in self.members if c.alive and not c.paused]
+        if self.rules.single_active:
+            live = live[:1]  # the active consumer; the others wait their turn
+        n = len(live)
+        for k in range(n):
+            c = live[(self._rr + k) % n]
+            ms = self._members[c.name]
+            if not ms.closed and ms.load < max(self.broker.prefetch, c.concurrency):
+                self._rr = (self._rr + k + 1) % n
+                return ms
+        return None
+
+    def _take(self) -> QueuedMessage | None:
+        """The first waiting message that may go now (one per key in flight, if so ruled)."""
+        ready = self._ready
+        if not self.rules.one_per_key:
+            return heapq.heappop(ready)
+        skipped = []
+        found = None
+        while ready:
+            msg = heapq.heappop(ready)
+            if msg.event.key is None or msg.event.key not in self._keys_in_flight:
+                found = msg
+                break
+            skipped.append(msg)
+        for msg in skipped:
+            heapq.heappush(ready, msg)
+        return found
+
+    def _send(self, ms: _Member, msg: QueuedMessage) -> None:
+        broker = self.broker
+        sim = broker.sim
+        consumer = ms.consumer
+        msg.count += 1
+        self._receipts += 1
+        receipt = msg.receipt = self._receipts
+        msg.holder = ms
+        msg.state = "in-flight"
+        self._in_flight += 1
+        key = msg.event.key
+        if self.rules.one_per_key and key is not None:
+            self._keys_in_flight[key] = self._keys_in_flight.get(key, 0) + 1
+        ms.unacked[msg.seq] = msg
+        ms.transit += 1
+        self._counts["delivered" if msg.count == 1 else "redelivered"] += 1
+        arrive = sim.now + broker.latency_sample()
+        delivery = Delivery(
+            msg.event, msg.topic, 0, -1, msg.count, self.name, consumer.name, arrive
+        )
+        if consumer.delivery == "at-most-once":
+            self._delete(msg)  # auto-ack: the broker deletes it as it sends it
+        elif self.rules.timeout is not None:
+            msg.timer = sim.timer(self.rules.timeout, self._timed_out, msg, receipt)
+        sim.post(arrive, self._arrive, (ms, msg, receipt, delivery))
+
+    def _arrive(self, ms: _Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
+        if self._members.get(ms.consumer.name) is not ms:
+            return  # its channel closed on the way: the message went back already
+        ms.transit -= 1
+        if ms.closed and (msg.holder is not ms or msg.receipt != receipt):
+            return  # it came on the channel that closed: the message went back already
+        sim = self.broker.sim
+        if sim.trace.enabled:
+            again = delivery.attempt > 1
+            sim.trace.record(
+                sim.now,
+                "redelivered" if again else "delivered",
+                ms.consumer.name,
+                msg.event.id,
+                msg.topic,
+                -1,
+                -1,
+                f"attempt {delivery.attempt}" if again else None,
+            )
+        ms.buffer.append((msg, receipt, delivery))
+        self._start(ms)
+
+    def _start(self, ms: _Member) -> None:
+        consumer = ms.consumer
+        sim = self.broker.sim
+        while ms.buffer and ms.working < consumer.concurrency:
+            msg, receipt, delivery = ms.buffer.popleft()
+            ms.working += 1
+            done = sim.now + consumer.service_time.sample(consumer.rng)
+            sim.post(done, self._complete, (ms, msg, receipt, delivery))
+
+    def _complete(self, ms: _Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
+        consumer = ms.consumer
+        if self._members.get(consumer.name) is not ms or not consumer.alive:
+            return  # crashed or stopped while handling: the work is lost, the message went back
+        ms.working -= 1
+        outcome = consumer.handle(delivery)
+        self.settle(ms, msg, receipt, delivery, outcome)
+        if self._members.get(consumer.name) is ms:
+            if ms.closed and not ms.working:
+                ms.closed = False  # it noticed the closed channel and opened a new one
+            self._start(ms)
+        self.dispatch()
+
+    # -- the one place that maps an outcome ----------------------------------------
+
+    def settle(
+        self, ms: _Member, msg: QueuedMessage, receipt: int, delivery: Delivery, outcome: Outcome
+    ) -> None:
+        """Map how a delivery's handling ended to what the broker does with the message.
+
+        ===============  ============================================================
+        outcome          the broker
+        ===============  ============================================================
+        ``ack``          delete the message (handled)
+        ``settled``      delete the message (finished with, not handled)
+        ``failed``       hold it for the consumer's ``retry_after`` ms, then give it
+                         back: waiting again, delivery count + 1 at the next delivery
+        ``retry``        likewise, after ``outcome.delay`` ms
+        ``dead-letter``  the broker's own dead-letter queue where the profile has one
+                         the application can use (Service Bus, RabbitMQ); otherwise
+                         publish ``outcome.letter`` to ``outcome.topic`` and delete
+        ===============  ============================================================
+
+        An acknowledgement of a delivery that is no longer the message's
+        latest (the visibility timeout or lock expired, the channel closed)
+        is ignored and traced ``ack-ignored``: the message stays in the
+        queue for its other delivery.  An at-most-once consumer's message
+        was deleted when it was sent (auto-ack): a failure is a loss, traced.
+        """
+        consumer = ms.consumer
+        sim = self.broker.sim
+        counts = self._counts
+        kind = outcome.kind
+        if kind == "ack":
+            counts["handled"] += 1
+            msg.handled += 1
+            if msg.handled == 1:
+                counts["handled_first"] += 1
+        if consumer.delivery == "at-most-once":
+            if kind in ("failed", "retry"):
+                counts["lost"] += 1
+                sim.trace.record(
+                    sim.now,
+                    "lost",
+                    consumer.name,
+                    msg.event.id,
+                    msg.topic,
+                    detail="handler failed after auto-ack: the broker had deleted it",
+                )
+            elif kind == "dead-letter" and outcome.letter is not None:
+                self.broker.publish(outcome.topic or "", outcome.letter, actor=consumer.name)
+            return
+        if self._members.get(consumer.name) is not ms or not consumer.alive:
+            return  # it crashed in its handler: the message went back with its channel
+        if msg.state != "in-flight" or msg.holder is not ms or msg.receipt != receipt:
+            counts["ignored_acks"] += 1
+            sim.trace.record(
+                sim.now,
+                "ack-ignored",
+                consumer.name,
+                msg.event.id,
+                msg.topic,
+                detail=f"{kind}: {self.rules.lost_ack}",
+            )
+            return
+        if kind == "ack":
+            self._delete(msg)
+        elif kind == "settled":
+            counts["settled"] += 1
+            self._delete(msg)
+        elif kind == "dead-letter":
+            if self.rules.native_dead_letter:
+                reason = self.rules.app_reason
+                record = outcome.record
+                if self.broker.profile.name == "service-bus" and hasattr(record, "reason"):
+                    reason = f"{record.reason}"  # Service Bus keeps the application's reason
+                self._dead_letter(msg, reason, consumer.name)
+            else:
+                self.broker.publish(outcome.topic or "", outcome.letter, actor=consumer.name)
+                self._delete(msg)
+        else:  # failed or retry: hold the message, then give it back
+            counts["retried"] += 1
+            if kind == "retry":
+                wait = outcome.delay
+            else:
+                assert isinstance(outcome.error, BaseException)
+                wait = consumer.retry_after(delivery, outcome.error)
+            ms.held[msg.seq] = sim.timer(wait, self._give_back, ms, msg, receipt)
+
+    def _give_back(self, ms: _Member, msg: QueuedMessage, receipt: int) -> None:
+        ms.held.pop(msg.seq, None)
+        if self._members.get(ms.consumer.name) is not ms:
+            return
+        if msg.state == "in-flight" and msg.holder is ms and msg.receipt == receipt:
+            self._return(msg)
+        self.dispatch()
+
+    # -- what happens to a message -------------------------------------------------
+
+    def _detach(self, msg: QueuedMessage) -> None:
+        """The message is no longer in flight: forget its holder and timer."""
+        if msg.state != "in-flight":
+            return
+        if msg.holder is not None:
+            msg.holder.unacked.pop(msg.seq, None)
+        msg.holder = None
+        if msg.timer is not None:
+            msg.timer.cancel()
+            msg.timer = None
+        self._in_flight -= 1
+        msg.state = "detached"  # the caller says where it goes
+        key = msg.event.key
+        if self.rules.one_per_key and key is not None:
+            left = self._keys_in_flight[key] - 1
+            if left:
+                self._keys_in_flight[key] = left
+            else:
+                del self._keys_in_flight[key]
+
+    def _delete(self, msg: QueuedMessage) -> None:
+        self._detach(msg)
+        msg.state = "deleted"
+        self._counts["deleted"] += 1
+
+    def _return(self, msg: QueuedMessage) -> None:
+        """Back to the queue, in its place; or dead-lettered if it used up its deliveries."""
+        self._detach(msg)
+        limit = self.rules.max_deliveries
+        if limit is not None and msg.count >= limit:
+            self._dead_letter(msg, self.rules.limit_reason, self.broker.name)
+            return
+        msg.state = "waiting"
+        heapq.heappush(self._ready, msg)
+
+    def _dead_letter(self, msg: QueuedMessage, reason: str, actor: str) -> None:
+        self._detach(msg)
+        msg.state = "dead-lettered"
+        self._counts["dead_lettered"] += 1
+        self._dead.append((msg.event, reason, msg.count))
+        sim = self.broker.sim
+        sim.trace.record(
+            sim.now,
+            "dead-lettered",
+            actor,
+            msg.event.id,
+            msg.topic,
+            detail=f"{reason} after {msg.count} deliveries: moved to"
+            f" {self.rules.dead_letter_place} of {self.name}",
+        )
+
+    def _timed_out(self, msg: QueuedMessage, receipt: int) -> None:
+        """The profile's timeout expired on an unacknowledged delivery."""
+        if msg.state != "in-flight" or msg.receipt != receipt or msg.holder is None:
+            return
+        ms = msg.holder
+        rules = self.rules
+        self._counts["timeouts"] += 1
+        sim = self.broker.sim
+        if rules.channel_wide:  # RabbitMQ up to 4.2: the channel closes, all its unacked go back
+            back = sorted(ms.unacked.values())
+            ms.buffer.clear()  # deliveries on the closed channel that it had not started
+            ms.closed = ms.working > 0
+            detail = (
+                f"consumer_timeout={rules.timeout:g} ms: RabbitMQ (up to 4.2) closed the"
+                f" channel; its {len(back)} unacknowledged message(s) are requeued"
+            )
+        else:
+            back = [msg]
+            detail = f"{rules.timeout_setting}={rules.timeout:g} ms expired: the message is"
+            detail += " available again"
+        sim.trace.record(
+            sim.now, "timeout", ms.consumer.name, msg.event.id, msg.topic, detail=detail
+        )
+        for m in back:
+            self._return(m)
+        self.dispatch()
+
+    # -- inspection ----------------------------------------------------------------
+
+    def dead_letters(self) -> list[tuple[Event, str, int]]:
+        """What the broker dead-lettered: ``(message, reason, deliveries)``, in order."""
+        return list(self._dead)
+
+    def waiting(self) -> list[Event]:
+        """The messages waiting in the queue, in the order they will be taken."""
+        return [m.event for m in sorted(self._ready)]
+
+    def lag(self) -> int:
+        """Messages waiting in the queue (not counting those in flight)."""
+        return len(self._ready)
+
+    def assignment(self) -> dict[str, str | None]:
+        """Who consumes each topic here: the live members, comma-separated (None if none)."""
+        live = ", ".join(c.name for c in self.members if c.alive) or None
+        return {t: live for t in self.topics}
+
+    def stats(self) -> dict[str, int]:
+        """Counts over the queue: the terms of the conservation law.
+
+        ``published = deleted + in_flight + waiting + dead_lettered + dropped``.
+        ``handled`` counts every successful handling (duplicates too);
+        ``handled_first`` each message once; ``redelivered``, ``timeouts``
+        and ``ignored_acks`` show the duplicates' causes; ``lost`` counts
+        at-most-once failures (their messages are among ``deleted``).
+        """
+        out = dict(self._counts)
+        out["in_flight"] = self._in_flight
+        out["waiting"] = len(self._ready)
+        return out
+
+    def __repr__(self) -> str:
+        names = [c.name + ("" if c.alive else "(down)") for c in self.members]
+        return (
+            f"<Subscription {self.name} topics={self.topics} members={names}"
+            f" waiting={len(self._ready)} in_flight={self._in_flight}>"
+        )
