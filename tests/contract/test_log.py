@@ -315,3 +315,16 @@ def test_a_message_that_is_not_an_event_is_stepped_over_on_a_stream():
     finally:
         broker.delete_all()
         broker.close()
+
+
+def test_read_replays_a_partition_straight_from_the_log(log_backend):
+    """broker.read / events: the retained events, in order, without a group."""
+    broker = log_backend.broker
+    orders = log_backend.name("orders")
+    broker.create_topic(orders)
+    shop = Producer(broker, "shop", orders)
+    sent = [shop.emit("OrderPlaced", f"order-{i}", {"n": i}) for i in range(5)]
+    log_backend.idle(100)
+    assert broker.read(orders, 0) == sent
+    assert broker.read(orders, 0, limit=2) == sent[:2]
+    assert broker.events(orders) == sent

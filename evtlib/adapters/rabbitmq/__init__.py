@@ -20,7 +20,8 @@ pumps the broker's network I/O.  Both satisfy the protocols of
 
 One module per idea: :mod:`.wire` (events as messages, queue names),
 :mod:`.connection` (URLs, connecting with backoff, publishing),
-:mod:`.runtime` (:class:`RealTime`), :mod:`.broker` (topics and topology),
+:mod:`.runtime` (:class:`RealTime`), :mod:`.topics` (topics and keys),
+:mod:`.broker` (the topology and publishing),
 :mod:`.groups` (queues per group, and what an outcome does),
 :mod:`.deadletters` (the dead-letter store and redrive), :mod:`.streams`
 (the log family: a topic as streams, groups at their own offsets).
@@ -156,6 +157,10 @@ The log family on streams (``profile="kafka"``)
   retained offset) or ``"latest"`` (the default, as ``auto.offset.reset``);
   :meth:`StreamGroup.reset_offsets` replays from ``"earliest"`` or an offset,
   or skips to ``"latest"``, and tells each member (``rewound``).
+  :meth:`RabbitBroker.read` and :meth:`RabbitBroker.events` replay a
+  partition straight from its stream, on a connection of their own (until
+  nothing more arrives for a moment: AMQP 0-9-1 does not say where a stream
+  ends).
 * **Outcomes.**  :meth:`StreamGroup.settle` maps them: ``ack`` and
   ``settled`` commit the next offset; ``failed`` and ``retry`` hold the
   partition and hand the same message to the handler again (attempt 2, 3,
@@ -173,7 +178,7 @@ What does not carry over:
   consumer on streams needs RabbitMQ's stream protocol, not AMQP 0-9-1),
   lag (the end offset is not known over AMQP 0-9-1:
   :meth:`StreamGroup.lag` counts what was received and not handled),
-  compaction, ``read`` / ``events``, and the dead-letter store view;
+  compaction, adding partitions, and the dead-letter store view;
 * simulated latency, network faults (drop, delay, duplicate) and ``pause``;
 * buffers with ``capacity`` and their ``reject`` / ``drop-oldest`` policies
   (RabbitMQ's ``x-max-length`` is not mapped; an alarm blocks publishing
@@ -200,7 +205,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "evtlib.adapters.rabbitmq needs pika: pip install 'evtlib[rabbitmq]'"
     ) from exc
 
-from .broker import RabbitBroker, RabbitPartition, RabbitTopic
+from .broker import RabbitBroker
 from .connection import (
     DEFAULT_BACKOFF,
     DEFAULT_URL,
@@ -217,6 +222,7 @@ from .deadletters import X_DEATH_REASONS, RabbitDeadLetterQueue
 from .groups import QueueSpec, RabbitGroup
 from .runtime import RealTime
 from .streams import StreamGroup, StreamState, offsets_queue, stream_name
+from .topics import RabbitPartition, RabbitTopic
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...protocols import BrokerBackend, GroupBackend, Runner, TopicBackend

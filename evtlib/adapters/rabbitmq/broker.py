@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPChannelError, AMQPConnectionError
 
 from ... import checks
-from ...broker import check_new_topic, partition_for
+from ...broker import check_new_topic
 from ...checks import integer, ms
 from ...consumer import Consumer
 from ...distributions import Constant
@@ -29,73 +27,19 @@ from .connection import (
 )
 from .groups import QueueSpec, RabbitGroup
 from .runtime import RealTime
-from .streams import StreamGroup, offset_message, stream_arguments, stream_name
+from .streams import StreamGroup, offset_message, read_stream, stream_arguments, stream_name
+from .topics import RabbitTopic
 from .wire import encode, quarantine_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .deadletters import RabbitDeadLetterQueue
 
-__all__ = ["RabbitBroker", "RabbitTopic", "RabbitPartition"]
+__all__ = ["RabbitBroker"]
 
 #: The most partitions a RabbitMQ topic may have: each is a quorum queue per group.
 MAX_PARTITIONS = 1_000
 #: Publishing connections are pumped (heartbeats, notices) at most this often (s).
 _PUBLISHER_PUMP_EVERY = 1.0
-
-
-@dataclass(frozen=True)
-class RabbitPartition:
-    """A partition of a RabbitMQ topic: only its index (queues keep no log)."""
-
-    index: int
-
-
-class RabbitTopic:
-    """A topic on RabbitMQ: a durable direct exchange and its partition count.
-
-    Keys map to partitions exactly as in the simulation
-    (:func:`~evtlib.broker.partition_for`: CRC-32), round-robin without a key.
-    RabbitMQ never refuses a publish for want of room in a topic (an alarm
-    blocks the whole connection instead), so :meth:`has_room` is always true.
-    """
-
-    def __init__(self, broker: RabbitBroker, name: str, partitions: int) -> None:
-        self.broker = broker
-        self.name = name
-        self.partitions = tuple(RabbitPartition(i) for i in range(partitions))
-        self.capacity: int | None = None
-        self.policy: BufferPolicy = "block"
-        self.published = 0
-        self.rejected = 0
-        self._rr = 0
-
-    def partition_of(self, key: str | None) -> int:
-        """The partition an event with ``key`` goes to (round-robin when ``key`` is None)."""
-        n = len(self.partitions)
-        if key is None:
-            p = self._rr % n
-            self._rr += 1
-            return p
-        return partition_for(key, n)
-
-    def partition_of_peek(self, key: str | None) -> int:
-        """The partition the next event with ``key`` would go to, without taking a turn."""
-        n = len(self.partitions)
-        return self._rr % n if key is None else partition_for(key, n)
-
-    def has_room(self, partition: int) -> bool:
-        """Always true: RabbitMQ has no per-topic buffer limit here."""
-        return True
-
-    def wait_for_room(self, wake: Callable[[], None]) -> None:
-        """There is always room: ``wake()`` now."""
-        wake()
-
-    def room_freed(self) -> None:
-        """Nothing waits for room on RabbitMQ."""
-
-    def __repr__(self) -> str:
-        return f"<RabbitTopic {self.name} partitions={len(self.partitions)} published={self.published}>"
 
 
 class RabbitBroker:
@@ -567,17 +511,33 @@ class RabbitBroker:
             ch.exchange_delete(name)
         ch.close()
 
-    def events(self, topic: str) -> list[Event]:
-        """Not on RabbitMQ: queues are not a retained log."""
-        raise NotImplementedError(
-            "RabbitMQ queues are not a retained log: read a group's deliveries instead"
-        )
-
     def read(
         self, topic: str, partition: int, offset: int = 0, limit: int | None = None
     ) -> list[Event]:
-        """Not on RabbitMQ: queues are not a retained log."""
-        return self.events(topic)
+        """Events of one partition from ``offset`` on: a replay straight from its stream.
+
+        Streams only (``profile="kafka"``): a queue keeps nothing once acked.
+        """
+        t = self.topic(topic)
+        if self.profile.family != "log":
+            raise NotImplementedError(
+                "RabbitMQ queues are not a retained log: read a group's deliveries instead,"
+                " or use RabbitBroker(profile='kafka') (streams)"
+            )
+        integer("partition", partition, min=0, max=len(t.partitions) - 1)
+        integer("offset", offset, min=0)
+        if limit is not None:
+            integer("limit", limit, min=0)
+        conn = self.connection.spare()
+        try:
+            return read_stream(conn, stream_name(topic, partition), offset, limit)
+        finally:
+            conn.close()
+
+    def events(self, topic: str) -> list[Event]:
+        """Every event ``topic`` still keeps, partition by partition, in offset order (streams)."""
+        t = self.topic(topic)
+        return [e for p in t.partitions for e in self.read(topic, p.index)]
 
     def __repr__(self) -> str:
         return (

@@ -227,6 +227,10 @@ class Connection:
         """Whether the current AMQP connection is open."""
         return not self.closed and self._conn.is_open
 
+    def spare(self) -> pika.BlockingConnection:
+        """A new, separate connection to the same broker (one attempt; the caller closes it)."""
+        return connect(self._url, self.heartbeat, timeout=0)
+
     def channel(self) -> BlockingChannel:
         """A new channel on the live connection (reconnecting first if it broke)."""
         if self.broken:

@@ -32,7 +32,8 @@ from ...sim import Timer
 from .wire import UndecodableMessage, decode, delivery_limit, queue_name
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .broker import RabbitBroker, RabbitTopic
+    from .broker import RabbitBroker
+    from .topics import RabbitTopic
 
 __all__ = ["RabbitGroup", "QueueSpec"]
 

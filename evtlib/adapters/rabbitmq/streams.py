@@ -32,6 +32,7 @@ and not yet handled), and the dead-letter store view
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,15 +43,24 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from ...broker import TopicPartition
 from ...consumer import Consumer, Delivery
+from ...events import Event
 from ...outcome import Outcome
 from ...protocols import Member
 from ...sim import Timer
 from .wire import UndecodableMessage, decode
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .broker import RabbitBroker, RabbitTopic
+    from .broker import RabbitBroker
+    from .topics import RabbitTopic
 
-__all__ = ["StreamGroup", "StreamState", "stream_name", "offsets_queue", "stream_arguments"]
+__all__ = [
+    "StreamGroup",
+    "StreamState",
+    "stream_name",
+    "offsets_queue",
+    "stream_arguments",
+    "read_stream",
+]
 
 #: How many messages a partition's consumer may have received and not yet handled.
 STREAM_PREFETCH = 100
@@ -476,6 +486,47 @@ class StreamGroup:
     def __repr__(self) -> str:
         names = [m.name + ("" if m.alive else "(down)") for m in self.members]
         return f"<StreamGroup {self.name} topics={self.topics} members={names}>"
+
+
+def read_stream(
+    conn: pika.BlockingConnection,
+    stream: str,
+    offset: int = 0,
+    limit: int | None = None,
+    *,
+    idle: float = 0.2,
+) -> list[Event]:
+    """The events of ``stream`` from ``offset`` on (at most ``limit``): a replay, read directly.
+
+    Read over ``conn``, a connection of its own (so no group's handler runs
+    meanwhile), until ``limit`` events or nothing more for ``idle`` seconds:
+    AMQP 0-9-1 does not say where a stream ends.  Messages that are not
+    events are left out.
+    """
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=STREAM_PREFETCH)
+    out: list[Event] = []
+
+    def on_message(channel: BlockingChannel, method: Any, props: Any, body: bytes) -> None:
+        channel.basic_ack(method.delivery_tag, multiple=True)
+        at = int((props.headers or {}).get("x-stream-offset", -1))
+        if at < offset or (limit is not None and len(out) >= limit):
+            return  # before the offset (a chunk starts earlier), or enough
+        try:
+            out.append(decode(props, body))
+        except UndecodableMessage:
+            pass  # not an event: nothing to replay
+
+    ch.basic_consume(stream, on_message, arguments={"x-stream-offset": offset})
+    seen, quiet_since = 0, time.monotonic()
+    while limit is None or len(out) < limit:
+        conn.process_data_events(time_limit=0.05)
+        if len(out) != seen:
+            seen, quiet_since = len(out), time.monotonic()
+        elif time.monotonic() - quiet_since > idle:
+            break
+    ch.close()
+    return out
 
 
 def offset_message(offset: int) -> tuple[bytes, pika.BasicProperties]:
