@@ -149,7 +149,7 @@ The log family on streams (``profile="kafka"``)
   ``x-stream-offset`` (increasing, not always consecutive).
 * **Committed offsets are durable.**  Each group and partition has a queue
   that keeps only its last commit (``x-max-length: 1``, ``x-overflow:
-  drop-head``), written after each handled event (persistent, not waited
+  drop-head``), written as the consumer commits (persistent, not waited
   for, as Kafka's asynchronous commits: a lost commit means a replay, never
   a skip), so another process of the group resumes there (Kafka keeps them
   in ``__consumer_offsets``).
@@ -161,8 +161,10 @@ The log family on streams (``profile="kafka"``)
   partition straight from its stream, on a connection of their own (until
   nothing more arrives for a moment: AMQP 0-9-1 does not say where a stream
   ends).
-* **Outcomes.**  :meth:`StreamGroup.settle` maps them: ``ack`` and
-  ``settled`` commit the next offset; ``failed`` and ``retry`` hold the
+* **Outcomes.**  :meth:`StreamGroup.settle` maps them: after ``ack`` and
+  ``settled`` the next offset is done, committed every ``commit_every``
+  events of the consumer, whenever it has caught up with what arrived, and
+  when a live owner hands the partition over; ``failed`` and ``retry`` hold the
   partition and hand the same message to the handler again (attempt 2, 3,
   ...); ``dead-letter`` publishes the letter, then commits.  At-most-once
   commits before handling.  A message that is not an event is traced
