@@ -205,3 +205,36 @@ def test_inventory_schedule_catches_missing_and_doubled_compensations():
     assert set(silent.kinds) == {"stuck"}
     bad = bc.sweep(nb09s.inventory_schedule, lambda state, event: ["StockReserved"], schedules=3)
     assert set(bad.kinds) == {"error"}
+
+
+# --------------------------------------------------------------------------- notebook 10
+
+
+def test_chaos_run_and_rated_chaos():
+    from evtlib.course.scenarios import whole_shop as nb10s
+
+    naive = _fast(nb10s.chaos_run, 0, False)
+    assert not naive.ok and naive.sim.trace.enabled
+    assert nb10s.chaos_run(0, True).ok
+    nb10s.draw_chaos_run(naive)
+    tallies = _fast(nb10s.rated_chaos, budget_ms=250)
+    assert not any(tallies["patterns"].values()) and sum(tallies["naive"].values()) > 0
+    calm = nb10s.rated_chaos(crashes=0.0, duplicate=0.0, faulty=0.0, declined=0.0, schedules=3)
+    assert not any(calm["naive"].values())
+    nb10s.draw_rated_chaos(tallies)
+    assert nb10s.rated_schedule(3) == nb10s.rated_schedule(3)
+
+
+def test_fulfilment_schedule_finds_duplicates_and_vanished_orders():
+    from evtlib.course.scenarios import whole_shop as nb10s
+    from evtlib.course.solutions.nb10 import ex3, near_miss_ex3
+
+    assert bc.sweep(nb10s.fulfilment_schedule, ex3(), schedules=60).ok
+    assert set(bc.sweep(nb10s.fulfilment_schedule, near_miss_ex3(), schedules=30).kinds) == {
+        "vanished"
+    }
+
+    def naive(event, seen, start_saga):
+        start_saga(event)
+
+    assert set(bc.sweep(nb10s.fulfilment_schedule, naive, schedules=30).kinds) == {"duplicated"}

@@ -6,8 +6,10 @@ from typing import Any
 
 from ..chaos import INVARIANTS, run_schedule
 from ..helpers import check
+from ..scenarios.build_check import build_check
+from ..scenarios.whole_shop import fulfilment_schedule
 
-__all__ = ["check_ex1", "check_ex2", "PATTERNS"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS"]
 
 #: The invariant each pattern protects (exercise 1).
 PATTERNS = {
@@ -55,4 +57,40 @@ def check_ex2(answer: Any) -> bool:
             "an int: run run_schedule(seed, patterns=False) for seed = 0, 1, 2... and read "
             ".counts['effects duplicated']; random_schedule(seed).describe() tells you why."
         ),
+    )
+
+
+def check_ex3(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: fulfilment's handling ``fulfil(event, seen, start_saga)``, under ``schedules`` schedules."""
+    return build_check(
+        "ex3",
+        answer,
+        run_one=fulfilment_schedule,
+        what="no order fulfilled twice, none vanished, none half done",
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in fulfil(event, seen, start_saga), then set answer = fulfil. seen is a set"
+                " that lasts between deliveries; start_saga(event) starts the order's saga, or"
+                " raises when it cannot (yet)."
+            ),
+            "wrong": (
+                "two things: a delivery seen before must not start a second saga, and a failure"
+                " must reach the consumer (raise), which retries and then dead-letters."
+            ),
+            "duplicated": (
+                "an order's saga started twice: the relay publishes some events twice and the"
+                " network duplicates deliveries. Remember event.id in seen and skip it the"
+                " second time."
+            ),
+            "vanished": (
+                "an order got neither a saga nor a dead letter: its failure did not reach the"
+                " consumer, or its id was remembered before its saga started, so the retry was"
+                " skipped. Let start_saga's exception through, and add event.id to seen only"
+                " after start_saga returned."
+            ),
+            "error": "your fulfil raised something unexpected: try it on one event first.",
+            "near": "almost: look at the first breaking schedule's timeline.",
+        },
     )

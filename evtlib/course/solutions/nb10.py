@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..chaos import run_schedule
 
 
@@ -21,3 +24,27 @@ def ex2() -> int:
     while run_schedule(seed, patterns=False).counts["effects duplicated"] == 0:
         seed += 1
     return seed
+
+
+def ex3() -> Callable[..., None]:
+    """Skip ids seen; start the saga; remember the id only once it started; let failures through."""
+
+    def fulfil(event: Any, seen: set[str], start_saga: Callable[[Any], Any]) -> None:
+        if event.id in seen:
+            return  # a duplicate: this order's saga already started
+        start_saga(event)  # raises for now or for ever: the consumer retries, then dead-letters
+        seen.add(event.id)
+
+    return fulfil
+
+
+def near_miss_ex3() -> Callable[..., None]:
+    """The id remembered before the saga started: a retried transient order is skipped."""
+
+    def fulfil(event: Any, seen: set[str], start_saga: Callable[[Any], Any]) -> None:
+        if event.id in seen:
+            return
+        seen.add(event.id)
+        start_saga(event)
+
+    return fulfil
