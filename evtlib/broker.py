@@ -79,18 +79,28 @@ class NetworkFaults:
     at-most-once has already committed, so the event is lost and counted).
     ``duplicate``: the consumer receives it twice.  ``delay``: it arrives
     ``extra`` ms later than the latency alone would make it.
+
+    ``ack_loss`` is on the other way, from producer to broker: the event is
+    appended but its acknowledgement never reaches the producer, which sends
+    it again after ``retry.backoff.ms``.  With ``enable.idempotence`` (Kafka's
+    default) the broker recognises the retry and does not append it twice.
     """
 
     drop: float = 0.0
     duplicate: float = 0.0
     delay: float = 0.0
     extra: Duration | float = 100.0
+    ack_loss: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("drop", "duplicate", "delay"):
             p = getattr(self, name)
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be a probability between 0 and 1, got {p!r}")
+        a = self.ack_loss
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a < 1.0:
+            # 1 would make a producer retry for ever.
+            raise ValueError(f"ack_loss must be a probability in [0, 1), got {a!r}")
         object.__setattr__(self, "extra", as_duration(self.extra, "extra"))
 
     @property
@@ -322,6 +332,8 @@ class Broker:
         self.rng = sim.rng_for(name)
         self.topics: dict[str, Topic] = {}
         self.groups: dict[str, Group] = {}
+        # The last sequence number appended per (producer, topic, partition), and its offset.
+        self._sequences: dict[tuple[str, str, int], tuple[int, int]] = {}
         self.consumers: list[Consumer] = []
         self.producers: list[Any] = []
 
@@ -405,8 +417,20 @@ class Broker:
 
     # -- publishing ----------------------------------------------------------
 
-    def publish(self, topic: str, event: Event, *, actor: str = "client") -> tuple[int, int]:
+    def publish(
+        self,
+        topic: str,
+        event: Event,
+        *,
+        actor: str = "client",
+        sequence: tuple[str, int] | None = None,
+    ) -> tuple[int, int]:
         """Append ``event`` to its partition of ``topic``; return ``(partition, offset)``.
+
+        ``sequence`` is ``(producer, number)``: with ``enable.idempotence`` a
+        retry of a number the broker has already appended for that producer
+        and partition is not appended again (traced ``deduplicated``), as a
+        Kafka broker does with an idempotent producer's sequence numbers.
 
         On a full buffer the topic's policy applies: ``"reject"`` raises
         :class:`BufferFullError`; ``"drop-oldest"`` discards the oldest
@@ -429,6 +453,21 @@ class Broker:
         part = t.partitions[p]
         sim = self.sim
         trace = sim.trace
+        if sequence is not None:
+            seen = self._sequences.get((sequence[0], topic, p))
+            if seen is not None and sequence[1] <= seen[0] and self.settings["enable.idempotence"]:
+                trace.record(
+                    sim.now,
+                    "deduplicated",
+                    self.name,
+                    event.id,
+                    topic,
+                    p,
+                    seen[1],
+                    f"{sequence[0]} sent sequence {sequence[1]} again: not appended twice"
+                    " (enable.idempotence)",
+                )
+                return p, seen[1]
         if t.capacity is not None and not t.has_room(p):
             if t.policy == "drop-oldest":
                 self._drop_oldest(part)
@@ -440,6 +479,8 @@ class Broker:
                     f"policy={t.policy!r}): {event.id} was not published"
                 )
         offset = part.append(event, sim.now)
+        if sequence is not None:
+            self._sequences[(sequence[0], topic, p)] = (sequence[1], offset)
         t.published += 1
         if trace.enabled:
             trace.record(sim.now, "published", actor, event.id, topic, p, offset)

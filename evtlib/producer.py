@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import checks
+from .broker import Broker
 from .distributions import Arrivals
 from .errors import BufferFullError
 from .events import Event
@@ -99,7 +100,19 @@ class Producer:
         self.rejected = 0
         self.blocked_ms = 0.0
         self.emitted: list[Event] = []
+        #: Sends repeated because an acknowledgement was lost (NetworkFaults.ack_loss).
+        self.retries = 0
         self._i = 0
+        # Lost acknowledgements (the simulated broker's NetworkFaults.ack_loss): each send then
+        # carries a sequence number, and an unacknowledged one is sent again.
+        self._ack_loss = 0.0
+        self._backoff = 100.0
+        if isinstance(broker, Broker):
+            if broker.faults is not None:
+                self._ack_loss = broker.faults.ack_loss
+            self._backoff = float(broker.settings["retry.backoff.ms"])
+        self._ack_rng = self.sim.rng_for(f"{name}/acks")
+        self._seq = 0
         self._waiting: Event | None = None
         self._blocked_since = 0.0
         broker.producers.append(self)
@@ -172,7 +185,7 @@ class Producer:
             t.wait_for_room(self._unblock)
             return
         try:
-            self.broker.publish(t.name, event, actor=self.name)
+            self._publish(event)
         except BufferFullError:
             self.rejected += 1
             if raise_rejected:
@@ -180,6 +193,35 @@ class Producer:
             return
         self.published += 1
         self.emitted.append(event)
+
+    def _publish(self, event: Event) -> None:
+        if not self._ack_loss:
+            self.broker.publish(self.topic.name, event, actor=self.name)
+            return
+        self._seq += 1
+        self._send_numbered(event, self._seq)
+
+    def _send_numbered(self, event: Event, seq: int) -> None:
+        # The broker appends (or, idempotent, recognises a retry); the ack may not come back.
+        broker = self.broker
+        assert isinstance(broker, Broker)  # lost acks are a fault of the simulated network
+        broker.publish(self.topic.name, event, actor=self.name, sequence=(self.name, seq))
+        if self._ack_rng.random() < self._ack_loss:
+            sim = self.sim
+            backoff = self._backoff
+            sim.trace.record(
+                sim.now,
+                "ack-lost",
+                self.name,
+                event.id,
+                self.topic.name,
+                detail=f"no acknowledgement: sent again in {backoff:g} ms",
+            )
+            sim.schedule(backoff, self._resend, event, seq)
+
+    def _resend(self, event: Event, seq: int) -> None:
+        self.retries += 1
+        self._send_numbered(event, seq)
 
     def _unblock(self) -> None:
         event = self._waiting
@@ -192,7 +234,7 @@ class Producer:
         sim = self.sim
         self._waiting = None
         self.blocked_ms += sim.now - self._blocked_since
-        self.broker.publish(t.name, event, actor=self.name)
+        self._publish(event)
         self.published += 1
         self.emitted.append(event)
         if self.arrivals is not None:

@@ -209,6 +209,15 @@ KAFKA = Profile(
             "a producer retry does not duplicate (default true since 3.0; in effect from"
             " 3.0.1, 3.1.1 and 3.2.0, KAFKA-13598)",
             _KAFKA_PRODUCER,
+            simulated=True,
+        ),
+        Setting(
+            "retry.backoff.ms",
+            100,
+            "ms",
+            "how long a producer waits before it sends a record again",
+            _KAFKA_PRODUCER,
+            simulated=True,
         ),
         Setting(
             "isolation.level",
@@ -265,6 +274,7 @@ RABBITMQ = Profile(
             "count",
             "the most messages the queue holds (not set: unbounded)",
             _RABBIT_MAXLEN,
+            simulated=True,
         ),
         Setting(
             "x-overflow",
@@ -272,6 +282,7 @@ RABBITMQ = Profile(
             "",
             "what a full queue does: drop the oldest, or nack the publish",
             _RABBIT_MAXLEN,
+            simulated=True,
             choices=("drop-head", "reject-publish"),
         ),
         Setting(
@@ -280,6 +291,7 @@ RABBITMQ = Profile(
             "ms",
             "how long a message may wait in the queue (not set: for ever)",
             _RABBIT_TTL,
+            simulated=True,
         ),
         Setting(
             "x-single-active-consumer",
@@ -312,6 +324,7 @@ SQS = Profile(
             "ms",
             "how long a message is kept (60 s to 14 days)",
             _SQS_ATTRS,
+            simulated=True,
         ),
         Setting(
             "DelaySeconds",
@@ -319,6 +332,7 @@ SQS = Profile(
             "ms",
             "how long a new message stays invisible before its first delivery",
             _SQS_ATTRS,
+            simulated=True,
         ),
         Setting(
             "maxReceiveCount",
@@ -386,6 +400,7 @@ SERVICE_BUS = Profile(
             "ms",
             "how long a message lives (not set: TimeSpan.MaxValue, for ever)",
             _SB_TTL,
+            simulated=True,
         ),
         Setting(
             "DeadLetteringOnMessageExpiration",
@@ -393,6 +408,7 @@ SERVICE_BUS = Profile(
             "",
             "an expired message moves to the dead-letter subqueue instead of being dropped",
             _SB_DLQ,
+            simulated=True,
         ),
         Setting(
             "RequiresDuplicateDetection",
@@ -400,6 +416,7 @@ SERVICE_BUS = Profile(
             "",
             "drop a message whose MessageId was seen within the detection window",
             _SB_DUP,
+            simulated=True,
         ),
         Setting(
             "DuplicateDetectionHistoryTimeWindow",
@@ -407,6 +424,7 @@ SERVICE_BUS = Profile(
             "ms",
             "the duplicate detection window, when detection is on",
             _SB_DUP,
+            simulated=True,
         ),
         Setting(
             "RequiresSession",

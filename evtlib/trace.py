@@ -50,6 +50,8 @@ KINDS = (
     "expired",
     "compacted",
     "repartitioned",
+    "ack-lost",
+    "deduplicated",
 )
 
 _VERBS = {
@@ -79,6 +81,8 @@ _VERBS = {
     "expired": "retention deleted {event} from {where}",
     "compacted": "compaction removed {event} from {where}",
     "repartitioned": "{actor} added partitions to {where}",
+    "ack-lost": "{actor} heard no acknowledgement for {event} and will send it again",
+    "deduplicated": "{actor} recognised {event} as a producer retry: not appended twice",
     # Written by the patterns (evtlib.patterns):
     "retried": "{actor} will try {event} again",
     "dead-lettered": "{actor} moved {event} to the dead-letter queue",

@@ -304,3 +304,40 @@ def test_max_poll_interval_does_not_touch_handlings_that_finish_in_time():
     b.publish("orders", Event(id="e0", type="T", time=0))
     sim.run()
     assert sim.trace.filter(kind="evicted") == [] and len(sim.trace.filter(kind="handled")) == 1
+
+
+def shop_with_lost_acks(**settings):
+    from evtlib import NetworkFaults, Rate
+
+    sim = Simulation(5)
+    b = Broker(sim, faults=NetworkFaults(ack_loss=0.4), settings=settings or None)
+    b.create_topic("orders", 2)
+    p = Producer(b, "shop", "orders", Rate(per_second=100), count=30)
+    sim.run()
+    return sim, b, p
+
+
+def test_an_idempotent_producer_retry_does_not_duplicate():
+    """enable.idempotence (Kafka's default): a send whose acknowledgement was lost is sent again
+    after retry.backoff.ms, and the broker recognises its sequence number and does not append it
+    twice (kafka.apache.org/documentation/#producerconfigs_enable.idempotence)."""
+    sim, b, p = shop_with_lost_acks()
+    ids = [e.id for e in b.events("orders")]
+    assert p.retries > 0 and len(ids) == len(set(ids)) == 30
+    assert len(sim.trace.filter(kind="deduplicated")) == p.retries
+
+
+def test_without_idempotence_a_producer_retry_duplicates_events_in_the_log():
+    """enable.idempotence=false: the retried send is appended again, the same event twice."""
+    sim, b, p = shop_with_lost_acks(**{"enable.idempotence": False})
+    ids = [e.id for e in b.events("orders")]
+    assert p.retries > 0 and len(ids) == 30 + p.retries and len(set(ids)) == 30
+    assert sim.trace.filter(kind="deduplicated") == []
+
+
+def test_ack_loss_must_leave_a_chance_of_success():
+    """An ack that is always lost would make the producer retry for ever."""
+    from evtlib import NetworkFaults
+
+    with pytest.raises(ValueError, match=r"ack_loss must be a probability in \[0, 1\), got 1"):
+        NetworkFaults(ack_loss=1)
