@@ -238,3 +238,36 @@ def test_fulfilment_schedule_finds_duplicates_and_vanished_orders():
         start_saga(event)
 
     assert set(bc.sweep(nb10s.fulfilment_schedule, naive, schedules=30).kinds) == {"duplicated"}
+
+
+# --------------------------------------------------------------------------- notebook 11
+
+
+def test_coupling_and_callback_runs():
+    from evtlib.course.scenarios import related_styles as nb11s
+
+    coupling = _fast(nb11s.coupling_run)
+    assert coupling["request"]["failed"] == 20 and coupling["event"]["charged"] == 40
+    assert nb11s.coupling_run(0, 800)["request"]["failed"] > 20
+    callbacks = _fast(nb11s.callback_run)
+    assert callbacks["notification"]["failed callbacks"] > 0
+    assert callbacks["state transfer"]["callbacks"] == 0
+    assert nb11s.callback_run(down_for=0)["notification"]["failed callbacks"] == 0
+    ax = nb11s.draw_coupling_run(coupling)
+    nb11s.draw_coupling_run(nb11s.coupling_run(0, 800), ax=ax)
+    nb11s.draw_callback_run(callbacks)
+    with pytest.raises(ValueError, match="down_for"):
+        nb11s.coupling_run(down_for=0)
+
+
+def test_projection_schedule_sorts_wrong_folds():
+    from evtlib.course.scenarios import related_styles as nb11s
+    from evtlib.course.solutions.nb11 import ex3, near_miss_ex3
+    from evtlib.course.styles import fixed_stock
+
+    assert bc.sweep(nb11s.projection_schedule, ex3()).ok
+    assert set(bc.sweep(nb11s.projection_schedule, near_miss_ex3(), schedules=20).kinds) == {
+        "mutated"
+    }
+    assert "error" in bc.sweep(nb11s.projection_schedule, fixed_stock, schedules=20).kinds
+    assert set(bc.sweep(nb11s.projection_schedule, lambda s, e: s, schedules=20).kinds) == {"wrong"}

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..helpers import check
+from ..scenarios.build_check import build_check
+from ..scenarios.related_styles import projection_schedule
 from ..styles import shipping_labels, unique_usernames
 
-__all__ = ["check_ex1", "check_ex2"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3"]
 
 
 def check_ex1(answer: Any) -> bool:
@@ -40,4 +42,36 @@ def check_ex2(answer: Any) -> bool:
             "an int: try unique_usernames('event', gap=g) for g = 1, 2, 3... and read "
             ".counts['accepted']; 2 means the name was taken twice."
         ),
+    )
+
+
+def check_ex3(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: a projection ``fold(state, event)``, over ``schedules`` random event histories."""
+    return build_check(
+        "ex3",
+        answer,
+        run_one=projection_schedule,
+        what="the view, every snapshot and every replay agree with the log",
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in available(state, event), then set answer = available. It returns the"
+                " new state: units available per sku."
+            ),
+            "wrong": (
+                "received adds the qty to its sku, reserved subtracts it, released adds it back;"
+                " any other event type leaves the state as it is."
+            ),
+            "error": (
+                "your fold raised on an event. A view meets event types it does not use (a"
+                " PriceChanged has no qty): return the state unchanged for those."
+            ),
+            "mutated": (
+                "your fold changed the state it was given, so a snapshot taken earlier changed"
+                " too. Return a new dict ({**state, sku: ...}) and leave the old one alone."
+            ),
+            "replay": "replaying the log from {} gave another state: the fold must depend only on state and event.",
+            "near": "almost: look at the first breaking history's timeline.",
+        },
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..styles import shipping_labels, unique_usernames
 
 
@@ -16,3 +18,29 @@ def ex2() -> int:
     while unique_usernames("event", gap=gap + 1).counts["accepted"] == 2:
         gap += 1
     return gap
+
+
+def ex3() -> Any:
+    """A pure fold: a new dict per event; unknown event types leave the state as it is."""
+
+    def available(state: dict[str, int], event: Any) -> dict[str, int]:
+        if event.type not in ("StockReceived", "StockReserved", "StockReleased"):
+            return state
+        sku, qty = event.data["sku"], event.data["qty"]
+        change = -qty if event.type == "StockReserved" else qty
+        return {**state, sku: state.get(sku, 0) + change}
+
+    return available
+
+
+def near_miss_ex3() -> Any:
+    """Right numbers, but the state is changed in place: a snapshot changes with it."""
+
+    def available(state: dict[str, int], event: Any) -> dict[str, int]:
+        if event.type not in ("StockReceived", "StockReserved", "StockReleased"):
+            return state
+        sku, qty = event.data["sku"], event.data["qty"]
+        state[sku] = state.get(sku, 0) + (-qty if event.type == "StockReserved" else qty)
+        return state
+
+    return available
