@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from itertools import count
 from typing import Any
@@ -24,6 +26,39 @@ from evtlib import Broker, Simulation
 BACKENDS = ("sim", "rabbitmq")
 REQUIRE_ENV = "EVTLIB_REQUIRE_RABBITMQ"
 _reachability: dict[str, str | None] = {}
+_control: dict[str, str | None] = {}
+
+
+def rabbitmqctl_problem() -> str | None:
+    """``None`` if ``rabbitmqctl`` is here and may talk to the node, else why not (cached).
+
+    It needs the node's Erlang cookie: on a machine whose RabbitMQ runs as
+    another user, or in a container (CI's service), it cannot.
+    """
+    if "answer" not in _control:
+        exe = shutil.which("rabbitmqctl")
+        if exe is None:
+            _control["answer"] = "needs rabbitmqctl on this machine"
+        else:
+            try:
+                done = subprocess.run(
+                    [exe, "-q", "list_vhosts"], capture_output=True, timeout=60, check=False
+                )
+                ok = done.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+            _control["answer"] = None if ok else "rabbitmqctl cannot talk to the node here"
+    return _control["answer"]
+
+
+@pytest.fixture
+def rabbitmqctl() -> str:
+    """The path of a ``rabbitmqctl`` that may restart the node and set alarms; else skip."""
+    require_rabbitmq()
+    problem = rabbitmqctl_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    return str(shutil.which("rabbitmqctl"))
 
 
 def rabbitmq_problem() -> str | None:

@@ -9,7 +9,6 @@ durably).
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 from collections import defaultdict
 
@@ -203,8 +202,7 @@ def test_a_stream_group_satisfies_the_group_protocol(log_backend):
     assert isinstance(log_backend.broker.group("audit", start="earliest"), GroupBackend)
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this machine")
-def test_a_node_restart_mid_stream_loses_nothing_on_streams():
+def test_a_node_restart_mid_stream_loses_nothing_on_streams(rabbitmqctl):
     """stop_app / start_app while a group reads its streams: it resumes at its committed offsets."""
     import threading
 

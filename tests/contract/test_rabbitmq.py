@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import subprocess
 
 import pytest
@@ -115,8 +114,7 @@ def test_any_amqp_client_can_read_and_write_the_events(rabbit):
     assert got[2].id == "other-1" and got[2].data == {"total": 12} and got[2].key is None
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this machine")
-def test_a_connection_closed_by_the_server_mid_stream_loses_nothing(rabbit):
+def test_a_connection_closed_by_the_server_mid_stream_loses_nothing(rabbit, rabbitmqctl):
     """rabbitmqctl close_all_connections: the consumer reconnects and every event arrives."""
     broker = rabbit.broker
     orders = rabbit.name("orders")
@@ -216,8 +214,7 @@ def _watermark(value: str) -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this machine")
-def test_a_memory_alarm_blocks_the_publisher_until_it_clears(rabbit):
+def test_a_memory_alarm_blocks_the_publisher_until_it_clears(rabbit, rabbitmqctl):
     """connection.blocked: the publish waits (traced blocked, then unblocked) and the event arrives."""
     import threading
 
@@ -262,8 +259,7 @@ def test_the_backend_satisfies_the_core_protocols(rabbit):
     assert not hasattr(topic.partitions[0], "log")  # no fake log: queues keep none
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this machine")
-def test_a_node_restart_mid_stream_loses_nothing(rabbit):
+def test_a_node_restart_mid_stream_loses_nothing(rabbit, rabbitmqctl):
     """rabbitmqctl stop_app / start_app: both connections come back (jittered, capped waits), nothing is lost."""
     import threading
 
