@@ -81,17 +81,53 @@ def storm_run(jitter: str = "none", clients: int = 20, base: float = 100.0) -> S
     return retry_storm(jitter, clients=clients, policy=policy)
 
 
-def draw_storm_run(result: StormResult) -> Any:
-    """Calls to the pricing service per 10 ms (first tries, failed and served retries)."""
-    from ...viz.patterns import draw_storm
+def draw_storm_run(result: StormResult, ax: Any = None) -> Any:
+    """Calls to the pricing service per 10 ms, stacked: first tries, failed and served retries.
 
-    return draw_storm(
-        [result],
-        labels=[
-            f"jitter={result.jitter}: {result.attempts} calls, last at {result.finished_at:.0f} ms"
-        ],
-        until=max(1000.0, result.finished_at + 100),
+    Drawn on ``ax`` (a new figure if None), so an explorer redraws in place.
+    """
+    import matplotlib.pyplot as plt
+
+    from ...viz.style import COLORS
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
+    until = max(1000.0, result.finished_at + 100)
+    bs = [b for b in result.buckets if b.start < until]
+    width = (bs[1].start - bs[0].start) if len(bs) > 1 else 10.0
+    first = [b.attempts - b.retries for b in bs]
+    retry_ok = [min(b.ok, b.retries) for b in bs]
+    retry_failed = [b.retries - ok for b, ok in zip(bs, retry_ok, strict=True)]
+    bottom = [0] * len(bs)
+    for heights, color, hatch, name in (
+        (first, COLORS["published"], "", "first attempts"),
+        (retry_failed, COLORS["failed"], "xx", "retries: failed"),
+        (retry_ok, COLORS["handled"], "", "retries: ok"),
+    ):
+        keep = [i for i, h in enumerate(heights) if h > 0]
+        ax.bar(
+            [bs[i].start for i in keep],
+            [heights[i] for i in keep],
+            bottom=[bottom[i] for i in keep],
+            width=width,
+            align="edge",
+            lw=0,
+            color=color,
+            hatch=hatch,
+            edgecolor="white",
+            label=name,
+        )
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    ax.set_xlim(-50, until)
+    ax.set_xlabel("simulated time (ms)")
+    ax.set_ylabel("calls per 10 ms")
+    ax.legend(loc="upper right")
+    ax.set_title(
+        f"jitter={result.jitter}: {result.attempts} calls, at most {result.peak_retries}"
+        f" retries in 10 ms, last at {result.finished_at:.0f} ms",
+        loc="left",
     )
+    return ax
 
 
 # ---------------------------------------------------------------- the build exercise

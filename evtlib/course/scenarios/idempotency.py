@@ -200,7 +200,7 @@ def variant_sweep(
     duplicate: float = 0.1,
     crashes: float = 0.15,
     seed: int = 0,
-    schedules: int = 20,
+    schedules: int = 12,
 ) -> dict[str, dict[str, int]]:
     """Each of :data:`VARIANTS` through ``schedules`` random fault schedules.
 
