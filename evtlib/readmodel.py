@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import checks
+from .broker import Broker
 from .consumer import Consumer, Delivery
 from .events import Event
 from .outcome import SETTLED, Outcome
@@ -65,7 +66,13 @@ class ReadModel(Consumer):
         return self.positions.get((topic, partition), 0) > offset
 
     def caught_up(self) -> bool:
-        """Whether every published event of its topics has been applied."""
+        """Whether every published event of its topics has been applied.
+
+        On a backend without offsets (a queue: RabbitMQ), whether its group
+        has nothing left waiting.
+        """
+        if not isinstance(self.broker, Broker):
+            return self.group.lag() == 0
         return all(
             self.positions.get((t, p.index), 0) >= len(p.log)
             for t in self.topics

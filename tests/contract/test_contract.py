@@ -240,6 +240,7 @@ def test_a_read_model_folds_every_event(backend):
         shop.emit("OrderPlaced", f"customer-{i % 4}", {"total": i})
     backend.wait(lambda: totals.applied == 12)
     assert totals.state == {f"customer-{k}": sum(range(k, 12, 4)) for k in range(4)}
+    backend.wait(totals.caught_up)  # on a queue: nothing left waiting in its group
 
 
 def test_redrive_refuses_the_same_arguments_on_every_backend(backend):
