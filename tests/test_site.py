@@ -158,3 +158,25 @@ def test_a_broken_link_in_a_notebook_fails_the_build(tmp_path):
     ):
         site.build(tmp_path / "site", root=root)
     assert site.main(["--check-only", str(tmp_path / "site")]) == 1
+
+
+def test_a_figures_alt_text_from_its_output_metadata_reaches_its_img():
+    """evtlib puts alt text in the output's metadata; the page's <img> carries it, not a stand-in."""
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+    nb = {
+        "cells": [
+            {
+                "outputs": [
+                    {
+                        "data": {"image/png": png},
+                        "metadata": {"image/png": {"alt": 'lag "peaks" at 31'}},
+                    }
+                ]
+            }
+        ]
+    }
+    body = f'<p><img src="data:image/png;base64,{png}" alt="No description has been provided for this image" class="x"></p>'
+    out = site._with_alt_text(body, nb)
+    assert 'alt="lag &quot;peaks&quot; at 31"' in out and "No description" not in out
+    other = '<img src="data:image/png;base64,AAAA" alt="No description has been provided for this image">'
+    assert site._with_alt_text(other, nb) == other  # a figure without alt text is left alone

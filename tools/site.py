@@ -282,6 +282,35 @@ def _widget_note(urls: dict[str, str]) -> dict:
     return {"text/html": text, "text/plain": "An interactive explorer: run the notebook to use it."}
 
 
+_PNG_IMG = re.compile(r'<img\b[^>]*?src="data:image/png;base64,([^"]{1,200})[^>]*>')
+
+
+def _with_alt_text(body: str, nb: dict) -> str:
+    """Put each figure's alt text on its <img>.
+
+    evtlib's figures carry it in the output's metadata (``["image/png"]["alt"]``),
+    which nbconvert's lab template does not read (it writes a stand-in).  A
+    figure is found again by the start of its PNG data.
+    """
+    alts = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            alt = output.get("metadata", {}).get("image/png", {}).get("alt")
+            if png and alt:
+                alts["".join(png.split())[:60]] = alt
+
+    def put(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        alt = alts.get("".join(match.group(1).split())[:60])
+        if alt is None:
+            return tag
+        tag = re.sub(r'\salt="[^"]*"', "", tag)
+        return tag[:4] + f' alt="{html.escape(alt, quote=True)}"' + tag[4:]
+
+    return _PNG_IMG.sub(put, body)
+
+
 def render_notebook(page: Page, pages: list[Page], linker: Linker, repository: str) -> str:
     """The notebook as an HTML page: stored outputs, links rewritten, navigation added."""
     import nbformat
@@ -312,6 +341,7 @@ def render_notebook(page: Page, pages: list[Page], linker: Linker, repository: s
         enabled=True,
     )
     body, _ = exporter.from_notebook_node(nb)
+    body = _with_alt_text(body, nb)
     up = posixpath.relpath(".", posixpath.dirname(page.target))
     body = body.replace("</head>", f'<link rel="stylesheet" href="{up}/site.css">\n</head>', 1)
     body = re.sub(
