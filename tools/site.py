@@ -293,7 +293,7 @@ def _with_alt_text(body: str, nb: dict) -> str:
     figure is found again by the start of its PNG data.
     """
     alts = {}
-    for cell in nb.cells:
+    for cell in nb["cells"]:
         for output in cell.get("outputs", []):
             png = output.get("data", {}).get("image/png")
             alt = output.get("metadata", {}).get("image/png", {}).get("alt")
