@@ -183,7 +183,8 @@ def projection_schedule(fold: Callable[..., Any], seed: int, trace: bool = False
     keep = sim.trace if trace else None
     if errors:
         return Breach(seed, "the fold handles every event", "error", errors[0], keep)
-    want = reduce(reference_stock, history, {})
+    empty: dict[str, int] = {}
+    want = reduce(reference_stock, history, empty)
     if view.state != want:
         return Breach(
             seed,
@@ -201,7 +202,7 @@ def projection_schedule(fold: Callable[..., Any], seed: int, trace: bool = False
             f" now it says {snapshot['state']}",
             keep,
         )
-    replayed = reduce(guarded, history, {})
+    replayed: Any = reduce(guarded, history, {})
     if errors or replayed != want:
         return Breach(
             seed,
