@@ -124,8 +124,9 @@ def workloads(
 class Probe(Consumer):
     """A consumer that records every successful handling and fails flaky events at first."""
 
-    def __init__(self, *args, log, failures_left, **kw):
+    def __init__(self, *args, log, failures_left, spans=None, **kw):
         self.log = log
+        self.spans = spans if spans is not None else []
         self.failures_left = failures_left
         super().__init__(*args, **kw)
 
@@ -138,6 +139,9 @@ class Probe(Consumer):
         self.log.append(
             (self.group.name, delivery.topic, delivery.partition, delivery.offset, self.name)
         )
+        self.spans.append(
+            (self.group.name, delivery.partition, self.name, delivery.time, self.sim.now)
+        )
 
 
 @dataclass
@@ -147,6 +151,8 @@ class Run:
     cfg: dict
     consumers: dict[str, list[Probe]] = field(default_factory=dict)
     log: list[tuple] = field(default_factory=list)
+    #: (group, partition, member, arrived, handled): each successful handling's span of time.
+    spans: list[tuple] = field(default_factory=list)
 
 
 def build(cfg: dict, *, trace: bool = True) -> Run:
@@ -176,6 +182,7 @@ def build(cfg: dict, *, trace: bool = True) -> Run:
                     ack_timeout=ack,
                     retry_delay=g["retry_delay"],
                     log=run.log,
+                    spans=run.spans,
                     failures_left=failures_left,
                 )
             )
@@ -363,6 +370,30 @@ def test_first_handlings_follow_offset_order(cfg):
                 per_key[ev.key].append(ev.data["i"])
         for key, order in per_key.items():
             assert order == sorted(order), f"{gname} handled {key} out of order: {order}"
+
+
+@MAIN
+@given(workloads(restart=True))
+def test_two_members_never_handle_one_partition_at_once(cfg):
+    """Without ack timeouts (which give a slow delivery up on purpose), a partition moves to a
+    new member only after its old member's handling in flight ended, as Kafka's rebalance waits
+    for each member's next poll: per group and partition, handlings by different members never
+    overlap in time, whatever crashes, restarts and rebalances happen."""
+    for g in cfg["groups"]:
+        g["ack_slack"] = None
+    run = build(cfg, trace=False)
+    drive(run)
+    spans = defaultdict(list)
+    for group, partition, member, start, end in run.spans:
+        spans[(group, partition)].append((start, end, member))
+    for where, items in spans.items():
+        ended: dict[str, float] = {}  # the latest end of each member's handlings so far
+        for start, end, member in sorted(items):
+            for other, until in ended.items():
+                assert other == member or start >= until, (
+                    f"{where}: {other} handled until {until}, {member} from {start}"
+                )
+            ended[member] = max(end, ended.get(member, end))
 
 
 @MAIN
