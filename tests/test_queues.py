@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import handled
-from evtlib import Broker, Consumer, Event, Simulation, crash
+from evtlib import Broker, BufferFullError, Consumer, Event, Producer, Schedule, Simulation, crash
 from evtlib.patterns.dlq import DeadLetterConsumer
 from evtlib.patterns.retry import RetryPolicy
 from evtlib.protocols import BrokerBackend, GroupBackend, TopicBackend
@@ -30,7 +30,7 @@ def conserved(stats: dict[str, int]) -> bool:
         + stats["in_flight"]
         + stats["waiting"]
         + stats["dead_lettered"]
-        + stats["dropped"]
+        + stats["expired"]
     )
 
 
@@ -257,7 +257,9 @@ def test_bad_input_says_what_the_queue_broker_offers_instead():
     with pytest.raises(ValueError, match="maxReceiveCount must be"):
         Broker(sim, profile="sqs", settings={"maxReceiveCount": 0})
     with pytest.raises(ValueError, match="does not simulate yet"):
-        Broker(sim, profile="sqs", settings={"MessageRetentionPeriod": 1000})
+        Broker(sim, profile="sqs-fifo", settings={"ContentBasedDeduplication": True})
+    with pytest.raises(ValueError, match="duplicates must be 0 on the sqs-fifo profile"):
+        Broker(sim, profile="sqs-fifo", duplicates=0.1)
     with pytest.raises(ValueError, match="capacity must be None on the rabbitmq profile"):
         Broker(sim, profile="rabbitmq", name="r").create_topic("t", capacity=5)
 
@@ -361,7 +363,16 @@ def test_service_bus_sessions_keep_order_per_session():
     assert handled(sim) == [f"e{i}" for i in range(6)]
 
 
-@settings(max_examples=40, deadline=None)
+#: Each queue profile's own timeout for an unacknowledged message.
+TIMEOUT = {
+    "rabbitmq": "consumer_timeout",
+    "sqs": "VisibilityTimeout",
+    "sqs-fifo": "VisibilityTimeout",
+    "service-bus": "LockDuration",
+}
+
+
+@settings(max_examples=60, deadline=None)
 @given(
     name=st.sampled_from(QUEUES),
     seed=st.integers(0, 2**16),
@@ -370,15 +381,21 @@ def test_service_bus_sessions_keep_order_per_session():
     fails=st.lists(st.integers(0, 3), min_size=12, max_size=12),
     crash_at=st.one_of(st.none(), st.integers(0, 200)),
     prefetch=st.integers(1, 3),
+    short_timeout=st.booleans(),
 )
 def test_at_least_once_never_loses_and_conservation_holds(
-    name, seed, n, consumers, fails, crash_at, prefetch
+    name, seed, n, consumers, fails, crash_at, prefetch, short_timeout
 ):
     """For any schedule (consumers of different speeds, handlers that fail a few times, a crash
-    and restart), every published message is handled or dead-lettered, and at every moment
-    published = deleted + in flight + waiting + dead-lettered (SEMANTICS.md invariant 8)."""
+    and restart, a timeout shorter than some handlings), nothing is lost: every published message
+    is handled, dead-lettered or still in the queue, and at every step published = deleted + in
+    flight + waiting + dead-lettered (+ expired) (SEMANTICS.md invariant 8).  With the default
+    timeouts every message is done at the end.  With a short one it may not be: a consumer
+    that prefetches more than it can handle within the timeout sees its prefetched messages
+    time out again and again (on SQS with no redrive policy, until retention deletes them)."""
     sim = Simulation(seed)
-    b = Broker(sim, profile=name, latency=1, prefetch=prefetch)
+    overrides = {TIMEOUT[name]: 60} if short_timeout else None
+    b = Broker(sim, profile=name, latency=1, prefetch=prefetch, settings=overrides)
     b.create_topic("orders")
     handler = failing({f"e{i}": fails[i] for i in range(n)})
     members = [
@@ -390,10 +407,118 @@ def test_at_least_once_never_loses_and_conservation_holds(
     if crash_at is not None:
         crash(sim, members[0], at=crash_at, restart_after=30)
     group = b.groups["billing"]
-    while sim.peek() != float("inf"):
+    while sim.peek() <= 5_000:
         sim.step()
         assert conserved(group.stats())
-    stats = group.stats()
-    assert stats["waiting"] == stats["in_flight"] == 0
     dead = {e.id for e, _, _ in b.dead_letters("billing")}
-    assert set(handled(sim)) | dead == {f"e{i}" for i in range(n)}
+    queued = {e.id for e in group.waiting() + group.in_flight()}
+    assert set(handled(sim)) | dead | queued == {f"e{i}" for i in range(n)}  # nothing lost
+    if not short_timeout:  # every handling fits in the timeout: all done
+        assert sim.peek() == float("inf") and not queued
+
+
+@pytest.mark.parametrize("overflow", ["drop-head", "reject-publish"])
+def test_a_full_rabbitmq_queue_drops_its_oldest_or_nacks_the_publisher(overflow):
+    """RabbitMQ x-max-length: a full queue drops (dead-letters, reason maxlen) its oldest waiting
+    message with x-overflow drop-head (the default), or refuses the new one with reject-publish:
+    the publisher gets a nack (www.rabbitmq.com/docs/maxlength)."""
+    sim = Simulation(0)
+    b = Broker(sim, profile="rabbitmq")
+    b.create_topic("orders")
+    b.group("billing", settings={"x-max-length": 2, "x-overflow": overflow})
+    c = Consumer(b, "billing", "orders", start=False)  # the queue is bound, nobody consumes yet
+    shop = Producer(b, "shop", "orders", Schedule([0, 1, 2, 3]))
+    sim.run(until=5)
+    if overflow == "reject-publish":
+        with pytest.raises(BufferFullError, match="nacked"):
+            shop.emit("OrderPlaced", "k")
+    sim.schedule(10, c.start)
+    sim.run()
+    stats = b.groups["billing"].stats()
+    assert conserved(stats)
+    if overflow == "drop-head":
+        assert [(e.id, why) for e, why, _ in b.dead_letters("billing")] == [
+            ("evt-000001", "maxlen"),
+            ("evt-000002", "maxlen"),
+        ]
+        assert handled(sim) == ["evt-000003", "evt-000004"] and shop.rejected == 0
+    else:
+        assert handled(sim) == ["evt-000001", "evt-000002"]
+        assert shop.rejected == 3 and stats["rejected"] == 3 and stats["published"] == 2
+        assert len(sim.trace.filter(kind="rejected")) == 3
+
+
+def test_time_to_live_per_broker_dead_letters_or_deletes_what_waited_too_long():
+    """A message waiting longer than its time to live: RabbitMQ x-message-ttl dead-letters it
+    (reason expired; www.rabbitmq.com/docs/ttl), SQS deletes it after MessageRetentionPeriod
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html),
+    Service Bus drops it unless DeadLetteringOnMessageExpiration
+    (learn.microsoft.com/azure/service-bus-messaging/message-expiration)."""
+    cases = [
+        ("rabbitmq", {"x-message-ttl": 1000}, "dead-lettered"),
+        ("sqs", {"MessageRetentionPeriod": 1000}, "expired"),
+        ("service-bus", {"DefaultMessageTimeToLive": 1000}, "expired"),
+        (
+            "service-bus",
+            {"DefaultMessageTimeToLive": 1000, "DeadLetteringOnMessageExpiration": True},
+            "dead-lettered",
+        ),
+    ]
+    for name, overrides, fate in cases:
+        sim = Simulation(0)
+        b = Broker(sim, profile=name, settings=overrides)
+        b.create_topic("orders")
+        c = Consumer(b, "billing", "orders", start=False)
+        b.publish("orders", ev(0))
+        sim.schedule(2000, c.start)
+        sim.run()
+        stats = b.groups["billing"].stats()
+        assert handled(sim) == [] and conserved(stats), name
+        assert [(r.kind, r.time) for r in sim.trace.filter(kind=fate)] == [(fate, 1000)]
+        if fate == "dead-lettered":
+            reason = b.dead_letters("billing")[0][1]
+            assert reason.startswith("TTLExpiredException" if name == "service-bus" else "expired")
+
+
+def test_service_bus_duplicate_detection_drops_a_repeated_message_id_within_its_window():
+    """Service Bus RequiresDuplicateDetection (off by default; window 10 minutes): a message whose
+    MessageId was seen within the window is accepted and dropped
+    (learn.microsoft.com/azure/service-bus-messaging/duplicate-detection)."""
+    for on, expected in ((False, ["e0", "e0"]), (True, ["e0"])):
+        sim = Simulation(0)
+        b = Broker(sim, profile="service-bus", settings={"RequiresDuplicateDetection": on})
+        b.create_topic("orders")
+        Consumer(b, "billing", "orders")
+        b.publish("orders", ev(0))
+        sim.schedule(60_000, b.publish, "orders", ev(0))
+        sim.run()
+        assert handled(sim) == expected
+
+
+def test_sqs_standard_occasionally_delivers_a_deleted_message_again():
+    """SQS standard queues deliver at least once: occasionally a message is delivered again after
+    it was deleted (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues-at-least-once-delivery.html);
+    the probability is a seeded parameter, 0 by default."""
+    sim = Simulation(3)
+    b = Broker(sim, profile="sqs", duplicates=0.2)
+    b.create_topic("orders")
+    Consumer(b, "billing", "orders")
+    for i in range(50):
+        b.publish("orders", ev(i))
+    sim.run()
+    stats = b.groups["billing"].stats()
+    assert stats["duplicated"] > 0 and stats["handled"] == 50 + stats["duplicated"]
+    assert stats["handled_first"] == 50 and conserved(stats)
+
+
+def test_sqs_delay_seconds_hides_a_new_message_for_a_while():
+    """SQS DelaySeconds: a new message stays invisible that long before its first delivery
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html)."""
+    sim = Simulation(0)
+    b = Broker(sim, profile="sqs", settings={"DelaySeconds": 5000})
+    b.create_topic("orders")
+    Consumer(b, "billing", "orders")
+    b.publish("orders", ev(0))
+    assert conserved(b.groups["billing"].stats()) and b.groups["billing"].lag() == 1
+    sim.run()
+    assert [r.time for r in sim.trace.filter(kind="handled")] == [5000]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import checks
 from ..distributions import Duration, as_duration
+from ..errors import BufferFullError
 from ..events import Event
 from ..profiles import Profile, resolve
 from ..profiles import profile as find_profile
@@ -57,6 +58,10 @@ class QueueRules:
     ``one_per_key``: at most one message per key in flight (SQS FIFO
     message groups, Service Bus sessions); ``single_active``: one consumer
     at a time gets the messages (RabbitMQ single active consumer).
+    ``max_length`` and ``overflow``: RabbitMQ's bounded queue.  ``ttl`` (ms):
+    how long a message may stay in the queue; past it, it is dead-lettered
+    with ``ttl_reason`` if ``ttl_dead_letters``, else deleted (counted
+    ``expired``).  ``delay`` (ms): SQS ``DelaySeconds``.
     """
 
     timeout: float | None
@@ -70,12 +75,23 @@ class QueueRules:
     dead_letter_place: str
     one_per_key: bool = False
     single_active: bool = False
+    max_length: int | None = None
+    overflow: str = "drop-head"
+    ttl: float | None = None
+    ttl_setting: str = ""
+    ttl_dead_letters: bool = False
+    ttl_reason: str = "expired"
+    delay: float = 0.0
 
 
 def _count(name: str, value: Any, low: int) -> int | None:
     if value is None:
         return None
     return checks.integer(name, value, min=low)
+
+
+def _ms(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
@@ -94,6 +110,12 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
             lost_ack="the channel was closed by consumer_timeout: the ack cannot be sent",
             dead_letter_place="the queue's dead-letter exchange",
             single_active=bool(settings["x-single-active-consumer"]),
+            max_length=_count("x-max-length", settings["x-max-length"], 0),
+            overflow=settings["x-overflow"],
+            ttl=_ms(settings["x-message-ttl"]),
+            ttl_setting="x-message-ttl",
+            ttl_dead_letters=True,  # to the dead-letter exchange, reason expired
+            ttl_reason="expired",
         )
     if prof.name in ("sqs", "sqs-fifo"):
         receives = _count("maxReceiveCount", settings["maxReceiveCount"], 1)
@@ -108,6 +130,9 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
             lost_ack="DeleteMessage with an outdated receipt handle: the message was received again",
             dead_letter_place="the redrive policy's dead-letter queue",
             one_per_key=prof.name == "sqs-fifo",
+            ttl=_ms(settings["MessageRetentionPeriod"]),
+            ttl_setting="MessageRetentionPeriod",
+            delay=float(settings["DelaySeconds"]),
         )
     if prof.name == "service-bus":
         deliveries = _count("MaxDeliveryCount", settings["MaxDeliveryCount"], 1)
@@ -122,6 +147,10 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
             lost_ack="MessageLockLostException: the lock expired and the message was delivered again",
             dead_letter_place="the subscription's $DeadLetterQueue",
             one_per_key=bool(settings["RequiresSession"]),
+            ttl=_ms(settings["DefaultMessageTimeToLive"]),
+            ttl_setting="DefaultMessageTimeToLive",
+            ttl_dead_letters=bool(settings["DeadLetteringOnMessageExpiration"]),
+            ttl_reason="TTLExpiredException",
         )
     raise ValueError(f"profile must be of the queue family, got {prof.name!r} ({prof.family})")
 
@@ -204,7 +233,10 @@ class QueueBroker:
     Made by ``Broker(sim, profile=...)`` with a queue profile; the
     parameters are those of :class:`~evtlib.broker.Broker`, plus
     ``prefetch``: how many unacknowledged messages a consumer may hold
-    (default 1; at least the consumer's ``concurrency``).  ``faults`` are not
+    (default 1; at least the consumer's ``concurrency``); ``duplicates``
+    (``"sqs"`` only): the probability that SQS standard delivers a message
+    again after it was deleted (AWS says only "occasionally", so the default
+    is 0: set it to see them; the draw is seeded).  ``faults`` are not
     simulated on this family yet (an error says so).
     """
 
@@ -218,6 +250,7 @@ class QueueBroker:
         faults: Any = None,
         name: str = "broker",
         prefetch: int = 1,
+        duplicates: float = 0.0,
     ) -> None:
         checks.instance("sim", sim, Scheduler, "Simulation or another runner")
         prof = find_profile(profile)
@@ -235,6 +268,12 @@ class QueueBroker:
             )
         self.latency = as_duration(latency, "latency")
         self.prefetch = checks.integer("prefetch", prefetch, min=1)
+        self.duplicates = checks.probability("duplicates", duplicates)
+        if duplicates and prof.name != "sqs":
+            raise ValueError(
+                f"duplicates must be 0 on the {prof.name} profile, got {duplicates!r}: only SQS"
+                " standard delivers occasional duplicates by design (sqs-fifo deduplicates)"
+            )
         self._sim = sim
         self.name = sim.register_name(name, "broker")
         self.faults = None
@@ -260,6 +299,10 @@ class QueueBroker:
     def groups(self) -> Mapping[str, Subscription]:
         """The subscriptions, by name (a group is a subscription: one queue)."""
         return self._groups
+
+    def duplicate_now(self) -> bool:
+        """Whether SQS standard keeps a copy of a message just deleted (``duplicates``, seeded)."""
+        return bool(self.duplicates) and self.rng.random() < self.duplicates
 
     def latency_sample(self) -> float:
         """One draw of the network latency (ms), from the broker's seeded generator."""
@@ -356,7 +399,13 @@ class QueueBroker:
         Returns ``(0, -1)``: no partition to choose, no offset.  On
         ``sqs-fifo`` the event's key is its MessageGroupId (required) and its
         id the deduplication id: a second publish of the same id within the
-        deduplication interval is accepted but not delivered again.
+        deduplication interval is accepted but not delivered again; likewise
+        on ``service-bus`` with ``RequiresDuplicateDetection`` (the MessageId,
+        within ``DuplicateDetectionHistoryTimeWindow``).  A full RabbitMQ
+        queue with ``x-overflow="reject-publish"`` nacks the publish: the
+        other queues keep their copy, and the publisher gets
+        :class:`~evtlib.errors.BufferFullError` (a :class:`Producer` counts
+        it as rejected).
         """
         t = self._topics.get(topic)
         if t is None:
@@ -372,7 +421,8 @@ class QueueBroker:
                     f"event.key must be set on the sqs-fifo profile (it is the MessageGroupId,"
                     f" which SQS FIFO requires), got None for {event.id}"
                 )
-            window = float(self.settings["deduplication interval"])
+        window = self._dedup_window()
+        if window is not None:
             if t.seen_recently(event.id, sim.now, window):
                 t.deduplicated += 1
                 trace.record(
@@ -387,10 +437,33 @@ class QueueBroker:
         t.published += 1
         if trace.enabled:
             trace.record(sim.now, "published", actor, event.id, topic)
-        for g in list(self._groups.values()):
-            if topic in g.topics:
-                g.enqueue(event, topic)
+        refused = [
+            g.name
+            for g in list(self._groups.values())
+            if topic in g.topics and not g.enqueue(event, topic)
+        ]
+        if refused:
+            trace.record(
+                sim.now,
+                "rejected",
+                actor,
+                event.id,
+                topic,
+                detail=f"nack: {', '.join(refused)} full",
+            )
+            raise BufferFullError(
+                f"the queue of {', '.join(refused)} is full (x-max-length, x-overflow="
+                f"'reject-publish'): the broker nacked {event.id} (the other queues took it)"
+            )
         return 0, -1
+
+    def _dedup_window(self) -> float | None:
+        """How long a message id is remembered to drop duplicates, or None: no deduplication."""
+        if self.profile.name == "sqs-fifo":
+            return float(self.settings["deduplication interval"])
+        if self.profile.name == "service-bus" and self.settings["RequiresDuplicateDetection"]:
+            return float(self.settings["DuplicateDetectionHistoryTimeWindow"])
+        return None
 
     def dead_letters(self, subscription: str) -> list[tuple[Event, str, int]]:
         """What the broker dead-lettered from ``subscription``: ``(message, reason, deliveries)``."""

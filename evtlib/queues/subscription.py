@@ -41,7 +41,6 @@ count towards the limit; here every return counts (4.0-4.2).
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -49,10 +48,10 @@ from typing import TYPE_CHECKING, Any
 from ..delivery import Delivery
 from ..events import Event
 from ..outcome import Outcome
+from .messages import Member, QueuedMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..consumer import Consumer
-    from ..sim import Timer
     from .broker import QueueBroker, QueueRules
 
 __all__ = ["Subscription", "QueuedMessage"]
@@ -66,64 +65,14 @@ _COUNTS = (
     "settled",
     "deleted",
     "dead_lettered",
-    "dropped",
     "lost",
     "retried",
     "timeouts",
     "ignored_acks",
+    "expired",
+    "rejected",
+    "duplicated",
 )
-
-
-class QueuedMessage:
-    """One copy of a message in one subscription's queue.
-
-    ``state`` is ``"waiting"``, ``"in-flight"`` (a member holds it),
-    ``"deleted"`` or ``"dead-lettered"``; ``count`` is its delivery count
-    (deliveries so far); ``receipt`` identifies its latest delivery, so an
-    acknowledgement of an earlier one is recognised as late.
-    """
-
-    __slots__ = ("seq", "event", "topic", "count", "receipt", "holder", "timer", "handled", "state")
-
-    def __init__(self, seq: int, event: Event, topic: str) -> None:
-        self.seq = seq
-        self.event = event
-        self.topic = topic
-        self.count = 0
-        self.receipt = 0
-        self.holder: _Member | None = None
-        self.timer: Timer | None = None
-        self.handled = 0
-        self.state = "waiting"
-
-    def __lt__(self, other: QueuedMessage) -> bool:
-        return self.seq < other.seq
-
-    def __repr__(self) -> str:
-        return f"<QueuedMessage {self.event.id} {self.state} deliveries={self.count}>"
-
-
-class _Member:
-    """What the subscription knows of one member: the messages it holds, and its work."""
-
-    __slots__ = ("consumer", "unacked", "transit", "buffer", "working", "held", "closed")
-
-    def __init__(self, consumer: Consumer) -> None:
-        self.consumer = consumer
-        #: Messages the broker counts as this member's (unacknowledged), by seq.
-        self.unacked: dict[int, QueuedMessage] = {}
-        self.transit = 0  # sent, not arrived yet
-        self.buffer: deque[tuple[QueuedMessage, int, Delivery]] = deque()  # arrived, waiting
-        self.working = 0  # being handled now
-        self.held: dict[int, Timer] = {}  # failed, waiting for their retry
-        #: Its channel was closed (RabbitMQ consumer_timeout): it takes nothing until the
-        #: handlings it is busy with end and it opens a new channel.
-        self.closed = False
-
-    @property
-    def load(self) -> int:
-        """Messages on their way, waiting in the client, handled or held for a retry."""
-        return self.transit + len(self.buffer) + self.working + len(self.held)
 
 
 class Subscription:
@@ -148,8 +97,11 @@ class Subscription:
         self.topics: list[str] = []
         self.members: list[Consumer] = []
         self.rebalances = 0
-        self._ready: list[QueuedMessage] = []  # a heap by arrival order (seq)
-        self._members: dict[str, _Member] = {}
+        # A heap by arrival order (seq).  Entries whose state is no longer "waiting" (expired,
+        # dropped while waiting) are skipped when they come to the top.
+        self._ready: list[QueuedMessage] = []
+        self._waiting = 0  # waiting or delayed messages
+        self._members: dict[str, Member] = {}
         self._keys_in_flight: dict[str, int] = {}
         self._rr = 0
         self._seq = 0
@@ -172,7 +124,7 @@ class Subscription:
                 f"consumer {consumer.name!r} is already a member of subscription {self.name!r}"
             )
         self.members.append(consumer)
-        self._members[consumer.name] = _Member(consumer)
+        self._members[consumer.name] = Member(consumer)
         self.rebalances += 1
         self.dispatch()
 
@@ -212,13 +164,50 @@ class Subscription:
 
     # -- the queue -----------------------------------------------------------------
 
-    def enqueue(self, event: Event, topic: str) -> None:
-        """A copy of ``event``, published to ``topic``, joins the queue."""
+    def enqueue(self, event: Event, topic: str) -> bool:
+        """A copy of ``event``, published to ``topic``, joins the queue; False if refused.
+
+        A full RabbitMQ queue (``x-max-length``) drops its oldest waiting
+        message (``x-overflow="drop-head"``: dead-lettered, reason
+        ``maxlen``) or refuses the new one (``"reject-publish"``: the
+        publisher gets a nack).  Only waiting messages count, as in RabbitMQ.
+        """
+        rules = self.rules
+        sim = self.broker.sim
+        if rules.max_length is not None and self._waiting >= rules.max_length:
+            if rules.overflow == "reject-publish":
+                self._counts["rejected"] += 1
+                return False
+            oldest = self._oldest_waiting()
+            if oldest is not None:
+                self._finish(oldest, "dead-lettered", "maxlen", self.broker.name)
         self._seq += 1
-        msg = QueuedMessage(self._seq, event, topic)
+        msg = QueuedMessage(self._seq, event, topic, sim.now)
         self._counts["published"] += 1
+        self._waiting += 1
+        if rules.ttl is not None:
+            msg.expiry = sim.timer(rules.ttl, self._expired, msg)
+        if rules.delay:
+            msg.state = "delayed"
+            sim.post(sim.now + rules.delay, self._visible, (msg,))
+            return True
         heapq.heappush(self._ready, msg)
         self.dispatch()
+        return True
+
+    def _visible(self, msg: QueuedMessage) -> None:
+        if msg.state == "delayed":  # SQS DelaySeconds are over
+            msg.state = "waiting"
+            heapq.heappush(self._ready, msg)
+            self.dispatch()
+
+    def _oldest_waiting(self) -> QueuedMessage | None:
+        ready = self._ready
+        while ready:
+            msg = heapq.heappop(ready)
+            if msg.state == "waiting":
+                return msg
+        return None
 
     def dispatch(self) -> None:
         """Hand waiting messages to members with room, one by one, round-robin."""
@@ -231,7 +220,7 @@ class Subscription:
                 return
             self._send(ms, msg)
 
-    def _next_member(self) -> _Member | None:
+    def _next_member(self) -> Member | None:
         live = [c for c in self.members if c.alive and not c.paused]
         if self.rules.single_active:
             live = live[:1]  # the active consumer; the others wait their turn
@@ -248,11 +237,13 @@ class Subscription:
         """The first waiting message that may go now (one per key in flight, if so ruled)."""
         ready = self._ready
         if not self.rules.one_per_key:
-            return heapq.heappop(ready)
+            return self._oldest_waiting()
         skipped = []
         found = None
         while ready:
             msg = heapq.heappop(ready)
+            if msg.state != "waiting":
+                continue
             if msg.event.key is None or msg.event.key not in self._keys_in_flight:
                 found = msg
                 break
@@ -261,7 +252,7 @@ class Subscription:
             heapq.heappush(ready, msg)
         return found
 
-    def _send(self, ms: _Member, msg: QueuedMessage) -> None:
+    def _send(self, ms: Member, msg: QueuedMessage) -> None:
         broker = self.broker
         sim = broker.sim
         consumer = ms.consumer
@@ -270,6 +261,7 @@ class Subscription:
         receipt = msg.receipt = self._receipts
         msg.holder = ms
         msg.state = "in-flight"
+        self._waiting -= 1
         self._in_flight += 1
         key = msg.event.key
         if self.rules.one_per_key and key is not None:
@@ -287,7 +279,7 @@ class Subscription:
             msg.timer = sim.timer(self.rules.timeout, self._timed_out, msg, receipt)
         sim.post(arrive, self._arrive, (ms, msg, receipt, delivery))
 
-    def _arrive(self, ms: _Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
+    def _arrive(self, ms: Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
         if self._members.get(ms.consumer.name) is not ms:
             return  # its channel closed on the way: the message went back already
         ms.transit -= 1
@@ -309,7 +301,7 @@ class Subscription:
         ms.buffer.append((msg, receipt, delivery))
         self._start(ms)
 
-    def _start(self, ms: _Member) -> None:
+    def _start(self, ms: Member) -> None:
         consumer = ms.consumer
         sim = self.broker.sim
         while ms.buffer and ms.working < consumer.concurrency:
@@ -318,7 +310,7 @@ class Subscription:
             done = sim.now + consumer.service_time.sample(consumer.rng)
             sim.post(done, self._complete, (ms, msg, receipt, delivery))
 
-    def _complete(self, ms: _Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
+    def _complete(self, ms: Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
         consumer = ms.consumer
         if self._members.get(consumer.name) is not ms or not consumer.alive:
             return  # crashed or stopped while handling: the work is lost, the message went back
@@ -334,7 +326,7 @@ class Subscription:
     # -- the one place that maps an outcome ----------------------------------------
 
     def settle(
-        self, ms: _Member, msg: QueuedMessage, receipt: int, delivery: Delivery, outcome: Outcome
+        self, ms: Member, msg: QueuedMessage, receipt: int, delivery: Delivery, outcome: Outcome
     ) -> None:
         """Map how a delivery's handling ended to what the broker does with the message.
 
@@ -394,6 +386,19 @@ class Subscription:
             )
             return
         if kind == "ack":
+            if self.broker.duplicate_now():  # SQS standard: a copy on another server survives
+                self._counts["duplicated"] += 1
+                sim.trace.record(
+                    sim.now,
+                    "kept-copy",
+                    self.broker.name,
+                    msg.event.id,
+                    msg.topic,
+                    detail="SQS standard (at-least-once): a copy was not deleted; it will be"
+                    " delivered again",
+                )
+                self._return(msg)
+                return
             self._delete(msg)
         elif kind == "settled":
             counts["settled"] += 1
@@ -417,7 +422,7 @@ class Subscription:
                 wait = consumer.retry_after(delivery, outcome.error)
             ms.held[msg.seq] = sim.timer(wait, self._give_back, ms, msg, receipt)
 
-    def _give_back(self, ms: _Member, msg: QueuedMessage, receipt: int) -> None:
+    def _give_back(self, ms: Member, msg: QueuedMessage, receipt: int) -> None:
         ms.held.pop(msg.seq, None)
         if self._members.get(ms.consumer.name) is not ms:
             return
@@ -448,35 +453,62 @@ class Subscription:
                 del self._keys_in_flight[key]
 
     def _delete(self, msg: QueuedMessage) -> None:
-        self._detach(msg)
-        msg.state = "deleted"
-        self._counts["deleted"] += 1
+        self._finish(msg, "deleted")
 
     def _return(self, msg: QueuedMessage) -> None:
         """Back to the queue, in its place; or dead-lettered if it used up its deliveries."""
         self._detach(msg)
-        limit = self.rules.max_deliveries
+        rules = self.rules
+        limit = rules.max_deliveries
         if limit is not None and msg.count >= limit:
-            self._dead_letter(msg, self.rules.limit_reason, self.broker.name)
+            self._dead_letter(msg, rules.limit_reason, self.broker.name)
             return
         msg.state = "waiting"
+        self._waiting += 1
+        if rules.ttl is not None and self.broker.sim.now - msg.since >= rules.ttl:
+            self._expired(msg)  # it outlived its time to live while in flight
+            return
         heapq.heappush(self._ready, msg)
 
     def _dead_letter(self, msg: QueuedMessage, reason: str, actor: str) -> None:
+        self._finish(msg, "dead-lettered", reason, actor)
+
+    def _expired(self, msg: QueuedMessage) -> None:
+        """Its time to live (retention) is over: dead-lettered or deleted, if it is waiting.
+
+        A message in flight expires when it comes back, if it ever does.
+        """
+        if msg.state not in ("waiting", "delayed"):
+            return
+        rules = self.rules
+        why = f"{rules.ttl_setting}={rules.ttl:g} ms"
+        if rules.ttl_dead_letters:
+            self._finish(msg, "dead-lettered", f"{rules.ttl_reason} ({why})", self.broker.name)
+        else:
+            self._finish(msg, "expired", why, self.broker.name)
+
+    def _finish(self, msg: QueuedMessage, state: str, reason: str = "", actor: str = "") -> None:
+        """The message leaves the queue for good: ``deleted``, ``dead-lettered`` or ``expired``."""
+        if msg.state in ("waiting", "delayed"):
+            self._waiting -= 1  # its heap entry, if any, is skipped when it comes to the top
         self._detach(msg)
-        msg.state = "dead-lettered"
-        self._counts["dead_lettered"] += 1
-        self._dead.append((msg.event, reason, msg.count))
+        msg.state = state
+        if msg.expiry is not None:
+            msg.expiry.cancel()
+            msg.expiry = None
+        self._counts["deleted" if state == "deleted" else state.replace("-", "_")] += 1
+        if state == "deleted":
+            return
         sim = self.broker.sim
-        sim.trace.record(
-            sim.now,
-            "dead-lettered",
-            actor,
-            msg.event.id,
-            msg.topic,
-            detail=f"{reason} after {msg.count} deliveries: moved to"
-            f" {self.rules.dead_letter_place} of {self.name}",
-        )
+        if state == "dead-lettered":
+            self._dead.append((msg.event, reason, msg.count))
+            detail = (
+                f"{reason} after {msg.count} deliveries: moved to"
+                f" {self.rules.dead_letter_place} of {self.name}"
+            )
+        else:
+            detail = f"{reason}: deleted from {self.name} unread"
+        sim.trace.record(sim.now, state, actor, msg.event.id, msg.topic, detail=detail)
 
     def _timed_out(self, msg: QueuedMessage, receipt: int) -> None:
         """The profile's timeout expired on an unacknowledged delivery."""
@@ -513,11 +545,16 @@ class Subscription:
 
     def waiting(self) -> list[Event]:
         """The messages waiting in the queue, in the order they will be taken."""
-        return [m.event for m in sorted(self._ready)]
+        return [m.event for m in sorted(self._ready) if m.state == "waiting"]
+
+    def in_flight(self) -> list[Event]:
+        """The messages members hold now (unacknowledged), in queue order."""
+        held = [m for ms in self._members.values() for m in ms.unacked.values()]
+        return [m.event for m in sorted(held)]
 
     def lag(self) -> int:
         """Messages waiting in the queue (not counting those in flight)."""
-        return len(self._ready)
+        return self._waiting
 
     def assignment(self) -> dict[str, str | None]:
         """Who consumes each topic here: the live members, comma-separated (None if none)."""
@@ -527,7 +564,11 @@ class Subscription:
     def stats(self) -> dict[str, int]:
         """Counts over the queue: the terms of the conservation law.
 
-        ``published = deleted + in_flight + waiting + dead_lettered + dropped``.
+        ``published = deleted + in_flight + waiting + dead_lettered + expired``
+        (``waiting`` includes messages not visible yet, SQS ``DelaySeconds``;
+        ``expired``: deleted unread by retention or time to live;
+        ``rejected`` publishes never entered the queue; ``duplicated``: SQS
+        standard copies that survived a delete).
         ``handled`` counts every successful handling (duplicates too);
         ``handled_first`` each message once; ``redelivered``, ``timeouts``
         and ``ignored_acks`` show the duplicates' causes; ``lost`` counts
@@ -535,12 +576,12 @@ class Subscription:
         """
         out = dict(self._counts)
         out["in_flight"] = self._in_flight
-        out["waiting"] = len(self._ready)
+        out["waiting"] = self._waiting
         return out
 
     def __repr__(self) -> str:
         names = [c.name + ("" if c.alive else "(down)") for c in self.members]
         return (
             f"<Subscription {self.name} topics={self.topics} members={names}"
-            f" waiting={len(self._ready)} in_flight={self._in_flight}>"
+            f" waiting={self._waiting} in_flight={self._in_flight}>"
         )
