@@ -8,16 +8,19 @@ cells, then moves the first slider of each notebook's first explorer with
 the keyboard and times, in the page, from the key press to the moment the
 new figure's image has loaded.
 
-Each move goes to a value not seen before (the explorer must simulate and
-draw); then the slider is moved back over the same values (the explorer
-sends its kept picture).  A baseline is measured in the same run, on the
+Each move goes to a value not seen before, one second after the last
+picture appeared (a learner looking at it; meanwhile the explorer runs the
+next step ahead, so it only draws); then the slider is moved back over the
+same values (the explorer sends its kept picture).  ``first_move_ms`` is
+the first move in each notebook, when nothing has run ahead yet: simulate
+and draw.  A baseline is measured in the same run, on the
 same server: an explorer whose picture is one empty Axes, which is the cost
 of the widget round trip itself (key -> comm message -> kernel -> display
 update -> image decoded).  Machines are noisy: compare the ratios.
 
 Prints one JSON line::
 
-    {"slider_to_figure_ms": ..., "revisit_ms": ..., "baseline_ms": ...,
+    {"slider_to_figure_ms": ..., "first_move_ms": ..., "revisit_ms": ..., "baseline_ms": ...,
      "vs_baseline": ..., "notebooks": {"02-...": {"median_ms": ..., "moves_ms": [...]}, ...}}
 
 Target on a 2-core machine: ``slider_to_figure_ms`` (median over all
@@ -34,6 +37,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -269,7 +273,7 @@ def shutdown_kernels(url: str) -> None:
             urllib.request.urlopen(req, timeout=10).close()
 
 
-def open_and_run(page: Any, url: str, *, timeout: float = 120) -> None:
+def open_and_run(page: Any, url: str, *, timeout: float = 300) -> None:
     """Open a notebook in JupyterLab, wait for its kernel, run all cells, wait until idle."""
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
@@ -279,13 +283,37 @@ def open_and_run(page: Any, url: str, *, timeout: float = 120) -> None:
         " return s && s.getAttribute('data-status') === 'idle'; }",
         timeout=timeout * 1000,
     )
-    page.locator(".jp-Notebook").first.click()
-    page.click("#jp-MainMenu .lm-MenuBar-item:has-text('Run')")
-    page.click(".lm-Menu-item[data-command='runmenu:run-all']")
+    started = "() => Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'))"
+    started += ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+    for attempt in range(3):  # on a busy machine the first click can come too early
+        page.locator(".jp-Notebook").first.click()
+        page.click("#jp-MainMenu .lm-MenuBar-item:has-text('Run')")
+        page.click(".lm-Menu-item[data-command='runmenu:run-all']")
+        try:
+            page.wait_for_function(started, timeout=20_000, polling=200)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     # Every code cell has run when none waits ("[*]") or is unrun ("[ ]") and the kernel is idle.
+    try:
+        _wait_all_ran(page, timeout)
+    except Exception as exc:
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
+        unrun = [i for i, p in enumerate(prompts) if not re.search(r"\[\d+\]", p)]
+        raise RuntimeError(
+            f"{url.split('?')[0]}: not every cell ran within {timeout:g} s"
+            f" (code cells not run: {unrun}; errors: {errors_on_page(page)})"
+        ) from exc
+
+
+def _wait_all_ran(page: Any, timeout: float) -> None:
     page.wait_for_function(
         """() => {
-          const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'));
+          // (an empty cell never gets a number: it is left out)
+          const prompts = Array.from(document.querySelectorAll('.jp-CodeCell'))
+            .filter(c => (c.querySelector('.cm-content')?.textContent ?? 'x').trim() !== '')
+            .map(c => c.querySelector('.jp-InputPrompt'));
           const s = document.querySelector('.jp-Notebook-ExecutionIndicator');
           return prompts.length > 0 && s && s.getAttribute('data-status') === 'idle'
             && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
@@ -295,19 +323,32 @@ def open_and_run(page: Any, url: str, *, timeout: float = 120) -> None:
     )
 
 
-def errors_on_page(page: Any) -> list[str]:
-    """Error outputs and widgets that failed to display, as text."""
+def expected_errors(path: Path) -> list[int]:
+    """Indices (among code cells) of cells tagged ``raises-exception``: their error is the lesson."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    return [i for i, c in enumerate(code) if "raises-exception" in c["metadata"].get("tags", [])]
+
+
+def errors_on_page(page: Any, expected: list[int] | tuple[int, ...] = ()) -> list[str]:
+    """Error outputs (outside the ``expected`` code cells) and widgets that failed to display."""
     return page.evaluate(
-        """() => {
+        """(expected) => {
           const out = [];
-          for (const e of document.querySelectorAll(
+          const cells = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell'));
+          cells.forEach((cell, i) => {
+            const errors = cell.querySelectorAll(
               '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],'
-              + ' .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'))
-            out.push(e.textContent.slice(0, 500));
-          for (const e of document.querySelectorAll('.jp-OutputArea-output'))
-            if (e.textContent.includes('Error displaying widget')) out.push(e.textContent.slice(0, 500));
+              + ' .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]');
+            if (!expected.includes(i))
+              for (const e of errors) out.push(`code cell ${i}: ` + e.textContent.slice(0, 500));
+            for (const e of cell.querySelectorAll('.jp-OutputArea-output'))
+              if (e.textContent.includes('Error displaying widget'))
+                out.push(`code cell ${i}: ` + e.textContent.slice(0, 500));
+          });
           return out;
-        }"""
+        }""",
+        list(expected),
     )
 
 
@@ -343,10 +384,41 @@ def move_slider(page: Any, cell: int, key: str, *, timeout: float = 30) -> float
     return float(t1 - t0)
 
 
-def time_moves(page: Any, cell: int, moves: int) -> tuple[list[float], list[float]]:
-    """``moves`` moves to new values (ArrowRight), then back over them (ArrowLeft)."""
-    first = [move_slider(page, cell, "ArrowRight") for _ in range(moves)]
-    back = [move_slider(page, cell, "ArrowLeft") for _ in range(moves)]
+def slider_room(page: Any, cell: int) -> tuple[int, int]:
+    """How many steps the cell's first slider can move (left, right) from where it is."""
+    left, right = page.evaluate(
+        """(i) => {
+          const t = document.querySelectorAll('.jp-Notebook .jp-CodeCell')[i].querySelector('.noUi-target');
+          const o = t.noUiSlider.options, now = Number(t.noUiSlider.get());
+          const step = o.step || 1;
+          return [Math.round((now - o.range.min) / step), Math.round((o.range.max - now) / step)];
+        }""",
+        cell,
+    )
+    return int(left), int(right)
+
+
+def time_moves(
+    page: Any, cell: int, moves: int, think: float = 1.0
+) -> tuple[list[float], list[float]]:
+    """Up to ``moves`` moves to new values, then back over them, one step at a time.
+
+    The slider goes the way it has more room.  Between moves the page waits
+    ``think`` seconds, as a learner looks at the picture (meanwhile the
+    explorer runs the next step ahead).
+    """
+    left, right = slider_room(page, cell)
+    on, back_key = ("ArrowRight", "ArrowLeft") if right >= left else ("ArrowLeft", "ArrowRight")
+    n = min(moves, max(left, right))
+    if n < 1:
+        raise RuntimeError(f"the slider in code cell {cell} cannot move")
+    first, back = [], []
+    for _ in range(n):
+        first.append(move_slider(page, cell, on))
+        page.wait_for_timeout(think * 1000)
+    for _ in range(n):
+        back.append(move_slider(page, cell, back_key))
+        page.wait_for_timeout(think * 1000)
     return first, back
 
 
@@ -354,27 +426,33 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", help="notebook files (default: all with explorers)")
     parser.add_argument("--moves", type=int, default=4, help="first-time moves per notebook")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="seconds between moves (a learner looking)"
+    )
     args = parser.parse_args(argv)
     if args.moves < 1:
         parser.error(f"--moves must be >= 1, got {args.moves}")
     require_browser()
     paths = [Path(p).resolve() for p in args.notebooks] or notebooks_with_explorers()
     result: dict[str, Any] = {"notebooks": {}}
-    firsts, backs = [], []
+    firsts, backs, colds = [], [], []
     with jupyterlab(paths) as (url, _work), chromium() as browser:
         with notebook_page(browser, url, "baseline.ipynb") as page:
-            base_first, base_back = time_moves(page, explorer_cells(page)[0], args.moves)
+            base_first, base_back = time_moves(
+                page, explorer_cells(page)[0], args.moves, args.think
+            )
         baseline = statistics.median(base_first + base_back)
         for path in paths:
             with notebook_page(browser, url, path.name) as page:
-                problems = errors_on_page(page)
+                problems = errors_on_page(page, expected_errors(path))
                 if problems:
                     raise SystemExit(f"{path.name}: errors on the page: {problems}")
                 cells = explorer_cells(page)
                 if not cells:
                     raise SystemExit(f"{path.name}: no explorer with a slider and a figure found")
-                first, back = time_moves(page, cells[0], args.moves)
+                first, back = time_moves(page, cells[0], args.moves, args.think)
             firsts += first
+            colds.append(first[0])
             backs += back
             result["notebooks"][path.stem] = {
                 "median_ms": round(statistics.median(first), 1),
@@ -384,6 +462,7 @@ def main(argv: list[str] | None = None) -> None:
     median = statistics.median(firsts)
     result = {
         "slider_to_figure_ms": round(median, 1),
+        "first_move_ms": round(statistics.median(colds), 1),
         "revisit_ms": round(statistics.median(backs), 1),
         "baseline_ms": round(baseline, 1),
         "vs_baseline": round(median / baseline, 2),
