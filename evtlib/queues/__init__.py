@@ -7,6 +7,15 @@ dead-letters (see :mod:`evtlib.queues.subscription`).
 """
 
 from .broker import QueueBroker, QueueRules, QueueTopic, rules_for
+from .queue import MessageQueue
 from .subscription import QueuedMessage, Subscription
 
-__all__ = ["QueueBroker", "QueueTopic", "QueueRules", "Subscription", "QueuedMessage", "rules_for"]
+__all__ = [
+    "QueueBroker",
+    "QueueTopic",
+    "QueueRules",
+    "Subscription",
+    "MessageQueue",
+    "QueuedMessage",
+    "rules_for",
+]

@@ -32,24 +32,20 @@ class QueuedMessage:
         "count",
         "receipt",
         "holder",
-        "timer",
         "handled",
         "state",
         "since",
-        "expiry",
     )
 
     def __init__(self, seq: int, event: Event, topic: str, since: float) -> None:
         self.seq = seq
         #: When it entered the queue (time to live and retention count from here).
         self.since = since
-        self.expiry: Timer | None = None
         self.event = event
         self.topic = topic
         self.count = 0
         self.receipt = 0
         self.holder: Member | None = None
-        self.timer: Timer | None = None
         self.handled = 0
         self.state = "waiting"
 

@@ -36,11 +36,19 @@ reason, counted and traced (``dead-lettered``, by the broker).  RabbitMQ
 drops such a message when its queue has no dead-letter exchange; the
 simulation gives every queue one.  From RabbitMQ 4.3 only failed deliveries
 count towards the limit; here every return counts (4.0-4.2).
+
+Order: with more than one member, or a redelivery, the order of one key is
+lost.  The profiles' own remedies: RabbitMQ ``x-single-active-consumer``
+(one member at a time gets the messages), SQS FIFO message groups (the
+event's key is the MessageGroupId: one message of a group in flight at a
+time) and Service Bus sessions (``RequiresSession``: likewise per SessionId;
+Service Bus locks a whole session to one receiver for a while, here each
+message of a session may go to another member, still one at a time and in
+order).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -49,6 +57,7 @@ from ..delivery import Delivery
 from ..events import Event
 from ..outcome import Outcome
 from .messages import Member, QueuedMessage
+from .queue import MessageQueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..consumer import Consumer
@@ -56,26 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Subscription", "QueuedMessage"]
 
-_COUNTS = (
-    "published",
-    "delivered",
-    "redelivered",
-    "handled",
-    "handled_first",
-    "settled",
-    "deleted",
-    "dead_lettered",
-    "lost",
-    "retried",
-    "timeouts",
-    "ignored_acks",
-    "expired",
-    "rejected",
-    "duplicated",
-)
 
-
-class Subscription:
+class Subscription(MessageQueue):
     """One subscription (queue) on a queue broker and its competing consumers.
 
     It satisfies :class:`~evtlib.protocols.GroupBackend`: consumers call
@@ -86,29 +77,19 @@ class Subscription:
     def __init__(
         self, broker: QueueBroker, name: str, rules: QueueRules, settings: Mapping[str, Any]
     ) -> None:
-        self.broker = broker
-        self.name = name
+        super().__init__(broker, name, rules)
         #: A queue has no history: a subscription starts with what is published after it.
         self.start = "latest"
         #: A closed channel is seen at once: a crashed member's messages return at once.
         self.session_timeout = 0.0
-        self.rules = rules
         self.settings: Mapping[str, Any] = MappingProxyType(dict(settings))
         self.topics: list[str] = []
         self.members: list[Consumer] = []
         self.rebalances = 0
-        # A heap by arrival order (seq).  Entries whose state is no longer "waiting" (expired,
-        # dropped while waiting) are skipped when they come to the top.
-        self._ready: list[QueuedMessage] = []
-        self._waiting = 0  # waiting or delayed messages
+        self._order: list[Member] = []  # the members in join order
         self._members: dict[str, Member] = {}
-        self._keys_in_flight: dict[str, int] = {}
         self._rr = 0
-        self._seq = 0
         self._receipts = 0
-        self._in_flight = 0
-        self._dead: list[tuple[Event, str, int]] = []
-        self._counts = dict.fromkeys(_COUNTS, 0)
 
     # -- membership ----------------------------------------------------------------
 
@@ -124,7 +105,8 @@ class Subscription:
                 f"consumer {consumer.name!r} is already a member of subscription {self.name!r}"
             )
         self.members.append(consumer)
-        self._members[consumer.name] = Member(consumer)
+        ms = self._members[consumer.name] = Member(consumer)
+        self._order.append(ms)
         self.rebalances += 1
         self.dispatch()
 
@@ -134,6 +116,7 @@ class Subscription:
             return
         self.members.remove(consumer)
         ms = self._members.pop(consumer.name)
+        self._order.remove(ms)
         for timer in ms.held.values():
             timer.cancel()
         back = sorted(ms.unacked.values())
@@ -162,55 +145,12 @@ class Subscription:
     def released(self, state: Any) -> None:
         """Nothing to do: a queue hands messages over, never partitions."""
 
-    # -- the queue -----------------------------------------------------------------
-
-    def enqueue(self, event: Event, topic: str) -> bool:
-        """A copy of ``event``, published to ``topic``, joins the queue; False if refused.
-
-        A full RabbitMQ queue (``x-max-length``) drops its oldest waiting
-        message (``x-overflow="drop-head"``: dead-lettered, reason
-        ``maxlen``) or refuses the new one (``"reject-publish"``: the
-        publisher gets a nack).  Only waiting messages count, as in RabbitMQ.
-        """
-        rules = self.rules
-        sim = self.broker.sim
-        if rules.max_length is not None and self._waiting >= rules.max_length:
-            if rules.overflow == "reject-publish":
-                self._counts["rejected"] += 1
-                return False
-            oldest = self._oldest_waiting()
-            if oldest is not None:
-                self._finish(oldest, "dead-lettered", "maxlen", self.broker.name)
-        self._seq += 1
-        msg = QueuedMessage(self._seq, event, topic, sim.now)
-        self._counts["published"] += 1
-        self._waiting += 1
-        if rules.ttl is not None:
-            msg.expiry = sim.timer(rules.ttl, self._expired, msg)
-        if rules.delay:
-            msg.state = "delayed"
-            sim.post(sim.now + rules.delay, self._visible, (msg,))
-            return True
-        heapq.heappush(self._ready, msg)
-        self.dispatch()
-        return True
-
-    def _visible(self, msg: QueuedMessage) -> None:
-        if msg.state == "delayed":  # SQS DelaySeconds are over
-            msg.state = "waiting"
-            heapq.heappush(self._ready, msg)
-            self.dispatch()
-
-    def _oldest_waiting(self) -> QueuedMessage | None:
-        ready = self._ready
-        while ready:
-            msg = heapq.heappop(ready)
-            if msg.state == "waiting":
-                return msg
-        return None
+    # -- handing messages out ------------------------------------------------------
 
     def dispatch(self) -> None:
         """Hand waiting messages to members with room, one by one, round-robin."""
+        if self.rules.ttl is not None:
+            self.expire()
         while self._ready:
             ms = self._next_member()
             if ms is None:
@@ -221,36 +161,30 @@ class Subscription:
             self._send(ms, msg)
 
     def _next_member(self) -> Member | None:
-        live = [c for c in self.members if c.alive and not c.paused]
-        if self.rules.single_active:
-            live = live[:1]  # the active consumer; the others wait their turn
-        n = len(live)
+        order = self._order
+        prefetch = self.broker.prefetch
+        if self.rules.single_active:  # the first live member is active; the others wait
+            for ms in order:
+                c = ms.consumer
+                if c.alive:
+                    free = ms.load < max(prefetch, c.concurrency)
+                    return ms if free and not c.paused and not ms.closed else None
+            return None
+        n = len(order)
+        rr = self._rr
         for k in range(n):
-            c = live[(self._rr + k) % n]
-            ms = self._members[c.name]
-            if not ms.closed and ms.load < max(self.broker.prefetch, c.concurrency):
-                self._rr = (self._rr + k + 1) % n
+            i = (rr + k) % n
+            ms = order[i]
+            c = ms.consumer
+            if (
+                c.alive
+                and not c.paused
+                and not ms.closed
+                and ms.load < max(prefetch, c.concurrency)
+            ):
+                self._rr = i + 1
                 return ms
         return None
-
-    def _take(self) -> QueuedMessage | None:
-        """The first waiting message that may go now (one per key in flight, if so ruled)."""
-        ready = self._ready
-        if not self.rules.one_per_key:
-            return self._oldest_waiting()
-        skipped = []
-        found = None
-        while ready:
-            msg = heapq.heappop(ready)
-            if msg.state != "waiting":
-                continue
-            if msg.event.key is None or msg.event.key not in self._keys_in_flight:
-                found = msg
-                break
-            skipped.append(msg)
-        for msg in skipped:
-            heapq.heappush(ready, msg)
-        return found
 
     def _send(self, ms: Member, msg: QueuedMessage) -> None:
         broker = self.broker
@@ -276,7 +210,9 @@ class Subscription:
         if consumer.delivery == "at-most-once":
             self._delete(msg)  # auto-ack: the broker deletes it as it sends it
         elif self.rules.timeout is not None:
-            msg.timer = sim.timer(self.rules.timeout, self._timed_out, msg, receipt)
+            self._deadlines.append((sim.now + self.rules.timeout, msg, receipt))
+            if self._deadline_timer is None:
+                self._deadline_timer = sim.timer(self.rules.timeout, self._check_deadlines)
         sim.post(arrive, self._arrive, (ms, msg, receipt, delivery))
 
     def _arrive(self, ms: Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
@@ -430,85 +366,7 @@ class Subscription:
             self._return(msg)
         self.dispatch()
 
-    # -- what happens to a message -------------------------------------------------
-
-    def _detach(self, msg: QueuedMessage) -> None:
-        """The message is no longer in flight: forget its holder and timer."""
-        if msg.state != "in-flight":
-            return
-        if msg.holder is not None:
-            msg.holder.unacked.pop(msg.seq, None)
-        msg.holder = None
-        if msg.timer is not None:
-            msg.timer.cancel()
-            msg.timer = None
-        self._in_flight -= 1
-        msg.state = "detached"  # the caller says where it goes
-        key = msg.event.key
-        if self.rules.one_per_key and key is not None:
-            left = self._keys_in_flight[key] - 1
-            if left:
-                self._keys_in_flight[key] = left
-            else:
-                del self._keys_in_flight[key]
-
-    def _delete(self, msg: QueuedMessage) -> None:
-        self._finish(msg, "deleted")
-
-    def _return(self, msg: QueuedMessage) -> None:
-        """Back to the queue, in its place; or dead-lettered if it used up its deliveries."""
-        self._detach(msg)
-        rules = self.rules
-        limit = rules.max_deliveries
-        if limit is not None and msg.count >= limit:
-            self._dead_letter(msg, rules.limit_reason, self.broker.name)
-            return
-        msg.state = "waiting"
-        self._waiting += 1
-        if rules.ttl is not None and self.broker.sim.now - msg.since >= rules.ttl:
-            self._expired(msg)  # it outlived its time to live while in flight
-            return
-        heapq.heappush(self._ready, msg)
-
-    def _dead_letter(self, msg: QueuedMessage, reason: str, actor: str) -> None:
-        self._finish(msg, "dead-lettered", reason, actor)
-
-    def _expired(self, msg: QueuedMessage) -> None:
-        """Its time to live (retention) is over: dead-lettered or deleted, if it is waiting.
-
-        A message in flight expires when it comes back, if it ever does.
-        """
-        if msg.state not in ("waiting", "delayed"):
-            return
-        rules = self.rules
-        why = f"{rules.ttl_setting}={rules.ttl:g} ms"
-        if rules.ttl_dead_letters:
-            self._finish(msg, "dead-lettered", f"{rules.ttl_reason} ({why})", self.broker.name)
-        else:
-            self._finish(msg, "expired", why, self.broker.name)
-
-    def _finish(self, msg: QueuedMessage, state: str, reason: str = "", actor: str = "") -> None:
-        """The message leaves the queue for good: ``deleted``, ``dead-lettered`` or ``expired``."""
-        if msg.state in ("waiting", "delayed"):
-            self._waiting -= 1  # its heap entry, if any, is skipped when it comes to the top
-        self._detach(msg)
-        msg.state = state
-        if msg.expiry is not None:
-            msg.expiry.cancel()
-            msg.expiry = None
-        self._counts["deleted" if state == "deleted" else state.replace("-", "_")] += 1
-        if state == "deleted":
-            return
-        sim = self.broker.sim
-        if state == "dead-lettered":
-            self._dead.append((msg.event, reason, msg.count))
-            detail = (
-                f"{reason} after {msg.count} deliveries: moved to"
-                f" {self.rules.dead_letter_place} of {self.name}"
-            )
-        else:
-            detail = f"{reason}: deleted from {self.name} unread"
-        sim.trace.record(sim.now, state, actor, msg.event.id, msg.topic, detail=detail)
+    # -- the profile's timeout ------------------------------------------------------
 
     def _timed_out(self, msg: QueuedMessage, receipt: int) -> None:
         """The profile's timeout expired on an unacknowledged delivery."""
@@ -539,14 +397,6 @@ class Subscription:
 
     # -- inspection ----------------------------------------------------------------
 
-    def dead_letters(self) -> list[tuple[Event, str, int]]:
-        """What the broker dead-lettered: ``(message, reason, deliveries)``, in order."""
-        return list(self._dead)
-
-    def waiting(self) -> list[Event]:
-        """The messages waiting in the queue, in the order they will be taken."""
-        return [m.event for m in sorted(self._ready) if m.state == "waiting"]
-
     def in_flight(self) -> list[Event]:
         """The messages members hold now (unacknowledged), in queue order."""
         held = [m for ms in self._members.values() for m in ms.unacked.values()]
@@ -554,6 +404,7 @@ class Subscription:
 
     def lag(self) -> int:
         """Messages waiting in the queue (not counting those in flight)."""
+        self.expire()
         return self._waiting
 
     def assignment(self) -> dict[str, str | None]:
@@ -574,6 +425,7 @@ class Subscription:
         and ``ignored_acks`` show the duplicates' causes; ``lost`` counts
         at-most-once failures (their messages are among ``deleted``).
         """
+        self.expire()
         out = dict(self._counts)
         out["in_flight"] = self._in_flight
         out["waiting"] = self._waiting
