@@ -522,3 +522,26 @@ def test_sqs_delay_seconds_hides_a_new_message_for_a_while():
     assert conserved(b.groups["billing"].stats()) and b.groups["billing"].lag() == 1
     sim.run()
     assert [r.time for r in sim.trace.filter(kind="handled")] == [5000]
+
+
+def test_a_delivery_has_no_offset_and_counts_its_deliveries():
+    """Queue messages have no offsets (Delivery.offset is -1); Delivery.attempt is the broker's
+    delivery count (SQS ApproximateReceiveCount, Service Bus DeliveryCount, RabbitMQ
+    x-delivery-count + 1); the consumer's own ack_timeout is refused: the broker's timeout applies."""
+    seen = []
+
+    class Recorder(Consumer):
+        def process(self, delivery):
+            seen.append((delivery.offset, delivery.attempt, delivery.group))
+            if delivery.attempt < 3:
+                raise RuntimeError("not yet")
+
+    sim = Simulation(0)
+    b = Broker(sim, profile="service-bus")
+    b.create_topic("orders")
+    Recorder(b, "billing", "orders", retry_delay=10)
+    b.publish("orders", ev(0))
+    sim.run()
+    assert seen == [(-1, 1, "billing"), (-1, 2, "billing"), (-1, 3, "billing")]
+    with pytest.raises(ValueError, match=r"ack_timeout must be None.*LockDuration=60000 ms"):
+        Consumer(b, "audit", "orders", ack_timeout=500)

@@ -104,6 +104,13 @@ class Subscription(MessageQueue):
             raise ValueError(
                 f"consumer {consumer.name!r} is already a member of subscription {self.name!r}"
             )
+        if consumer.ack_timeout is not None:
+            rules = self.rules
+            raise ValueError(
+                f"ack_timeout must be None on the {self.broker.profile.name} profile, got"
+                f" {consumer.ack_timeout!r}: the broker's own timeout applies"
+                f" ({rules.timeout_setting}={rules.timeout:g} ms; set it in settings=)"
+            )
         self.members.append(consumer)
         ms = self._members[consumer.name] = Member(consumer)
         self._order.append(ms)
