@@ -7,8 +7,10 @@ from typing import Any
 from ...metrics import lag_series
 from ..helpers import check
 from ..scenarios import billing_crash, charge_tally, consumer_outage
+from ..scenarios.build_check import build_check
+from ..scenarios.builds_03_06 import billing_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
 
 
 def check_ex1(answer: Any) -> bool:
@@ -51,4 +53,38 @@ def check_ex3(answer: Any) -> bool:
             "run consumer_outage(down_for=1000) and take max(lag_series(run.group, step=10).total), "
             "an int: roughly the orders that arrived while it was down."
         ),
+    )
+
+
+def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: ``start_billing(broker, charge)`` returns billing's Consumer; crash it 200 ways."""
+    return build_check(
+        "ex4",
+        answer,
+        run_one=billing_schedule,
+        what="no order lost and at most 2 orders charged twice per crash",
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in start_billing(broker, charge): return Consumer(broker, 'billing', 'orders', "
+                "charge, service_time=10, delivery=..., commit_every=...), then set answer = start_billing."
+            ),
+            "wrong": (
+                "start_billing must return the Consumer it makes, with charge as its handler; choose "
+                "delivery= and commit_every= so that a crash neither loses an order nor charges many twice."
+            ),
+            "missing": (
+                "an order was never charged. A commit before the work (at-most-once) marks the order being "
+                "charged as done; if billing dies mid-charge nobody charges it. Commit after the work."
+            ),
+            "extra": (
+                "too many orders charged twice after one crash: billing redoes everything it handled since "
+                "its last commit. Commit more often (a smaller commit_every)."
+            ),
+            "error": (
+                "start_billing must return a Consumer: return Consumer(broker, 'billing', 'orders', charge, ...)."
+            ),
+            "near": "almost: look at the first breaking schedule's timeline, around the crash.",
+        },
     )

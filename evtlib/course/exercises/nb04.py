@@ -8,8 +8,10 @@ from typing import Any
 from ...events import Event
 from ..helpers import check
 from ..scenarios import lag_summary, shop
+from ..scenarios.build_check import build_check
+from ..scenarios.builds_03_06 import fold_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "sample_orders"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "sample_orders", "check_ex4"]
 
 
 def sample_orders() -> list[Event]:
@@ -85,4 +87,41 @@ def check_ex3(answer: Any) -> bool:
             "orders a second."
         ),
         test=lambda a: abs(float(a) - 1000.0 / 15.0) <= 2.0,
+    )
+
+
+def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: a dashboard fold that counts each order once although the relay republishes some."""
+    return build_check(
+        "ex4",
+        answer,
+        run_one=fold_schedule,
+        what="every order counted exactly once",
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in count_once(state, event): return a new dict with 'orders' and 'revenue' (like "
+                "add_order), counting each event.id once; then set answer = count_once."
+            ),
+            "wrong": (
+                "a function fold(state, event) -> new state; the same event (same event.id) may arrive "
+                "twice, at a new offset: keep the ids already folded in the state."
+            ),
+            "extra": (
+                "an order was counted twice: the relay published the same event (same event.id) again, at "
+                "a new offset, so the read model's own offset check does not see it. Keep every id folded "
+                "so far in the state (e.g. a frozenset under 'seen') and return the state unchanged for an "
+                "id already there; the last id alone is not enough, other events can come in between."
+            ),
+            "missing": (
+                "an order was never counted: comparing times or offsets skips events, because the two "
+                "partitions interleave and a later event can be folded first. Compare event ids."
+            ),
+            "error": (
+                "your fold raised or returned something that is not a dict: start from state.get(..., 0) "
+                "and return a new dict."
+            ),
+            "near": "almost: look at the first breaking schedule's timeline for an event handled twice.",
+        },
     )

@@ -6,8 +6,10 @@ from typing import Any
 
 from ..helpers import check
 from ..scenarios import lag_spiral, retry_storm
+from ..scenarios.build_check import build_check
+from ..scenarios.builds_03_06 import retry_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS", "check_ex4"]
 
 #: The failure modes of exercise 1 and the notebook of the pattern that answers each.
 PATTERNS = {
@@ -71,4 +73,34 @@ def check_ex3(answer: Any) -> bool:
             "a number of ms: try lag_spiral(pause) for pause = 50, 100, 150... and read "
             "run.info['gave_up']; the answer is the last pause where it is 0."
         ),
+    )
+
+
+def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: ``wait_ms(attempt, rng)``, a retry policy that ends the retry storm."""
+    return build_check(
+        "ex4",
+        answer,
+        run_one=retry_schedule,
+        what="no retry storm and every order charged within 4 s",
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in wait_ms(attempt, rng): the ms to wait before trying a failed payment again "
+                "(attempt is 1 after the first failure, 2 after the second...); then set answer = wait_ms."
+            ),
+            "wrong": "a function wait_ms(attempt, rng) returning a number of ms >= 0.",
+            "storm": (
+                "the consumers failed at the same moment, and your waits bring them back at the same moment: "
+                "the same attempt gives the same wait. Spread them with jitter drawn from rng, for example "
+                "rng.uniform(0, backoff) (full jitter), where backoff grows with attempt."
+            ),
+            "missing": (
+                "orders were still not charged after 4 s: the waits are too long. Cap the backoff "
+                "(for example at 2,000 ms)."
+            ),
+            "error": "wait_ms must return a finite number of ms >= 0 (a float), for every attempt.",
+            "near": "almost: look at the first breaking schedule's failed calls.",
+        },
     )

@@ -9,8 +9,10 @@ from ...patterns.outbox import OrderService, OutboxRelay
 from ...patterns.outbox_scenarios import run_outbox_scenario
 from ...sim import Simulation
 from ..helpers import check
+from ..scenarios.build_check import build_check
+from ..scenarios.builds_03_06 import relay_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "rows_left_after_cleanup"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "rows_left_after_cleanup", "check_ex4"]
 
 
 def check_ex1(answer: Any) -> bool:
@@ -71,4 +73,39 @@ def check_ex3(answer: Any) -> bool:
             "The clean-up deletes only rows that were sent; how many did one poll of "
             "batch_size=3 send?"
         ),
+    )
+
+
+def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: ``relay_once(conn, publish, now)``, one poll of the outbox relay, under relay crashes."""
+    return build_check(
+        "ex4",
+        answer,
+        run_one=relay_schedule,
+        what="every saved order's event published, in commit order, again only after a crash",
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in relay_once(conn, publish, now): read the unsent rows (SELECT seq, payload FROM "
+                "outbox WHERE sent_at IS NULL ORDER BY seq), publish(payload) each one and mark it sent "
+                "(UPDATE outbox SET sent_at = ? WHERE seq = ?); then set answer = relay_once."
+            ),
+            "wrong": "a function relay_once(conn, publish, now) that publishes unsent outbox rows.",
+            "missing": (
+                "a saved order's event was never published: the relay died after marking its row sent and "
+                "before publishing it. Publish first, then mark; a crash in between publishes it again, "
+                "which idempotent consumers make harmless."
+            ),
+            "order": "publish the unsent rows in commit order: ORDER BY seq.",
+            "extra": (
+                "an event went out again with no crash in between: mark each row sent (sent_at = now) right "
+                "after publishing it, so the next poll skips it."
+            ),
+            "error": (
+                "relay_once raised: the outbox columns are seq, id, payload, sent_at...; do not catch the "
+                "exception publish raises when the relay dies."
+            ),
+            "near": "almost: look at the first breaking schedule's timeline around the relay's crash.",
+        },
     )

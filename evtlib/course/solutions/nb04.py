@@ -32,3 +32,34 @@ def ex2() -> int:
 def ex3() -> float:
     """Utilisation reaches 1 at rate * service_ms / 1000 = 1."""
     return 1000 / 15
+
+
+def ex4() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
+    """Count each event id once: the ids already folded live in the state."""
+
+    def count_once(state: dict[str, Any], event: Event) -> dict[str, Any]:
+        seen = state.get("seen", frozenset())
+        if event.id in seen:
+            return state
+        return {
+            "orders": state.get("orders", 0) + 1,
+            "revenue": state.get("revenue", 0) + event.data["total"],
+            "seen": seen | {event.id},
+        }
+
+    return count_once
+
+
+def near_miss_ex4() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
+    """Only the last id is remembered: a copy that comes after other events is counted again."""
+
+    def count_once(state: dict[str, Any], event: Event) -> dict[str, Any]:
+        if state.get("last") == event.id:
+            return state
+        return {
+            "orders": state.get("orders", 0) + 1,
+            "revenue": state.get("revenue", 0) + event.data["total"],
+            "last": event.id,
+        }
+
+    return count_once

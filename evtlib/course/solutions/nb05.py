@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from ..scenarios import lag_spiral, retry_storm
 
 
@@ -30,3 +33,21 @@ def ex3() -> float:
     while lag_spiral(pause + 50.0).info["gave_up"] == 0:
         pause += 50.0
     return pause
+
+
+def ex4() -> Callable[[int, random.Random], float]:
+    """Capped exponential backoff with full jitter (AWS architecture blog, 2015)."""
+
+    def wait_ms(attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(2000.0, 100.0 * 2 ** (attempt - 1)))
+
+    return wait_ms
+
+
+def near_miss_ex4() -> Callable[[int, random.Random], float]:
+    """Capped exponential backoff without jitter: consumers that failed together stay in step."""
+
+    def wait_ms(attempt: int, rng: random.Random) -> float:
+        return min(2000.0, 100.0 * 2 ** (attempt - 1))
+
+    return wait_ms

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
 from ...broker import Broker
 from ...patterns.outbox import OrderService, OutboxRelay
 from ...patterns.outbox_scenarios import run_outbox_scenario
@@ -33,3 +36,31 @@ def ex3() -> int:
     sim.run(until=100)
     relay.cleanup(retention_ms=0)
     return len(service.outbox())
+
+
+def ex4() -> Callable[[sqlite3.Connection, Callable[[str], None], float], None]:
+    """Unsent rows in commit order: publish, then mark sent (a crash in between republishes)."""
+
+    def relay_once(conn: sqlite3.Connection, publish: Callable[[str], None], now: float) -> None:
+        rows = conn.execute(
+            "SELECT seq, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq"
+        ).fetchall()
+        for seq, payload in rows:
+            publish(payload)
+            conn.execute("UPDATE outbox SET sent_at = ? WHERE seq = ?", (now, seq))
+
+    return relay_once
+
+
+def near_miss_ex4() -> Callable[[sqlite3.Connection, Callable[[str], None], float], None]:
+    """Mark first, publish after: a crash in between loses the event (at-most-once)."""
+
+    def relay_once(conn: sqlite3.Connection, publish: Callable[[str], None], now: float) -> None:
+        rows = conn.execute(
+            "SELECT seq, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq"
+        ).fetchall()
+        for seq, payload in rows:
+            conn.execute("UPDATE outbox SET sent_at = ? WHERE seq = ?", (now, seq))
+            publish(payload)
+
+    return relay_once
