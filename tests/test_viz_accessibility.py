@@ -30,7 +30,7 @@ from evtlib.viz import (  # noqa: E402
     draw_timeline,
     render_step,
 )
-from evtlib.viz.timeline import GENERIC_MARKER  # noqa: E402
+from evtlib.viz.timeline import GENERIC_MARKER, marker_for  # noqa: E402
 
 EVTLIB = Path(__file__).resolve().parent.parent / "evtlib"
 #: trace.record(time, "kind", ...) wherever a module writes a record (core, patterns, adapters).
@@ -46,19 +46,43 @@ def written_kinds() -> set[str]:
     return kinds
 
 
-def test_every_kind_written_anywhere_has_a_marker():
-    """The core's kinds and every kind a pattern or adapter writes are in MARKERS."""
+def _glyph(marker: str) -> str:
+    """What a marker shows, for comparing: '$W$', '$w$' and '$\\mathrm{w}$' all show 'w'."""
+    if marker.startswith("$"):
+        return "text " + re.sub(r"\$|\\mathrm\{|\}", "", marker).lower()
+    return "shape " + marker
+
+
+def test_every_kind_written_anywhere_has_a_marker_of_its_own():
+    """The core's kinds and every kind a pattern or adapter writes: no two look alike."""
     found = written_kinds()
     assert {"saga-started", "outbox-written", "db-written", "called"} <= found  # the scan works
-    missing = sorted((set(KINDS) | found) - set(MARKERS))
-    assert missing == []
+    kinds = sorted(set(KINDS) | found | set(MARKERS))
+    shapes = {}
+    for kind in kinds:
+        shapes.setdefault(_glyph(marker_for(kind)), []).append(kind)
+    shared = {shape: ks for shape, ks in shapes.items() if len(ks) > 1}
+    assert shared == {}, "give these kinds their own entry in evtlib.viz.timeline.MARKERS"
 
 
-def test_no_two_kinds_share_a_marker():
-    """A shape names one kind; unknown kinds get a shape no kind has."""
-    shapes = list(MARKERS.values())
-    assert len(set(shapes)) == len(shapes)
-    assert GENERIC_MARKER not in shapes
+def test_every_marker_draws():
+    """A timeline with one record of each kind renders (every mathtext glyph exists)."""
+    from evtlib.trace import TraceRecord
+
+    kinds = sorted(set(MARKERS) | {"kept-copy"})
+    records = [TraceRecord(float(i), k, "actor", f"evt-{i}") for i, k in enumerate(kinds)]
+    drawn = draw_timeline(records, max_events=0, hide=())
+    drawn.ax.figure.canvas.draw()
+    assert set(drawn.markers) == set(kinds) - {"delivered"}  # a delivery is its arrow
+    plt.close("all")
+
+
+def test_a_kind_without_an_entry_is_drawn_with_its_initials():
+    """A kind added later still gets a shape no listed kind has."""
+    assert marker_for("kept-copy") == "$\\mathrm{kc}$"
+    assert marker_for("weird") == "$\\mathrm{we}$"
+    assert marker_for("published") == MARKERS["published"]
+    assert GENERIC_MARKER not in MARKERS.values()
 
 
 def _figures():

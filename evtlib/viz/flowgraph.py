@@ -250,7 +250,7 @@ def draw_flow(
             (sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos.values()}),
             default=1,
         )
-        _, ax = plt.subplots(figsize=(10, max(3.0, 0.55 * n_rows + 1.5)), layout="constrained")
+        _, ax = plt.subplots(figsize=(10, max(3.0, 0.7 * n_rows + 1.6)), layout="constrained")
     wanted = set(highlight)
 
     # Edges first, underneath.  A back edge (right to left: a consumer that

@@ -98,7 +98,7 @@ def step_player(trace: Trace | Scheduler, broker: Broker | None = None) -> Any:
 
     def show(k: int) -> None:
         # A bare Figure (not pyplot): nothing global is created or left open.
-        fig = Figure(figsize=(10, 4), layout="constrained")
+        fig = Figure(figsize=(10, 5), layout="constrained")
         render_step(tr, k, broker, fig.add_subplot())
         with out:
             out.clear_output(wait=True)

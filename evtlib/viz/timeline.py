@@ -8,7 +8,8 @@ published the event (at the time it was published) to the consumer's lane
 (at the time it arrived).  What happened next is a marker: a square when
 handled, a red X when it failed, an orange triangle when delivered again...
 Every kind has its own shape (:data:`MARKERS`), named in the legend; a kind
-it does not know gets a grey question mark, so nothing is silently left out.
+it does not know is drawn with its initials (:func:`marker_for`), so nothing
+is silently left out.
 
 Arrows are the first thing to go when the picture gets crowded: with more
 than ``max_events`` events in view only the markers are drawn.  Zoom in with
@@ -17,6 +18,7 @@ than ``max_events`` events in view only the markers are drawn.  Zoom in with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -28,7 +30,7 @@ from ..sim import Scheduler
 from ..trace import Trace, TraceRecord
 from .style import first_seen_colors, kind_color
 
-__all__ = ["draw_timeline", "TimelineDrawn", "MARKERS", "lanes_of"]
+__all__ = ["draw_timeline", "TimelineDrawn", "MARKERS", "marker_for", "lanes_of"]
 
 #: Marker shape of each kind of record, one shape per kind (colour is never the only
 #: encoding): matplotlib's shapes for the core's kinds and the commonest pattern kinds,
@@ -60,12 +62,12 @@ MARKERS: dict[str, str] = {
     "rewind": "<",
     "evicted": "$E$",
     "expired": "$t$",
-    "compacted": "$C$",
+    "compacted": "$cp$",
     "repartitioned": "$N$",
     # delivery on the wire and queue brokers
     "ack-lost": "$a$",
-    "ack-ignored": "$i$",
-    "deduplicated": "$d$",
+    "ack-ignored": "$ai$",
+    "deduplicated": "$dd$",
     "requeued": "$q$",
     # dead-letter queue, retries, redrive
     "retried": "8",
@@ -76,7 +78,7 @@ MARKERS: dict[str, str] = {
     "skipped-duplicate": "$=$",
     "processed-ids-expired": "$0$",
     # transactional outbox
-    "db-written": "$w$",
+    "db-written": "$db$",
     "outbox-written": "$W$",
     "marked-sent": "$m$",
     "outbox-cleaned": "$k$",
@@ -85,20 +87,37 @@ MARKERS: dict[str, str] = {
     "crash-point": "$!$",
     # saga
     "saga-started": "$S$",
-    "saga-moved": "$M$",
+    "saga-moved": "$\\rightarrow$",
     "saga-duplicate": "$D$",
     "saga-reply-ignored": "$I$",
-    "saga-timeout": "$T$",
-    "saga-effect": "$e$",
-    "compensating": "$b$",
-    "compensated": "$B$",
+    "saga-timeout": "$\\otimes$",
+    "saga-effect": "$\\star$",
+    "compensating": "$\\leftarrow$",
+    "compensated": "$\\checkmark$",
     "skipped": ".",
     # RabbitMQ adapter
-    "reconnected": "$n$",
-    "unblocked": "$u$",
+    "reconnected": "$rc$",
+    "unblocked": "$ub$",
     "undecodable": "$U$",
 }
-GENERIC_MARKER = "$?$"
+GENERIC_MARKER = "$?$"  # kept for readers of older code: marker_for() makes one per kind
+
+
+def marker_for(kind: str) -> str:
+    """The marker of ``kind``: :data:`MARKERS`' entry, else its initials as a glyph.
+
+    A kind added later (``"kept-copy"``) is drawn as ``kc`` until it gets a
+    shape of its own in :data:`MARKERS`; a test checks that no two kinds of
+    evtlib end up with the same marker.
+    """
+    shape = MARKERS.get(kind)
+    if shape is not None:
+        return shape
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", kind) if w]
+    initials = "".join(w[0] for w in words) if len(words) > 1 else kind[:2]
+    initials = re.sub(r"[^A-Za-z0-9]", "", initials)
+    return f"$\\mathrm{{{initials}}}$" if initials else GENERIC_MARKER
+
 
 #: Kinds on the normal path are coloured by event (or correlation); the
 #: others keep the colour of their kind, so trouble stands out.
@@ -330,15 +349,19 @@ def draw_timeline(
     markers: dict[str, int] = {}
     handles = []
     for kind, rs in by_kind.items():
-        shape = MARKERS.get(kind, GENERIC_MARKER)
+        shape = marker_for(kind)
         n = len(rs)
         mx = np.fromiter((r[0] for r in rs), float, n)
         my = np.fromiter((lane_y[r[2]] for r in rs), float, n)
         big = 2.2 if kind in ("crashed", "failed", "dead-lettered", "lost") else 1.0
         if kind == "published":
             big = 0.6  # a reaction is published when its cause is handled: show both
-        # Filled markers get a thin white rim that keeps neighbours apart.
-        filled = MarkerStyle(shape).is_filled()
+        # Filled markers get a thin white rim that keeps neighbours apart; a glyph (a
+        # letter) is drawn larger and without the rim, or it would not be read.
+        glyph = shape.startswith("$")
+        if glyph:
+            big *= 3.0
+        filled = MarkerStyle(shape).is_filled() and not glyph
         style = dict(
             ls="None",
             marker=shape,
