@@ -545,3 +545,45 @@ def test_a_delivery_has_no_offset_and_counts_its_deliveries():
     assert seen == [(-1, 1, "billing"), (-1, 2, "billing"), (-1, 3, "billing")]
     with pytest.raises(ValueError, match=r"ack_timeout must be None.*LockDuration=60000 ms"):
         Consumer(b, "audit", "orders", ack_timeout=500)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(["sqs-fifo", "service-bus"]),
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 12),
+    consumers=st.lists(st.integers(1, 40), min_size=1, max_size=3),
+    fails=st.lists(st.integers(0, 2), min_size=12, max_size=12),
+    crash_at=st.one_of(st.none(), st.integers(0, 200)),
+    prefetch=st.integers(1, 3),
+)
+def test_message_groups_and_sessions_keep_per_key_order(
+    name, seed, n, consumers, fails, crash_at, prefetch
+):
+    """SQS FIFO message groups and Service Bus sessions: whatever the consumers, failures and
+    crashes, the messages of one key are first handled in the order they were published
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-exactly-once-processing.html,
+    learn.microsoft.com/azure/service-bus-messaging/message-sessions)."""
+    sim = Simulation(seed)
+    settings_ = {"RequiresSession": True} if name == "service-bus" else None
+    b = Broker(sim, profile=name, latency=1, prefetch=prefetch, settings=settings_)
+    b.create_topic("orders")
+    handler = failing({f"e{i}": fails[i] for i in range(n)})
+    members = [
+        Consumer(b, f"c{k}", "orders", handler, group="billing", service_time=t, retry_delay=5)
+        for k, t in enumerate(consumers)
+    ]
+    events = [ev(i, key=f"k{i % 3}") for i in range(n)]
+    for i, e in enumerate(events):
+        sim.schedule(i * 7, b.publish, "orders", e)
+    if crash_at is not None:
+        crash(sim, members[0], at=crash_at, restart_after=30)
+    sim.run()
+    first: list[str] = []
+    for i in handled(sim):
+        if i not in first:
+            first.append(i)
+    assert sorted(first) == sorted(e.id for e in events)
+    for key in ("k0", "k1", "k2"):
+        mine = [e.id for e in events if e.key == key]
+        assert [i for i in first if i in mine] == mine
