@@ -258,6 +258,11 @@ def test_bad_input_says_what_the_queue_broker_offers_instead():
         Broker(sim, profile="sqs", settings={"maxReceiveCount": 0})
     with pytest.raises(ValueError, match="does not simulate yet"):
         Broker(sim, profile="sqs-fifo", settings={"ContentBasedDeduplication": True})
+    with pytest.raises(ValueError, match="applies to the whole topic"):
+        sb.group("audit", settings={"RequiresDuplicateDetection": True})
+    sqs.group("billing")
+    with pytest.raises(ValueError, match="settings must be None for the existing subscription"):
+        sqs.group("billing", settings={"maxReceiveCount": 3})
     with pytest.raises(ValueError, match="duplicates must be 0 on the sqs-fifo profile"):
         Broker(sim, profile="sqs-fifo", duplicates=0.1)
     with pytest.raises(ValueError, match="capacity must be None on the rabbitmq profile"):

@@ -155,6 +155,13 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
     raise ValueError(f"profile must be of the queue family, got {prof.name!r} ({prof.family})")
 
 
+#: Settings of the topic (the publishing side), not of one subscription.
+_TOPIC_LEVEL = (
+    "deduplication interval",
+    "RequiresDuplicateDetection",
+    "DuplicateDetectionHistoryTimeWindow",
+)
+
 #: What a queue broker offers instead of partitions, per profile.
 _INSTEAD_OF_PARTITIONS = {
     "rabbitmq": "a queue has no partitions; for order use x-single-active-consumer"
@@ -383,6 +390,13 @@ class QueueBroker:
             values = {**self.settings}
             if settings is not None:
                 resolve(self.profile, settings, f"subscription {name!r}")  # checks them
+                for key in settings:
+                    if key in _TOPIC_LEVEL:
+                        raise ValueError(
+                            f"{key!r} applies to the whole topic (duplicates are detected where"
+                            f" messages are published): set it in Broker(settings=...), not for"
+                            f" subscription {name!r}"
+                        )
                 values.update(settings)
             rules = rules_for(self.profile, values)
             g = self._groups[name] = Subscription(self, name, rules, values)
