@@ -90,7 +90,7 @@ EXPLORERS = [
     (
         spiral,
         draw_spiral,
-        {"pause_ms": (0, 600, 50, 400), "rate": (40, 80, 5, 60)},
+        {"pause_ms": (50, 600, 50, 400), "rate": (40, 80, 5, 60)},
         {"pause_ms": 300, "rate": 60},
     ),
     (
@@ -224,3 +224,13 @@ def test_bad_knobs_name_the_parameter(call, message):
     """A bad value is refused with the parameter's name."""
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@pytest.mark.parametrize(("scenario", "draw", "specs", "other"), EXPLORERS, ids=IDS)
+def test_every_end_of_every_slider_runs(scenario, draw, specs, other):
+    """Each widget's lowest and highest value (each menu option) gives a result the draw accepts."""
+    for name, spec in specs.items():
+        values = spec[:2] if isinstance(spec, tuple) else spec
+        for value in values:
+            drawn = draw(scenario(**{name: value}))
+            plt.close(getattr(drawn, "ax", drawn).figure)

@@ -74,7 +74,7 @@ def draw_relay_delay(run: Run, ax: Any = None) -> Any:
 
 
 def crash_rate_sweep(
-    *, crash_rate: float = 0.1, n_orders: int = 8, schedules: int = 20
+    *, crash_rate: float = 0.1, n_orders: int = 8, schedules: int = 15
 ) -> dict[str, dict[str, int]]:
     """Each twin on ``schedules`` random crash schedules (seeds 0..) at ``crash_rate`` per visit.
 

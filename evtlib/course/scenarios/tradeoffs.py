@@ -48,7 +48,7 @@ def draw_storm_lag(run: Run, ax: Any = None) -> Any:
 
 def spiral(*, pause_ms: float = 400.0, rate: float = 60.0) -> Run:
     """Billing pauses ``pause_ms`` at 1 s under ``rate`` orders a second; stale orders are re-queued."""
-    checks.number("pause_ms", pause_ms, min=0)
+    checks.number("pause_ms", pause_ms, above=0)
     checks.number("rate", rate, above=0, max=90)
     return lag_spiral(pause_ms, rate=rate)
 
