@@ -34,8 +34,8 @@ is matplotlib laying out and drawing text, not evtlib):
   scenario for one step either side on that control runs in a background
   thread while they look at the picture, so the next step only draws.
   Scenarios are seeded: the same parameters give the same result.  (The
-  look-ahead happens only in a live kernel, after a move: never under
-  nbval, which moves nothing.)
+  look-ahead runs only after a move, where someone watches: see
+  :func:`quiet`; never under nbval.)
 
 Every picture carries alt text (:func:`~evtlib.viz.describe.describe`) in
 its output's metadata, ``metadata["image/png"]["alt"]``.
@@ -210,8 +210,8 @@ def explore(
     nothing mutable between calls: the last :data:`CACHE_SIZE` results are
     kept and reused for the same parameters, and after a move the values one
     step either side are run ahead in a background thread
-    (``box.look_ahead``, on in a live kernel; ``box.wait_ahead()`` waits
-    for it).
+    (``box.look_ahead``, on where :func:`quiet` is False: a live kernel,
+    not nbval; ``box.wait_ahead()`` waits for it).
 
     Returns the controls (an ipywidgets ``VBox`` whose last child is an
     ``Output`` that shows any error a run raises); the figure itself is
@@ -361,7 +361,8 @@ def explore(
             pictures.clear()
 
     box.cache_clear = cache_clear
-    box.look_ahead = _in_kernel()  # only where a learner moves the sliders (never under nbval)
+    # Only where someone is watching (quiet()'s rule: a live kernel, not nbval, CI or EVTLIB_QUIET).
+    box.look_ahead = not quiet()
     box.wait_ahead = wait_ahead
     return box
 
