@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import matplotlib
 
@@ -271,3 +273,52 @@ def test_projection_schedule_sorts_wrong_folds():
     }
     assert "error" in bc.sweep(nb11s.projection_schedule, fixed_stock, schedules=20).kinds
     assert set(bc.sweep(nb11s.projection_schedule, lambda s, e: s, schedules=20).kinds) == {"wrong"}
+
+
+# --------------------------------------------------------------------------- the notebooks' shape
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[01][0-9]-*.ipynb"))
+
+
+def _code_cells(number: str) -> list[dict]:
+    (path,) = [p for p in NOTEBOOKS if p.name.startswith(number)]
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def _tagged(cells: list[dict], tag: str) -> list[int]:
+    return [i for i, c in enumerate(cells) if tag in c.get("metadata", {}).get("tags", [])]
+
+
+@pytest.mark.parametrize("number", ["07", "08", "09", "10", "11", "12"])
+def test_predictions_ask_first_and_reveal_after_the_experiment(number):
+    """At least 2 predict cells; each leaves my_guess = None and a later cell (not the next) reveals it."""
+    cells = _code_cells(number)
+    predicts = _tagged(cells, "predict")
+    assert len(predicts) >= 2
+    for i in predicts:
+        source = "".join(cells[i]["source"])
+        assert "my_guess = None" in source and "reveal(" not in source
+        reveal_at = next(
+            j for j in range(i + 1, len(cells)) if "reveal(my_guess" in "".join(cells[j]["source"])
+        )
+        assert reveal_at > i + 1, (
+            f"cell {i}: the experiment must run between the guess and the reveal"
+        )
+
+
+@pytest.mark.parametrize("number", ["07", "08", "09", "10", "11"])
+def test_explorers_and_a_build_exercise(number):
+    """At least 2 explorers (one call each, output ignored) and a build-exercise cell whose check waits for an answer."""
+    cells = _code_cells(number)
+    explorers = [
+        i
+        for i in _tagged(cells, "nbval-ignore-output")
+        if "explore(" in "".join(cells[i]["source"])
+    ]
+    assert len(explorers) >= 2
+    (build,) = _tagged(cells, "build-exercise")
+    source = "".join(cells[build]["source"])
+    assert "\nanswer = None" in source and "def " in source
+    assert "not answered yet" in "".join(
+        "".join(o.get("text", "")) for o in cells[build]["outputs"]
+    )
