@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from functools import reduce
+from functools import partial, reduce
 from typing import Any
 
 from ... import checks
@@ -167,7 +167,7 @@ def projection_schedule(fold: Callable[..., Any], seed: int, trace: bool = False
 
     view = ReadModel(broker, "available", "inventory", guarded)
     for e in history:
-        sim.schedule_at(e.time, broker.publish, "inventory", e)
+        sim.schedule_at(e.time, partial(broker.publish, actor="inventory"), "inventory", e)
     half = history[len(history) // 2].time + 5.0
     snapshot: dict[str, Any] = {}
 

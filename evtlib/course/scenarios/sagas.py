@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from ... import checks
@@ -263,7 +264,9 @@ def inventory_schedule(
         event = Event(
             id=f"placed-{i}", type="OrderPlaced", time=0.0, source="shop", key=order, data=data
         )
-        sim.schedule_at(rng.uniform(0, 60), broker.publish, "order.events", event)
+        sim.schedule_at(
+            rng.uniform(0, 60), partial(broker.publish, actor="shop"), "order.events", event
+        )
     sim.run(until=2000)
     keep = sim.trace if trace else None
     inv = "each order ends shipped, refused or released"
