@@ -592,3 +592,53 @@ def test_message_groups_and_sessions_keep_per_key_order(
     for key in ("k0", "k1", "k2"):
         mine = [e.id for e in events if e.key == key]
         assert [i for i in first if i in mine] == mine
+
+
+def test_a_redrive_sends_dead_letters_back_to_their_own_subscription_only():
+    """SQS redrive to the source queue (StartMessageMoveTask): dead letters go back to the queue
+    they came from as new messages (receive count from 0), not to the topic's other
+    subscriptions (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html)."""
+    sim = Simulation(0)
+    b = Broker(
+        sim, profile="sqs", settings={"maxReceiveCount": 2, "MessageRetentionPeriod": 60_000}
+    )
+    b.create_topic("orders")
+    broken = {"on": True}
+
+    def billing(event: Event) -> None:
+        if broken["on"]:
+            raise RuntimeError("billing is down")
+
+    Consumer(b, "billing", "orders", billing, retry_delay=10)
+    Consumer(b, "shipping", "orders")
+    b.publish("orders", ev(0))
+    b.publish("orders", ev(1))
+    sim.run(until=1000)
+    assert [e.id for e, _, n in b.dead_letters("billing")] == ["e0", "e1"]
+    broken["on"] = False
+    assert b.redrive("billing", limit=1) == 1
+    sim.run(until=2000)
+    assert handled(sim, "billing") == ["e0"] and handled(sim, "shipping") == ["e0", "e1"]
+    assert [e.id for e, _, _ in b.dead_letters("billing")] == ["e1"]
+    assert b.redrive("billing") == 1
+    sim.run()
+    assert handled(sim, "billing") == ["e0", "e1"]
+    stats = b.groups["billing"].stats()
+    assert stats["redriven"] == 2 and stats["dead_lettered"] == 0 and conserved(stats)
+    redriven = sim.trace.filter(kind="redriven")
+    assert [(r.event_id, r.actor) for r in redriven] == [("e0", "operator"), ("e1", "operator")]
+
+
+def test_a_message_that_expired_while_waiting_is_redriven_once():
+    """A RabbitMQ message dead-lettered by x-message-ttl while it waited (www.rabbitmq.com/docs/ttl),
+    moved back by an operator, is delivered once, with its time to live starting again."""
+    sim = Simulation(0)
+    b = Broker(sim, profile="rabbitmq", settings={"x-message-ttl": 1000})
+    b.create_topic("orders")
+    c = Consumer(b, "billing", "orders", start=False)
+    b.publish("orders", ev(0))
+    sim.run(until=2000)
+    assert b.redrive("billing") == 1
+    c.start()
+    sim.run()
+    assert handled(sim) == ["e0"] and conserved(b.groups["billing"].stats())

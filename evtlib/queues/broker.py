@@ -487,6 +487,14 @@ class QueueBroker:
             raise KeyError(f"unknown subscription {subscription!r}; known: {known}")
         return g.dead_letters()
 
+    def redrive(self, subscription: str, limit: int | None = None) -> int:
+        """Send ``subscription``'s dead letters back to its own queue (see ``Subscription.redrive``)."""
+        g = self._groups.get(subscription)
+        if g is None:
+            known = ", ".join(self._groups) or "none yet"
+            raise KeyError(f"unknown subscription {subscription!r}; known: {known}")
+        return g.redrive(limit)
+
     def __repr__(self) -> str:
         return (
             f"<QueueBroker {self.name} profile={self.profile.name} topics={list(self._topics)}"

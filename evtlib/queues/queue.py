@@ -14,6 +14,7 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING
 
+from .. import checks
 from ..events import Event
 from .messages import QueuedMessage
 
@@ -39,6 +40,7 @@ _COUNTS = (
     "expired",
     "rejected",
     "duplicated",
+    "redriven",
 )
 
 
@@ -57,12 +59,13 @@ class MessageQueue:
         self._deadlines: deque[tuple[float, QueuedMessage, int]] = deque()
         self._deadline_timer: Timer | None = None
         # Messages by age, for the time to live (applied lazily, traced when they expired).
-        self._aging: deque[QueuedMessage] = deque()
+        self._aging: deque[tuple[float, QueuedMessage]] = deque()
         self._waiting = 0  # waiting or delayed messages
         self._keys_in_flight: dict[str, int] = {}
         self._seq = 0
         self._in_flight = 0
-        self._dead: list[tuple[Event, str, int]] = []
+        # Dead letters still in the dead-letter queue: (message, reason, deliveries).
+        self._dead: list[tuple[QueuedMessage, str, int]] = []
         self._counts = dict.fromkeys(_COUNTS, 0)
 
     def dispatch(self) -> None:
@@ -94,7 +97,7 @@ class MessageQueue:
         self._counts["published"] += 1
         self._waiting += 1
         if rules.ttl is not None:
-            self._aging.append(msg)
+            self._aging.append((msg.since, msg))
         if rules.delay:
             msg.state = "delayed"
             sim.post(sim.now + rules.delay, self._visible, (msg,))
@@ -112,8 +115,8 @@ class MessageQueue:
     def _oldest_waiting(self) -> QueuedMessage | None:
         ready = self._ready
         while ready:
-            msg = heapq.heappop(ready)[1]
-            if msg.state == "waiting":
+            seq, msg = heapq.heappop(ready)
+            if msg.state == "waiting" and seq == msg.seq:  # not a stale entry
                 return msg
         return None
 
@@ -130,10 +133,10 @@ class MessageQueue:
         aging = self._aging
         now = self.broker.sim.now
         n = 0
-        while aging and aging[0].since + ttl <= now:
-            msg = aging.popleft()
-            if msg.state in ("waiting", "delayed"):
-                self._expired(msg, msg.since + ttl)
+        while aging and aging[0][0] + ttl <= now:
+            since, msg = aging.popleft()
+            if msg.state in ("waiting", "delayed") and since == msg.since:
+                self._expired(msg, since + ttl)
                 n += 1
         return n
 
@@ -145,9 +148,9 @@ class MessageQueue:
         skipped = []
         found = None
         while ready:
-            msg = heapq.heappop(ready)[1]
-            if msg.state != "waiting":
-                continue
+            seq, msg = heapq.heappop(ready)
+            if msg.state != "waiting" or seq != msg.seq:
+                continue  # a stale entry
             if msg.event.key is None or msg.event.key not in self._keys_in_flight:
                 found = msg
                 break
@@ -233,7 +236,7 @@ class MessageQueue:
             return
         sim = self.broker.sim
         if state == "dead-lettered":
-            self._dead.append((msg.event, reason, msg.count))
+            self._dead.append((msg, reason, msg.count))
             detail = (
                 f"{reason} after {msg.count} deliveries: moved to"
                 f" {self.rules.dead_letter_place} of {self.name}"
@@ -256,10 +259,52 @@ class MessageQueue:
             self._deadline_timer = sim.timer(deadlines[0][0] - now, self._check_deadlines)
 
     def dead_letters(self) -> list[tuple[Event, str, int]]:
-        """What the broker dead-lettered: ``(message, reason, deliveries)``, in order."""
-        return list(self._dead)
+        """What the broker dead-lettered and still keeps: ``(message, reason, deliveries)``."""
+        self.expire()
+        return [(m.event, reason, count) for m, reason, count in self._dead]
+
+    def redrive(self, limit: int | None = None, *, actor: str = "operator") -> int:
+        """Move dead letters back into this queue (only this one), oldest first; return how many.
+
+        Each goes back as a new message at the end of the queue, its delivery
+        count and its time to live starting again, its event (id, data)
+        unchanged: SQS's redrive to the source queue
+        (``StartMessageMoveTask``) does this; on RabbitMQ and Service Bus an
+        operator does it (a shovel; receiving from the dead-letter queue and
+        sending again).  The subscription's other consumers and the topic's
+        other subscriptions get nothing.  Counted as ``redriven``; the
+        message leaves ``dead_lettered``, so the conservation law holds.
+        """
+        if limit is not None:
+            checks.integer("limit", limit, min=0)
+        self.expire()
+        take = self._dead if limit is None else self._dead[:limit]
+        self._dead = self._dead[len(take) :]
+        sim = self.broker.sim
+        for msg, reason, _ in take:
+            self._counts["dead_lettered"] -= 1
+            self._counts["redriven"] += 1
+            self._seq += 1
+            msg.seq = self._seq  # at the end of the queue
+            msg.count = 0
+            msg.since = sim.now
+            msg.state = "waiting"
+            self._waiting += 1
+            if self.rules.ttl is not None:
+                self._aging.append((msg.since, msg))
+            heapq.heappush(self._ready, (msg.seq, msg))
+            sim.trace.record(
+                sim.now,
+                "redriven",
+                actor,
+                msg.event.id,
+                msg.topic,
+                detail=f"from {self.rules.dead_letter_place} of {self.name} ({reason})",
+            )
+        self.dispatch()
+        return len(take)
 
     def waiting(self) -> list[Event]:
         """The messages waiting in the queue, in the order they will be taken."""
         self.expire()
-        return [m.event for _, m in sorted(self._ready) if m.state == "waiting"]
+        return [m.event for seq, m in sorted(self._ready) if m.state == "waiting" and seq == m.seq]
