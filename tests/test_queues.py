@@ -642,3 +642,33 @@ def test_a_message_that_expired_while_waiting_is_redriven_once():
     c.start()
     sim.run()
     assert handled(sim) == ["e0"] and conserved(b.groups["billing"].stats())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sends=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 20 * 60_000)), min_size=1, max_size=20
+    ),
+    consumers=st.integers(1, 3),
+)
+def test_sqs_fifo_never_delivers_a_duplicate_within_the_deduplication_interval(sends, consumers):
+    """SQS FIFO: a message whose deduplication id was accepted less than 5 minutes earlier is
+    accepted but not delivered; every accepted message is handled exactly once
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-exactly-once-processing.html)."""
+    sim = Simulation(0)
+    b = Broker(sim, profile="sqs-fifo", latency=1)
+    b.create_topic("orders")
+    for k in range(consumers):
+        Consumer(b, f"c{k}", "orders", group="billing", service_time=5)
+    accepted: dict[int, float] = {}
+    expected: list[tuple[str, float]] = []
+    for i, t in sorted(sends, key=lambda s: s[1]):
+        if i not in accepted or t - accepted[i] >= 5 * 60_000:
+            accepted[i] = t
+            expected.append((f"e{i}", t))
+    for i, t in sends:
+        sim.schedule(t, b.publish, "orders", ev(i))
+    sim.run()
+    assert sorted(handled(sim)) == sorted(i for i, _ in expected)
+    for r in sim.trace.filter(kind="handled"):
+        assert any(i == r.event_id and t <= r.time for i, t in expected)
