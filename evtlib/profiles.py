@@ -440,6 +440,7 @@ SERVICE_BUS = Profile(
             "count",
             "the entity's size quota; a send beyond it fails with QuotaExceeded",
             _SB_QUOTAS,
+            simulated=True,
         ),
     ),
 )

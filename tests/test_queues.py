@@ -672,3 +672,31 @@ def test_sqs_fifo_never_delivers_a_duplicate_within_the_deduplication_interval(s
     assert sorted(handled(sim)) == sorted(i for i, _ in expected)
     for r in sim.trace.filter(kind="handled"):
         assert any(i == r.event_id and t <= r.time for i, t in expected)
+
+
+def test_a_service_bus_topic_past_its_size_quota_fails_the_sender_and_dead_letters_count():
+    """Service Bus MaxSizeInMegabytes: a send that would take the entity past its quota fails
+    with QuotaExceeded; messages in the dead-letter subqueue count towards it
+    (learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas)."""
+    for works in (True, False):
+        sim = Simulation(0)
+        settings_ = {"MaxSizeInMegabytes": 1, "MaxDeliveryCount": 1}
+        b = Broker(sim, profile="service-bus", settings=settings_)
+        b.create_topic("orders")
+        Consumer(b, "billing", "orders", None if works else failing(), retry_delay=1)
+        refused = 0
+        for i in range(200):
+            big = Event(id=f"e{i}", type="OrderPlaced", time=sim.now, data={"blob": "x" * 10_000})
+            try:
+                b.publish("orders", big)
+            except BufferFullError as exc:
+                assert "QuotaExceeded" in str(exc)
+                refused += 1
+            sim.run(until=sim.now + 10)
+        stats = b.groups["billing"].stats()
+        assert conserved(stats)
+        if works:
+            assert refused == 0 and stats["handled"] == 200
+        else:  # the dead letters fill the quota: about 100 of 10 KB fit in 1 MB
+            assert 90 <= stats["dead_lettered"] <= 105 and refused == 200 - stats["published"]
+            assert b.groups["billing"].stored_bytes <= 1_048_576

@@ -136,6 +136,9 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
         )
     if prof.name == "service-bus":
         deliveries = _count("MaxDeliveryCount", settings["MaxDeliveryCount"], 1)
+        _count(
+            "MaxSizeInMegabytes", settings["MaxSizeInMegabytes"], 1
+        )  # checked here, used on publish
         return QueueRules(
             timeout=float(settings["LockDuration"]),
             timeout_setting="LockDuration",
@@ -448,14 +451,15 @@ class QueueBroker:
                     detail=f"deduplication id seen within {window:g} ms: accepted, not delivered",
                 )
                 return 0, -1
+        subscriptions = [g for g in list(self._groups.values()) if topic in g.topics]
+        size = 0
+        if self.profile.name == "service-bus":
+            size = len(event.to_json().encode("utf-8"))
+            self._check_quota(t, event, size, subscriptions, actor)
         t.published += 1
         if trace.enabled:
             trace.record(sim.now, "published", actor, event.id, topic)
-        refused = [
-            g.name
-            for g in list(self._groups.values())
-            if topic in g.topics and not g.enqueue(event, topic)
-        ]
+        refused = [g.name for g in subscriptions if not g.enqueue(event, topic, size)]
         if refused:
             trace.record(
                 sim.now,
@@ -470,6 +474,26 @@ class QueueBroker:
                 f"'reject-publish'): the broker nacked {event.id} (the other queues took it)"
             )
         return 0, -1
+
+    def _check_quota(
+        self, t: QueueTopic, event: Event, size: int, subscriptions: list[Subscription], actor: str
+    ) -> None:
+        """Service Bus: a send that would take the topic past ``MaxSizeInMegabytes`` fails.
+
+        A topic's size is what its subscriptions keep, dead letters included
+        (each subscription holds its own copy).
+        """
+        quota = int(self.settings["MaxSizeInMegabytes"]) * 1_048_576
+        used = sum(g.stored_bytes for g in self._groups.values() if t.name in g.topics)
+        if used + size * len(subscriptions) <= quota:
+            return
+        sim = self._sim
+        sim.trace.record(sim.now, "rejected", actor, event.id, t.name, detail="QuotaExceeded")
+        raise BufferFullError(
+            f"QuotaExceeded: topic {t.name!r} holds {used:,} bytes; {event.id} ({size:,} bytes"
+            f" x {len(subscriptions)} subscription(s)) would pass MaxSizeInMegabytes="
+            f"{self.settings['MaxSizeInMegabytes']} (dead letters count too)"
+        )
 
     def _dedup_window(self) -> float | None:
         """How long a message id is remembered to drop duplicates, or None: no deduplication."""

@@ -35,10 +35,13 @@ class QueuedMessage:
         "handled",
         "state",
         "since",
+        "size",
     )
 
-    def __init__(self, seq: int, event: Event, topic: str, since: float) -> None:
+    def __init__(self, seq: int, event: Event, topic: str, since: float, size: int = 0) -> None:
         self.seq = seq
+        #: Its size in bytes where the broker counts sizes (Service Bus quotas), else 0.
+        self.size = size
         #: When it entered the queue (time to live and retention count from here).
         self.since = since
         self.event = event

@@ -67,6 +67,8 @@ class MessageQueue:
         # Dead letters still in the dead-letter queue: (message, reason, deliveries).
         self._dead: list[tuple[QueuedMessage, str, int]] = []
         self._counts = dict.fromkeys(_COUNTS, 0)
+        #: Bytes of the messages it keeps (waiting, in flight, dead letters), where sizes count.
+        self.stored_bytes = 0
 
     def dispatch(self) -> None:
         """Hand waiting messages out (the subscription's)."""
@@ -75,13 +77,14 @@ class MessageQueue:
     def _timed_out(self, msg: QueuedMessage, receipt: int) -> None:
         raise NotImplementedError  # pragma: no cover - the subscription's
 
-    def enqueue(self, event: Event, topic: str) -> bool:
+    def enqueue(self, event: Event, topic: str, size: int = 0) -> bool:
         """A copy of ``event``, published to ``topic``, joins the queue; False if refused.
 
         A full RabbitMQ queue (``x-max-length``) drops its oldest waiting
         message (``x-overflow="drop-head"``: dead-lettered, reason
         ``maxlen``) or refuses the new one (``"reject-publish"``: the
         publisher gets a nack).  Only waiting messages count, as in RabbitMQ.
+        ``size`` (bytes) counts towards :attr:`stored_bytes`.
         """
         rules = self.rules
         sim = self.broker.sim
@@ -93,7 +96,8 @@ class MessageQueue:
             if oldest is not None:
                 self._finish(oldest, "dead-lettered", "maxlen", self.broker.name)
         self._seq += 1
-        msg = QueuedMessage(self._seq, event, topic, sim.now)
+        msg = QueuedMessage(self._seq, event, topic, sim.now, size)
+        self.stored_bytes += size
         self._counts["published"] += 1
         self._waiting += 1
         if rules.ttl is not None:
@@ -231,6 +235,8 @@ class MessageQueue:
             self._waiting -= 1  # its heap entry, if any, is skipped when it comes to the top
         self._detach(msg)
         msg.state = state
+        if state != "dead-lettered":  # a dead letter still takes room (Service Bus counts it)
+            self.stored_bytes -= msg.size
         self._counts["deleted" if state == "deleted" else state.replace("-", "_")] += 1
         if state == "deleted":
             return
