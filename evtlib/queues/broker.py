@@ -16,8 +16,21 @@ patterns run on it unchanged, but it behaves as a queue broker does:
 * messages have **no offsets** (``Delivery.offset`` is -1) and a topic has
   no partitions: ordering comes from the profile's own feature instead.
 
-What differs per broker (the timeout that redelivers, who dead-letters and
-why) is read from the profile's settings into :class:`QueueRules`.
+What differs per broker is read from the profile's settings into
+:class:`QueueRules`:
+
+===========  =====================  =======================  ===================  =======================
+profile      redelivers after       the broker dead-letters  order per key        full queue, duplicates
+===========  =====================  =======================  ===================  =======================
+rabbitmq     consumer_timeout: the  x-delivery-limit (20),   x-single-active-     x-max-length with
+             channel closes, all    x-message-ttl, maxlen    consumer             x-overflow
+             its unacked go back
+sqs          VisibilityTimeout      maxReceiveCount, only    none (best effort)   unbounded; duplicates=p
+             (per message)          if configured
+sqs-fifo     VisibilityTimeout      maxReceiveCount          message group = key  dedup within 5 min
+service-bus  LockDuration           MaxDeliveryCount (10),   sessions             MaxSizeInMegabytes;
+             (per message)          TTL if configured        (RequiresSession)    duplicate detection
+===========  =====================  =======================  ===================  =======================
 """
 
 from __future__ import annotations
