@@ -161,12 +161,15 @@ class Topic(KeyedPartitions):
         self.rejected = 0
         self._rr = 0
         self._blocked: list[Callable[[], None]] = []
+        #: How many producers wait for room (read it; only the topic changes it).
+        self.waiting = 0
 
     # -- producers waiting for room (policy "block") ---------------------------
 
     def wait_for_room(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` the next time room may have been freed (a consumer fetched)."""
         self._blocked.append(wake)
+        self.waiting = len(self._blocked)
 
     def room_freed(self) -> None:
         """A consumer fetched from this topic: wake the producers waiting for room, if any.
@@ -180,6 +183,7 @@ class Topic(KeyedPartitions):
 
     def _wake_waiters(self) -> None:
         waiters, self._blocked = self._blocked, []
+        self.waiting = 0
         for wake in waiters:
             wake()
 
@@ -241,11 +245,6 @@ class Topic(KeyedPartitions):
                     f"older than retention.ms={self.retention:g}",
                 )
         return n
-
-    @property
-    def waiting_producers(self) -> int:
-        """How many producers wait for room."""
-        return len(self._blocked)
 
     def has_room(self, partition: int) -> bool:
         """Whether every group has room for one more waiting event in ``partition``."""

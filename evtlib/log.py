@@ -50,6 +50,7 @@ class Partition:
         "start",
         "removed",
         "expires_at",
+        "check_at",
         "deleted",
         "_tombstones",
         "_name",
@@ -71,6 +72,9 @@ class Partition:
         self.removed: set[int] = set()
         #: When the oldest retained event expires (ms); ``inf`` while nothing will.
         self.expires_at = math.inf
+        #: When a reader must look again before fetching (retention due, or holes from
+        #: compaction): the delivery loop's one cheap test.
+        self.check_at = math.inf
         #: How many events retention deleted.
         self.deleted = 0
         # Tombstones kept by a compaction: offset -> when that compaction ran.
@@ -91,6 +95,7 @@ class Partition:
             retention = self.topic.retention
             if retention is not None:
                 self.expires_at = now + retention
+                self.check_at = min(self.check_at, self.expires_at)
         return offset
 
     def expire(self, now: float) -> list[tuple[int, float]]:
@@ -112,6 +117,7 @@ class Partition:
         self.removed = {o for o in self.removed if o >= start}
         self._tombstones = {o: t for o, t in self._tombstones.items() if o >= start}
         self.expires_at = appended[start] + retention if start < end else math.inf
+        self.check_at = -math.inf if self.removed else self.expires_at
         return gone
 
     def compact(self, now: float, delete_retention: float) -> list[int]:
@@ -138,6 +144,8 @@ class Partition:
                     out.append(o)
                     del self._tombstones[o]
         self.removed.update(out)
+        if self.removed:
+            self.check_at = -math.inf  # readers skip the holes
         return out
 
     def retained(self) -> list[Event]:
