@@ -368,6 +368,14 @@ def test_service_bus_sessions_keep_order_per_session():
     assert handled(sim) == [f"e{i}" for i in range(6)]
 
 
+#: A bound per profile: what it removes is dead-lettered or counted, never silently lost.
+LIMITS = {
+    "rabbitmq": {"x-max-length": 2},
+    "sqs": {"MessageRetentionPeriod": 100},
+    "sqs-fifo": {"maxReceiveCount": 2},
+    "service-bus": {"DefaultMessageTimeToLive": 100},
+}
+
 #: Each queue profile's own timeout for an unacknowledged message.
 TIMEOUT = {
     "rabbitmq": "consumer_timeout",
@@ -387,9 +395,10 @@ TIMEOUT = {
     crash_at=st.one_of(st.none(), st.integers(0, 200)),
     prefetch=st.integers(1, 3),
     short_timeout=st.booleans(),
+    limits=st.booleans(),
 )
 def test_at_least_once_never_loses_and_conservation_holds(
-    name, seed, n, consumers, fails, crash_at, prefetch, short_timeout
+    name, seed, n, consumers, fails, crash_at, prefetch, short_timeout, limits
 ):
     """For any schedule (consumers of different speeds, handlers that fail a few times, a crash
     and restart, a timeout shorter than some handlings), nothing is lost: every published message
@@ -397,10 +406,14 @@ def test_at_least_once_never_loses_and_conservation_holds(
     flight + waiting + dead-lettered (+ expired) (SEMANTICS.md invariant 8).  With the default
     timeouts every message is done at the end.  With a short one it may not be: a consumer
     that prefetches more than it can handle within the timeout sees its prefetched messages
-    time out again and again (on SQS with no redrive policy, until retention deletes them)."""
+    time out again and again (on SQS with no redrive policy, until retention deletes them).
+    With ``limits`` each profile also bounds something (length, retention, receives, time to
+    live): what it removes is dead-lettered or counted as expired, never silently gone."""
     sim = Simulation(seed)
-    overrides = {TIMEOUT[name]: 60} if short_timeout else None
-    b = Broker(sim, profile=name, latency=1, prefetch=prefetch, settings=overrides)
+    overrides = {TIMEOUT[name]: 60} if short_timeout else {}
+    if limits:
+        overrides.update(LIMITS[name])
+    b = Broker(sim, profile=name, latency=1, prefetch=prefetch, settings=overrides or None)
     b.create_topic("orders")
     handler = failing({f"e{i}": fails[i] for i in range(n)})
     members = [
@@ -417,7 +430,9 @@ def test_at_least_once_never_loses_and_conservation_holds(
         assert conserved(group.stats())
     dead = {e.id for e, _, _ in b.dead_letters("billing")}
     queued = {e.id for e in group.waiting() + group.in_flight()}
-    assert set(handled(sim)) | dead | queued == {f"e{i}" for i in range(n)}  # nothing lost
+    expired = {r.event_id for r in sim.trace.filter(kind="expired")}
+    accounted = set(handled(sim)) | dead | queued | expired
+    assert accounted == {f"e{i}" for i in range(n)}  # nothing lost
     if not short_timeout:  # every handling fits in the timeout: all done
         assert sim.peek() == float("inf") and not queued
 
