@@ -423,6 +423,7 @@ class Broker:
         *,
         actor: str = "client",
         sequence: tuple[str, int] | None = None,
+        txn: str | None = None,
     ) -> tuple[int, int]:
         """Append ``event`` to its partition of ``topic``; return ``(partition, offset)``.
 
@@ -430,6 +431,8 @@ class Broker:
         retry of a number the broker has already appended for that producer
         and partition is not appended again (traced ``deduplicated``), as a
         Kafka broker does with an idempotent producer's sequence numbers.
+        ``txn`` names an open transaction (:meth:`Producer.begin`): until it
+        commits, ``read_committed`` consumers do not read past the event.
 
         On a full buffer the topic's policy applies: ``"reject"`` raises
         :class:`BufferFullError`; ``"drop-oldest"`` discards the oldest
@@ -480,6 +483,8 @@ class Broker:
         offset = part.append(event, sim.now)
         if sequence is not None:
             self._sequences[(sequence[0], topic, p)] = (sequence[1], offset)
+        if txn is not None:
+            part.written_in(txn, offset)
         t.published += 1
         if trace.enabled:
             trace.record(sim.now, "published", actor, event.id, topic, p, offset)
@@ -548,6 +553,30 @@ class Broker:
         t = self.topic(topic)
         t.expire()
         return [e for part in t.partitions for e in part.retained()]
+
+    def end_transaction(
+        self, txn: str, writes: Mapping[tuple[str, int], list[int]], *, committed: bool
+    ) -> None:
+        """Commit or abort transaction ``txn``, which wrote ``writes`` (offsets per partition).
+
+        Committed, its events become readable by ``read_committed``
+        consumers; aborted, they never do (``read_uncommitted`` ones have read
+        them all along).  Kafka writes a control record to each partition for
+        this; here no offset is spent on it.
+        """
+        sim = self.sim
+        for (topic, p), offsets in writes.items():
+            part = self.topic(topic).partitions[p]
+            part.ended(txn, offsets, committed)
+            for st in part.states:
+                if st.owner is not None:
+                    st.owner.wake()
+        sim.trace.record(
+            sim.now,
+            "txn-committed" if committed else "txn-aborted",
+            self.name,
+            detail=f"{txn}: {sum(len(o) for o in writes.values())} event(s)",
+        )
 
     def add_partitions(self, topic: str, count: int) -> Topic:
         """Grow ``topic`` to ``count`` partitions (Kafka's ``kafka-topics --alter --partitions``).

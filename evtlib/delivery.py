@@ -76,6 +76,7 @@ class DeliveryLoop:
     _net_rng: random.Random
     _offset_reset: str
     _max_poll: float
+    _read_committed: bool
     _evicted: bool
 
     def _handle(self, delivery: Delivery, st: PartitionState | None) -> Outcome:
@@ -125,17 +126,19 @@ class DeliveryLoop:
                 if st.inflight is not None or st.revoking:
                     continue
                 part = st.partition
+                limit = len(part.log)
                 if part.check_at <= now or st.position < part.start or st.skipped:
-                    self._tidy(st, now)  # rare: retention, compaction, dropped events
-                if st.position < len(part.log):
+                    limit = self._tidy(st, now)  # rare: retention, compaction, transactions
+                if st.position < limit:
                     self._rr = i + 1 if i + 1 < n else 0
                     self._fetch(st)
                     break
             else:
                 return
 
-    def _tidy(self, st: PartitionState, now: float) -> None:
-        """Before fetching: apply retention, then step over what the log no longer holds."""
+    def _tidy(self, st: PartitionState, now: float) -> int:
+        """Before fetching: apply retention, step over what the log no longer holds (or what
+        an aborted transaction wrote, for ``read_committed``); return how far it may fetch."""
         part = st.partition
         if part.expires_at <= now:
             part.topic.expire()
@@ -145,6 +148,13 @@ class DeliveryLoop:
             st.skip_removed(part.removed)
         if st.skipped and st.position in st.skipped:
             st.skip_dropped()
+        if self._read_committed:
+            while part.aborted and st.position in part.aborted:
+                st.skip_removed(part.aborted)
+                if part.removed:
+                    st.skip_removed(part.removed)
+            return part.stable_end
+        return len(part.log)
 
     def _fetch(self, st: PartitionState) -> None:
         sim = self.sim

@@ -52,6 +52,8 @@ class Partition:
         "expires_at",
         "check_at",
         "deleted",
+        "aborted",
+        "_open",
         "_tombstones",
         "_name",
     )
@@ -77,6 +79,10 @@ class Partition:
         self.check_at = math.inf
         #: How many events retention deleted.
         self.deleted = 0
+        #: Offsets written by transactions that were aborted (read_committed skips them).
+        self.aborted: set[int] = set()
+        # Open transactions: id -> their first offset here (read_committed stops before it).
+        self._open: dict[str, int] = {}
         # Tombstones kept by a compaction: offset -> when that compaction ran.
         self._tombstones: dict[int, float] = {}
         self._name = f"{topic.name}[{index}]"
@@ -147,6 +153,26 @@ class Partition:
         if self.removed:
             self.check_at = -math.inf  # readers skip the holes
         return out
+
+    # -- transactions (Kafka: transactional.id, isolation.level) -------------
+
+    @property
+    def stable_end(self) -> int:
+        """The last stable offset: where a ``read_committed`` reader must stop (an open transaction)."""
+        return min(self._open.values()) if self._open else len(self.log)
+
+    def written_in(self, txn: str, offset: int) -> None:
+        """``offset`` was appended by transaction ``txn``, still open."""
+        self._open.setdefault(txn, offset)
+        self.check_at = -math.inf  # readers look at the stable end before fetching
+
+    def ended(self, txn: str, offsets: list[int], committed: bool) -> None:
+        """Transaction ``txn`` committed (its events become readable) or aborted (they never do)."""
+        self._open.pop(txn, None)
+        if not committed:
+            self.aborted.update(offsets)
+        if not (self._open or self.aborted or self.removed):
+            self.check_at = self.expires_at
 
     def retained(self) -> list[Event]:
         """The events the log still keeps, in offset order."""

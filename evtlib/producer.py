@@ -23,7 +23,7 @@ from .errors import BufferFullError
 from .events import Event
 from .protocols import BrokerBackend
 
-__all__ = ["Producer", "default_make"]
+__all__ = ["Producer", "Transaction", "default_make"]
 
 #: ``make(i, rng) -> (type, key, data)``: what the i-th event (from 1) says.
 Make = Callable[[int, Any], tuple[str, "str | None", Any]]
@@ -145,6 +145,10 @@ class Producer:
 
     # -- publishing ----------------------------------------------------------
 
+    def trusted_event(self, type: str, key: str | None, data: Any) -> Event:
+        """A new event from this producer, now: its id from the runner, its source this producer."""
+        return self._new_event(type, key, data)
+
     def _new_event(self, type: str, key: str | None, data: Any) -> Event:
         sim = self.sim
         return Event.trusted(sim.next_id("evt"), type, float(sim.now), self.name, key, data)
@@ -243,6 +247,15 @@ class Producer:
         if self.arrivals is not None:
             self._next()
 
+    def begin(self) -> Transaction:
+        """Start a transaction (Kafka: ``transactional.id`` set, ``beginTransaction``).
+
+        Events emitted through it are appended at once, but a consumer with
+        ``isolation.level="read_committed"`` reads them only after
+        :meth:`Transaction.commit`, and never if it is aborted.
+        """
+        return Transaction(self)
+
     @property
     def blocked(self) -> bool:
         """Whether the producer is waiting for room in a full buffer."""
@@ -254,3 +267,57 @@ class Producer:
             f"<Producer {self.name} -> {self.topic.name} published={self.published}"
             f" rejected={self.rejected}{state}>"
         )
+
+
+class Transaction:
+    """Events published together: readable by ``read_committed`` consumers all at once, or never.
+
+    Made by :meth:`Producer.begin`.  :meth:`emit` publishes within it;
+    :meth:`commit` or :meth:`abort` ends it.  What it does not cover: an
+    effect outside the log (an e-mail, a charge) is not rolled back by an
+    abort, so a consumer's side effects stay at-least-once.
+    """
+
+    def __init__(self, producer: Producer) -> None:
+        broker = producer.broker
+        if not isinstance(broker, Broker):
+            raise TypeError(
+                f"transactions need the simulated Kafka broker, got {type(broker).__name__}"
+            )
+        self.producer = producer
+        self.broker: Broker = broker
+        self.id = producer.sim.next_id("txn")
+        self.state = "open"
+        self.writes: dict[tuple[str, int], list[int]] = {}
+
+    def emit(self, type: str, key: str | None = None, data: Any = None) -> Event:
+        """Create an event now and publish it in this transaction; return it."""
+        if self.state != "open":
+            raise ValueError(f"transaction {self.id} is {self.state}: begin a new one to emit")
+        producer = self.producer
+        event = producer.trusted_event(type, key, {} if data is None else data)
+        p, offset = self.broker.publish(
+            producer.topic.name, event, actor=producer.name, txn=self.id
+        )
+        self.writes.setdefault((producer.topic.name, p), []).append(offset)
+        producer.published += 1
+        producer.emitted.append(event)
+        return event
+
+    def commit(self) -> None:
+        """Make every event of the transaction readable to ``read_committed`` consumers."""
+        self._end(True)
+
+    def abort(self) -> None:
+        """Give the transaction up: ``read_committed`` consumers never see its events."""
+        self._end(False)
+
+    def _end(self, committed: bool) -> None:
+        if self.state != "open":
+            raise ValueError(f"transaction {self.id} is already {self.state}")
+        self.state = "committed" if committed else "aborted"
+        self.broker.end_transaction(self.id, self.writes, committed=committed)
+
+    def __repr__(self) -> str:
+        n = sum(len(o) for o in self.writes.values())
+        return f"<Transaction {self.id} {self.state} events={n}>"

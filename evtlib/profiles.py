@@ -225,6 +225,7 @@ KAFKA = Profile(
             "",
             "read_committed hides events of aborted or open transactions",
             _KAFKA_CONSUMER,
+            simulated=True,
             choices=("read_uncommitted", "read_committed"),
         ),
         Setting(

@@ -52,6 +52,8 @@ KINDS = (
     "repartitioned",
     "ack-lost",
     "deduplicated",
+    "txn-committed",
+    "txn-aborted",
 )
 
 _VERBS = {
@@ -83,6 +85,8 @@ _VERBS = {
     "repartitioned": "{actor} added partitions to {where}",
     "ack-lost": "{actor} heard no acknowledgement for {event} and will send it again",
     "deduplicated": "{actor} recognised {event} as a producer retry: not appended twice",
+    "txn-committed": "{actor} committed a transaction: read_committed readers may read its events",
+    "txn-aborted": "{actor} aborted a transaction: read_committed readers never see its events",
     # Written by the patterns (evtlib.patterns):
     "retried": "{actor} will try {event} again",
     "dead-lettered": "{actor} moved {event} to the dead-letter queue",

@@ -341,3 +341,51 @@ def test_ack_loss_must_leave_a_chance_of_success():
 
     with pytest.raises(ValueError, match=r"ack_loss must be a probability in \[0, 1\), got 1"):
         NetworkFaults(ack_loss=1)
+
+
+def transactional_shop(isolation: str):
+    sim = Simulation(0)
+    b = Broker(sim, settings={"isolation.level": isolation})
+    b.create_topic("orders", 1)
+    seen: list[str] = []
+    Consumer(b, "billing", "orders", lambda e: seen.append(e.id), service_time=1)
+    return sim, b, Producer(b, "shop", "orders"), seen
+
+
+def test_read_committed_reads_a_transaction_all_at_once_or_never():
+    """isolation.level=read_committed: a consumer reads a transaction's events only once it
+    commits, and never an aborted one's; it stops at the last stable offset meanwhile
+    (kafka.apache.org/documentation/#consumerconfigs_isolation.level)."""
+    sim, b, shop, seen = transactional_shop("read_committed")
+    tx = shop.begin()
+    a1, a2 = tx.emit("OrderPlaced", "o1"), tx.emit("OrderPaid", "o1")
+    after = shop.emit("OrderPlaced", "o2")  # outside the transaction, behind it in the log
+    sim.run(until=50)
+    assert seen == []  # the open transaction holds back everything after its first event
+    tx.commit()
+    sim.run(until=100)
+    assert seen == [a1.id, a2.id, after.id]
+    bad = shop.begin()
+    ghost = bad.emit("OrderPlaced", "o3")
+    bad.abort()
+    last = shop.emit("OrderPlaced", "o4")
+    sim.run()
+    assert ghost.id not in seen and seen[-1] == last.id
+    assert [r.kind for r in sim.trace if r.kind.startswith("txn-")] == [
+        "txn-committed",
+        "txn-aborted",
+    ]
+
+
+def test_read_uncommitted_reads_every_event_even_an_aborted_ones():
+    """Kafka's default isolation.level=read_uncommitted reads open and aborted transactions too."""
+    sim, b, shop, seen = transactional_shop("read_uncommitted")
+    tx = shop.begin()
+    e = tx.emit("OrderPlaced", "o1")
+    sim.run(until=50)
+    assert seen == [e.id]
+    tx.abort()
+    with pytest.raises(ValueError, match="is already aborted"):
+        tx.commit()
+    with pytest.raises(ValueError, match="is aborted: begin a new one"):
+        tx.emit("OrderPlaced", "o2")
