@@ -97,7 +97,9 @@ def draw_chains(run: Run, ax: Any = None) -> Any:
 
     took = run.info["order_to_email_ms"]
     fastest, slowest = min(took.values()), max(took.values())
-    title = f"{len(took)} chains, one per correlation id: order to e-mail {fastest:g} to {slowest:g} ms"
+    title = (
+        f"{len(took)} chains, one per correlation id: order to e-mail {fastest:g} to {slowest:g} ms"
+    )
     return draw_timeline(
         run.trace,
         ax=ax,
