@@ -174,3 +174,24 @@ def test_after_a_move_the_next_step_either_side_is_run_ahead():
     box.children[1].value = True  # a checkbox: its other value (False) is known already
     box.wait_ahead()
     assert len(calls) == n + 1
+
+
+def test_an_error_in_a_callback_goes_through_the_shells_own_handler():
+    """In a kernel, a slider's error is shown as a cell's is (the course's short traceback)."""
+    import sys
+    from types import SimpleNamespace
+
+    from evtlib.viz.explorer import show_error
+
+    shown = []
+    shell = SimpleNamespace(
+        custom_exceptions=(ValueError,),
+        CustomTB=lambda etype, value, tb: shown.append(("custom", etype)),
+        showtraceback=lambda exc_info: shown.append(("full", exc_info[0])),
+    )
+    for error in (ValueError("bad"), KeyError("totl")):
+        try:
+            raise error
+        except Exception:
+            show_error(sys.exc_info(), shell)
+    assert shown == [("custom", ValueError), ("full", KeyError)]

@@ -50,6 +50,7 @@ import base64
 import inspect
 import io
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -57,7 +58,16 @@ from typing import Any, TypeVar
 
 from .describe import describe
 
-__all__ = ["explore", "widget_for", "progress", "quiet", "png_of", "clear_drawing", "CACHE_SIZE"]
+__all__ = [
+    "explore",
+    "widget_for",
+    "progress",
+    "quiet",
+    "png_of",
+    "clear_drawing",
+    "show_error",
+    "CACHE_SIZE",
+]
 
 T = TypeVar("T")
 
@@ -174,6 +184,26 @@ def _bundle(fig: Any, png: bytes) -> tuple[dict[str, str], dict[str, Any]]:
     """A display bundle like the inline backend's (same text/plain), plus alt text."""
     data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(fig)}
     return data, {"image/png": {"alt": describe(fig)}}
+
+
+def show_error(exc_info: Any, shell: Any = None) -> None:
+    """Show an error as the notebook shows a cell's: through the shell's own handler.
+
+    The course's setup installs a handler that keeps the learner's lines and
+    drops evtlib's frames; an error raised in a slider's callback goes
+    through it too, instead of the full traceback ipywidgets would print.
+    """
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    etype, value, tb = exc_info
+    if shell is None:
+        raise value
+    if shell.custom_exceptions and isinstance(value, shell.custom_exceptions):
+        shell.CustomTB(etype, value, tb)
+    else:
+        shell.showtraceback(exc_info)
 
 
 def _in_kernel() -> bool:
@@ -331,7 +361,13 @@ def explore(
         with out:  # an exception is shown here, in the output area
             if handle is not None:  # (outside a kernel, clear_output prints escape codes)
                 out.clear_output(wait=True)
-            fig, png = render()
+            try:
+                fig, png = render()
+            except Exception:
+                if handle is None:
+                    raise
+                show_error(sys.exc_info())
+                return
             box.figure = fig
             if handle is not None:
                 data, metadata = _bundle(fig, png)
