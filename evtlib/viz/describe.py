@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 from weakref import WeakKeyDictionary
 
-__all__ = ["describe", "note"]
+__all__ = ["describe", "note", "forget"]
 
 #: Each Axes' description, as its plot function wrote it (weak: it goes with the Axes).
 _NOTES: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
@@ -32,6 +32,11 @@ def note(ax: Any, text: str) -> Any:
         raise ValueError(f"text must be a non-empty str, got {text!r}")
     _NOTES[ax] = text.strip()
     return ax
+
+
+def forget(ax: Any) -> None:
+    """Drop ``ax``'s description (its drawing was cleared to draw another)."""
+    _NOTES.pop(ax, None)
 
 
 def _listed(items: list[str]) -> str:

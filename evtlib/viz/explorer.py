@@ -56,7 +56,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from .describe import describe
+from .describe import describe, forget
 
 __all__ = [
     "explore",
@@ -155,6 +155,7 @@ def clear_drawing(ax: Any) -> None:
     ax.dataLim.set(Bbox.null())
     ax.ignore_existing_data_limits = True
     ax.set_autoscale_on(True)
+    forget(ax)
     ax.set_title("", loc="left")
     ax.set_title("")
     ax.set_title("", loc="right")

@@ -28,6 +28,7 @@ from ..metrics import lag_at
 from ..protocols import BrokerBackend
 from ..readmodel import ReadModel
 from ..trace import Trace
+from .describe import note
 from .style import COLORS
 
 __all__ = ["flow_graph", "trace_graph", "layered_layout", "draw_flow", "LAYERS", "node_id"]
@@ -369,4 +370,9 @@ def draw_flow(
         title = f"event flow ({g.graph['snapshot']})"
     if title:
         ax.set_title(title)
+    note(
+        ax,
+        "Event flow graph, left to right: who publishes to which topic and partitions, "
+        "which groups and consumers read them; each role has its own shape, every node its name",
+    )
     return ax

@@ -21,6 +21,7 @@ from typing import Any
 from ..broker import Group
 from ..consumer import Consumer
 from ..metrics import LagSeries, lag_series, percentiles
+from .describe import note
 from .style import first_seen_colors
 
 __all__ = ["draw_consistency_lag", "draw_consumer_lag", "compare"]
@@ -124,6 +125,8 @@ def draw_consistency_lag(
     ax.legend(loc="upper left", fontsize=10, markerscale=2.5)
     ax.xaxis.set_major_locator(_time_locator())
     ax.set_title(title or "how long each event took to take effect", loc="left", y=1.0)
+    names = ", ".join(c.name for c in items)
+    note(ax, f"Consistency lag of {names}: a dot per handled event, with p50, p95 and p99 lines")
     return ax
 
 
@@ -192,6 +195,7 @@ def draw_consumer_lag(
     ax.xaxis.set_major_locator(_time_locator())
     # y=1.0: just above the Axes, without measuring every tick label to place it.
     ax.set_title(title or "events published but not yet committed", loc="left", y=1.0)
+    note(ax, "Consumer lag over time: a thin line per partition, a thick one for the total")
     return ax
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from ..broker import Broker
 from ..sim import Scheduler
 from ..trace import Trace, TraceRecord
+from .describe import note
 from .style import first_seen_colors, kind_color
 
 __all__ = ["draw_timeline", "TimelineDrawn", "MARKERS", "marker_for", "lanes_of"]
@@ -427,6 +428,13 @@ def draw_timeline(
     # y=1.0 fixes the title just above the Axes (nothing is drawn above them),
     # which spares matplotlib measuring every tick label to place it.
     ax.set_title(title, loc="left", fontsize=10, y=1.0)
+    note(
+        ax,
+        f"A timeline of {n_events} events, one lane per actor ({', '.join(lanes[:10])}"
+        f"{' and more' if len(lanes) > 10 else ''}), simulated time left to right: "
+        + ("arrows from publisher to consumer, " if arrows else "")
+        + "one colour per event, one marker shape per kind of record",
+    )
     return TimelineDrawn(ax, lanes, arrows, markers, dense)
 
 
