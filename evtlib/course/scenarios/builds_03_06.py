@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -259,6 +260,14 @@ def retry_schedule(wait_ms: Callable[..., Any], seed: int, trace: bool = False) 
 # --------------------------------------------------------------------------- 06
 
 
+@dataclass
+class _RelayState:
+    alive: bool = True
+    crashes: int = 0
+    calls: int = 0
+    error: Exception | None = None
+
+
 class RelayCrash(Exception):
     """Raised inside ``publish`` when the schedule kills the relay (the learner's code must not catch it)."""
 
@@ -270,13 +279,13 @@ def relay_schedule(relay_once: Callable[..., Any], seed: int, trace: bool = Fals
     broker = Broker(sim, latency=1.0)
     broker.create_topic("orders")
     service = OrderService(sim)
-    state = {"alive": True, "crashes": 0, "calls": 0, "error": None}
+    state = _RelayState()
     before = {k for k in range(1, 13) if rng.random() < 0.08}  # the k-th publish call crashes first
     after = {k for k in range(1, 13) if rng.random() < 0.08} - before  # ... or right after
 
     def publish(payload: str) -> None:
-        state["calls"] += 1
-        k = state["calls"]
+        state.calls += 1
+        k = state.calls
         if k in before:
             raise RelayCrash(f"the relay died before publishing (call {k})")
         broker.publish("orders", Event.from_json(payload), actor="relay")
@@ -284,21 +293,21 @@ def relay_schedule(relay_once: Callable[..., Any], seed: int, trace: bool = Fals
             raise RelayCrash(f"the relay died right after publishing (call {k})")
 
     def poll() -> None:
-        if not state["alive"]:
+        if not state.alive:
             return
         try:
             relay_once(service.db, publish, sim.now)
         except RelayCrash as died:
-            state["alive"] = False
-            state["crashes"] += 1
+            state.alive = False
+            state.crashes += 1
             sim.trace.record(sim.now, "crashed", "relay", detail=str(died))
             sim.schedule(30, restart)
         except Exception as exc:  # the learner's code failed
-            if state["error"] is None:
-                state["error"] = exc
+            if state.error is None:
+                state.error = exc
 
     def restart() -> None:
-        state["alive"] = True
+        state.alive = True
         sim.trace.record(sim.now, "restarted", "relay")
 
     t = 0.0
@@ -309,8 +318,8 @@ def relay_schedule(relay_once: Callable[..., Any], seed: int, trace: bool = Fals
         sim.schedule_at(50.0 * k, poll)
     sim.run()
     keep = sim.trace if trace else None
-    if state["error"] is not None:
-        err = state["error"]
+    if state.error is not None:
+        err = state.error
         return Breach(
             seed, "the relay runs", "error", f"relay_once raised {type(err).__name__}: {err}", keep
         )
@@ -336,13 +345,13 @@ def relay_schedule(relay_once: Callable[..., Any], seed: int, trace: bool = Fals
             keep,
         )
     worst = max(counts.values())
-    if worst > 1 + state["crashes"]:
+    if worst > 1 + state.crashes:
         eid = max(counts, key=lambda e: counts[e])
         return Breach(
             seed,
             "an event is published again only after a relay crash",
             "extra",
-            f"{eid} was published {worst} times with {state['crashes']} crash(es)",
+            f"{eid} was published {worst} times with {state.crashes} crash(es)",
             keep,
         )
     return None

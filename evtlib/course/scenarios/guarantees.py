@@ -14,7 +14,7 @@ Pure and seeded: the same arguments give the same result.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ... import checks
 from ...broker import Broker
@@ -38,7 +38,7 @@ __all__ = [
 #: Kafka's ``auto.offset.reset`` values: where a group whose offset fell off the log restarts.
 RESETS = ("latest", "earliest")
 #: The two delivery modes compared.
-MODES = ("at-most-once", "at-least-once")
+MODES: tuple[Literal["at-most-once", "at-least-once"], ...] = ("at-most-once", "at-least-once")
 
 
 def crash_outcomes(
@@ -51,7 +51,7 @@ def crash_outcomes(
     return {
         mode: charge_tally(
             billing_crash(
-                mode,  # type: ignore[arg-type]
+                mode,
                 seed=seed,
                 crash_at=crash_at,
                 commit_every=commit_every,

@@ -13,6 +13,8 @@ Pure and seeded: the same arguments give the same result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ... import checks
@@ -22,14 +24,40 @@ from ...metrics import percentiles
 from ...patterns.outbox import TWINS, OrderService, OutboxRelay
 from ...patterns.outbox_scenarios import run_outbox_scenario
 from ...sim import Simulation
-from .base import Run
+from ...trace import Trace
 
-__all__ = ["relay_delay", "draw_relay_delay", "crash_rate_sweep", "draw_crash_rate_sweep"]
+__all__ = [
+    "RelayRun",
+    "relay_delay",
+    "draw_relay_delay",
+    "crash_rate_sweep",
+    "draw_crash_rate_sweep",
+]
+
+
+@dataclass(frozen=True)
+class RelayRun:
+    """What :func:`relay_delay` leaves behind: the run, its relay, billing and a few numbers."""
+
+    sim: Simulation
+    broker: Broker
+    relay: OutboxRelay
+    consumer: Consumer
+    info: Mapping[str, Any] = field(default_factory=dict)
+    effects: tuple[str, ...] = ()
+
+    @property
+    def trace(self) -> Trace:
+        """The simulation's trace."""
+        return self.sim.trace
+
+    def __repr__(self) -> str:
+        return f"<RelayRun polls={self.relay.polls} published={self.relay.published} info={dict(self.info)}>"
 
 
 def relay_delay(
     *, poll_interval: float = 100.0, batch_size: int = 10, orders: int = 40, every_ms: float = 25.0
-) -> Run:
+) -> RelayRun:
     """``orders`` orders, one every ``every_ms``, published by a relay polling every ``poll_interval``.
 
     The relay publishes at most ``batch_size`` rows per poll.  Billing
@@ -59,10 +87,10 @@ def relay_delay(
         sim.schedule_at(10 + every_ms * i, service.place_order, "ada", 10)
     sim.run()
     info = {"polls": relay.polls, "p99": round(percentiles(billing.lags)[99], 1)}
-    return Run(sim, broker, relay, (billing,), (), info)  # type: ignore[arg-type]
+    return RelayRun(sim, broker, relay, billing, info)
 
 
-def draw_relay_delay(run: Run, ax: Any = None) -> Any:
+def draw_relay_delay(run: RelayRun, ax: Any = None) -> Any:
     """Billing's consistency lag under :func:`relay_delay`, titled with polls and p99."""
     from ...viz import draw_consistency_lag
 
