@@ -195,3 +195,44 @@ def test_an_error_in_a_callback_goes_through_the_shells_own_handler():
         except Exception:
             show_error(sys.exc_info(), shell)
     assert shown == [("custom", ValueError), ("full", KeyError)]
+
+
+def test_clear_drawing_forgets_categories_and_log_scales():
+    """Bars by name start from the new names; a log scale goes back to linear."""
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.bar(["a", "b"], [1, 2])
+    ax.set_yscale("log")
+    png_of(fig)
+    clear_drawing(ax)
+    ax.bar(["b", "c"], [3, 4])
+    png_of(fig)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["b", "c"]
+    assert [p.get_x() for p in ax.patches] == [-0.4, 0.6]
+    assert ax.get_yscale() == "linear"
+
+
+def test_a_picture_redrawn_in_place_is_the_picture_drawn_afresh():
+    """Timeline and lag chart: pixel for pixel the same as on a new figure."""
+    from _viz_helpers import shop
+
+    from evtlib.viz import draw_timeline
+
+    runs = {n: shop(10, consumers=n, crash_at=None) for n in (1, 2)}
+    for sim, _ in runs.values():
+        sim.run()
+
+    def draw(n, ax=None):
+        if ax is None:
+            fig, ax = plt.subplots(2, 1, figsize=(8, 6))
+            fig.subplots_adjust(left=0.15, right=0.75, hspace=0.4)
+        sim, broker = runs[n]
+        draw_consumer_lag(broker.group("billing"), ax[0], step=5)
+        draw_timeline(sim.trace, ax[1])
+        return ax[0].figure
+
+    box = explore(lambda n: n, draw, n=(1, 2))
+    box.children[0].value = 2
+    fresh = draw(2)
+    assert png_of(box.figure) == png_of(fresh)
+    plt.close("all")

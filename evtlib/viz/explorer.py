@@ -138,11 +138,12 @@ def _takes_ax(fn: Callable[..., Any]) -> bool:
 def clear_drawing(ax: Any) -> None:
     """Remove what was drawn on ``ax``, keeping the Axes, its ticks and frame.
 
-    Lines, collections, patches, texts, images, the legend, and any fixed
-    limits go; the axis objects stay (re-creating them is most of the cost
-    of a new figure).  A draw function then sets title, labels and limits
+    Lines, collections, patches, texts, images, the legend, fixed limits,
+    categories and log scales go; the axis objects stay (re-creating them is
+    most of the cost of a new figure).  A draw function then sets title, labels and limits
     again, as it does on a new Axes.
     """
+    from matplotlib.category import UnitData
     from matplotlib.transforms import Bbox
 
     for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images, *ax.artists]:
@@ -152,6 +153,14 @@ def clear_drawing(ax: Any) -> None:
         ax.legend_.remove()
     for child in list(ax.child_axes):  # insets
         child.remove()
+    for axis, scale, set_scale in (
+        (ax.xaxis, ax.get_xscale(), ax.set_xscale),
+        (ax.yaxis, ax.get_yscale(), ax.set_yscale),
+    ):
+        if isinstance(axis.get_units(), UnitData):  # categories (bars by name) start afresh
+            axis.set_units(UnitData())
+        if scale != "linear":  # a draw that wants a log scale sets it again
+            set_scale("linear")
     ax.dataLim.set(Bbox.null())
     ax.ignore_existing_data_limits = True
     ax.set_autoscale_on(True)
