@@ -236,3 +236,24 @@ def test_a_picture_redrawn_in_place_is_the_picture_drawn_afresh():
     fresh = draw(2)
     assert png_of(box.figure) == png_of(fresh)
     plt.close("all")
+
+
+def test_the_layout_is_worked_out_again_when_wider_labels_no_longer_fit():
+    """A constrained figure redrawn in place keeps its layout until something sticks out."""
+    from evtlib.viz.explorer import _sticks_out
+
+    def draw(n, ax=None):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4, 2.5), layout="constrained")
+        ax.plot([0, 1], [0, n])
+        ax.set_yticks([0, n], ["0", f"{n:,} orders per second"])
+        ax.set_ylabel("load")
+        return ax
+
+    box = explore(lambda n: n, draw, n=[1, 10**12])
+    box.children[0].value = 10**12
+    fig = box.figure
+    assert fig is box.first_figure
+    assert not _sticks_out(fig, fig.canvas.get_renderer())
+    assert fig.get_layout_engine() is None or not fig.get_layout_engine().adjust_compatible
+    plt.close("all")

@@ -170,11 +170,14 @@ def clear_drawing(ax: Any) -> None:
     ax.set_title("", loc="right")
 
 
-def png_of(fig: Any) -> bytes:
+def png_of(fig: Any, *, relayout: Any = None) -> bytes:
     """``fig`` drawn once with Agg and encoded as a PNG (fast compression), as bytes.
 
     The whole figure at its size and dpi: no tight bounding box (which would
     draw it twice), so every picture of an explorer has the same size.
+    ``relayout``: a layout engine (``"constrained"``) to run again, and draw
+    again, if something drawn sticks out of the figure (a redraw in place
+    keeps the first layout, and wider tick labels may need more margin).
     """
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -182,12 +185,28 @@ def png_of(fig: Any) -> bytes:
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
+    if relayout is not None and _sticks_out(fig, canvas.get_renderer()):
+        fig.set_layout_engine(relayout)
+        canvas.draw()
+        fig.set_layout_engine("none")
     rgba = np.asarray(canvas.buffer_rgba())
     buf = io.BytesIO()
     # Level 1: ~12 ms for 1000 x 700 px, a quarter faster than the default 6, for a file
     # ~10% larger (~65 kB).  (zlib's run-length strategy was no faster here.)
     Image.fromarray(rgba[..., :3]).save(buf, format="png", compress_level=1)
     return buf.getvalue()
+
+
+def _sticks_out(fig: Any, renderer: Any) -> bool:
+    """Whether any Axes' labels, ticks or legend reach past the figure's edges."""
+    width, height = fig.bbox.width, fig.bbox.height
+    for ax in fig.axes:
+        box = ax.get_tightbbox(renderer)
+        if box is not None and (
+            box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1
+        ):
+            return True
+    return False
 
 
 def _bundle(fig: Any, png: bytes) -> tuple[dict[str, str], dict[str, Any]]:
@@ -330,6 +349,7 @@ def explore(
                 keep(key, result)
 
     drawn_on: list[Any] = []  # the Axes to draw on again (in place), once known
+    engine: list[Any] = [None]  # the first figure's layout engine, run again only if needed
 
     def draw(result: Any) -> tuple[Any, bytes]:
         if drawn_on:
@@ -337,14 +357,16 @@ def explore(
             for ax in axes if isinstance(axes, tuple) else (axes,):
                 clear_drawing(ax)
             fig = _figure_of(draw_fn(result, ax=axes))
-            return fig, png_of(fig)
+            return fig, png_of(fig, relayout=engine[0])
         drawn = draw_fn(result)
         fig = _figure_of(drawn)
         plt.close(fig)  # displayed explicitly below, never again by pyplot
         png = png_of(fig)
         if in_place:
             drawn_on.append(_axes_of(drawn))
-            # The first layout is kept: a layout engine re-measures every text at each draw.
+            # The first layout is kept: a layout engine re-measures every text at each
+            # draw.  It runs again only when something no longer fits (see png_of).
+            engine[0] = fig.get_layout_engine()
             fig.set_layout_engine("none")
         return fig, png
 
