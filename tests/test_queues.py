@@ -265,6 +265,15 @@ def test_bad_input_says_what_the_queue_broker_offers_instead():
         sqs.group("billing", settings={"maxReceiveCount": 3})
     with pytest.raises(ValueError, match="duplicates must be 0 on the sqs-fifo profile"):
         Broker(sim, profile="sqs-fifo", duplicates=0.1)
+    with pytest.raises(ValueError, match="retention is a topic setting of a log.*x-message-ttl"):
+        Broker(sim, profile="rabbitmq", name="r1").create_topic("t", retention=1000)
+    with pytest.raises(ValueError, match="cleanup.policy.*no log to compact"):
+        sqs.create_topic("t", settings={"cleanup.policy": "compact"})
+    for call in (lambda: sqs.read("orders", 0), lambda: sqs.compact("orders")):
+        with pytest.raises(ValueError, match="needs a log: the sqs profile"):
+            call()
+    with pytest.raises(ValueError, match="add_partitions.*sqs-fifo"):
+        sqs.add_partitions("orders", 2)
     with pytest.raises(ValueError, match="capacity must be None on the rabbitmq profile"):
         Broker(sim, profile="rabbitmq", name="r").create_topic("t", capacity=5)
 

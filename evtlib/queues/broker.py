@@ -171,6 +171,14 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
     raise ValueError(f"profile must be of the queue family, got {prof.name!r} ({prof.family})")
 
 
+#: Where each queue profile says how long a message is kept.
+_TTL_SETTING = {
+    "rabbitmq": "x-message-ttl",
+    "sqs": "MessageRetentionPeriod",
+    "sqs-fifo": "MessageRetentionPeriod",
+    "service-bus": "DefaultMessageTimeToLive",
+}
+
 #: Settings of the topic (the publishing side), not of one subscription.
 _TOPIC_LEVEL = (
     "deduplication interval",
@@ -338,6 +346,8 @@ class QueueBroker:
         *,
         capacity: int | None = None,
         policy: BufferPolicy = "block",
+        retention: float | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> QueueTopic:
         """Create topic ``name``: it fans out to the subscriptions that exist when a message is published.
 
@@ -346,6 +356,15 @@ class QueueBroker:
         not a topic (RabbitMQ ``x-max-length``, not simulated yet).
         """
         checks.name("topic name", name)
+        if retention is not None or settings:
+            what = "retention" if retention is not None else f"settings={dict(settings or {})!r}"
+            raise ValueError(
+                f"{what} is a topic setting of a log (profile='kafka'); on the"
+                f" {self.profile.name} profile a topic keeps nothing: each subscription's queue"
+                " keeps a message until it is acknowledged or its time to live runs out"
+                f" ({_TTL_SETTING[self.profile.name]}: broker.group(name, settings=...) or"
+                " Broker(settings=...)); there is no log to compact or replay"
+            )
         if name in self._topics:
             raise ValueError(f"topic name must be unique, {name!r} already exists")
         if partitions != 1:
@@ -531,6 +550,37 @@ class QueueBroker:
             known = ", ".join(self._groups) or "none yet"
             raise KeyError(f"unknown subscription {subscription!r}; known: {known}")
         return g.redrive(limit)
+
+    # -- what a log has and a queue broker does not ---------------------------------
+
+    def _no_log(self, what: str) -> ValueError:
+        return ValueError(
+            f"{what} needs a log: the {self.profile.name} profile ({self.profile.broker}) is a"
+            " queue broker, which deletes a message once it is acknowledged and keeps no"
+            " offsets; use profile='kafka' to replay, compact or read a log"
+        )
+
+    def read(self, topic: str, partition: int, offset: int = 0, limit: int | None = None) -> Any:
+        """A queue has no log to read: the error says so."""
+        raise self._no_log("read()")
+
+    def events(self, topic: str) -> Any:
+        """A queue has no log to list: the error says so."""
+        raise self._no_log("events()")
+
+    def compact(self, topic: str) -> Any:
+        """A queue has no log to compact: the error says so."""
+        raise self._no_log("compact()")
+
+    def end_offsets(self, topic: str) -> Any:
+        """A queue has no offsets: the error says so."""
+        raise self._no_log("end_offsets()")
+
+    def add_partitions(self, topic: str, count: int) -> Any:
+        """A queue topic has no partitions: the error says what the broker offers instead."""
+        raise ValueError(
+            f"add_partitions() needs a partitioned log; {_INSTEAD_OF_PARTITIONS[self.profile.name]}"
+        )
 
     def __repr__(self) -> str:
         return (
