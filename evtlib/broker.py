@@ -26,8 +26,7 @@ probability.  Everything is seeded by the simulation.
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,8 @@ from .log import Partition
 from .offsets import PartitionState, TopicPartition
 from .profiles import Profile, resolve
 from .profiles import profile as find_profile
-from .sim import URGENT, Scheduler
+from .sim import Scheduler
+from .topic import KeyedPartitions, Topic, partition_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .consumer import Consumer
@@ -64,11 +64,6 @@ __all__ = [
 POLICIES = ("block", "reject", "drop-oldest")
 #: The settings a topic may override (the rest belong to the broker, its groups or clients).
 _TOPIC_SETTINGS = ("retention.ms", "cleanup.policy", "delete.retention.ms")
-
-
-def partition_for(key: str, partitions: int) -> int:
-    """The partition for ``key``: a stable CRC-32 hash modulo ``partitions``."""
-    return zlib.crc32(key.encode("utf-8")) % partitions
 
 
 @dataclass(frozen=True)
@@ -106,159 +101,6 @@ class NetworkFaults:
     @property
     def active(self) -> bool:
         return bool(self.drop or self.duplicate or self.delay)
-
-
-class KeyedPartitions:
-    """How a topic picks an event's partition: by its key (a stable hash), round-robin without one.
-
-    Shared by the simulated :class:`Topic` and a real backend's topic, so both
-    place every key where the other would.
-    """
-
-    partitions: Sequence[Any]
-    _rr: int = 0
-
-    def partition_of(self, key: str | None) -> int:
-        """The partition an event with ``key`` goes to (round-robin when ``key`` is None)."""
-        n = len(self.partitions)
-        if key is None:
-            p = self._rr % n
-            self._rr += 1
-            return p
-        return partition_for(key, n)
-
-    def partition_of_peek(self, key: str | None) -> int:
-        """The partition the next event with ``key`` would go to, without taking a turn."""
-        n = len(self.partitions)
-        return self._rr % n if key is None else partition_for(key, n)
-
-
-class Topic(KeyedPartitions):
-    """A named stream of events, split into partitions."""
-
-    def __init__(
-        self,
-        broker: Broker,
-        name: str,
-        partitions: int,
-        capacity: int | None,
-        policy: str,
-        settings: Mapping[str, Any],
-    ) -> None:
-        self.broker = broker
-        self.name = name
-        self.capacity = capacity
-        self.policy = policy
-        #: The topic's effective settings (the broker's, with the topic's own overrides).
-        self.settings: Mapping[str, Any] = MappingProxyType(dict(settings))
-        self.cleanup_policy: str = settings.get("cleanup.policy", "delete")
-        #: How long an event is kept (ms), or None: for ever (a compacted topic).
-        self.retention: float | None = (
-            None if self.cleanup_policy == "compact" else settings.get("retention.ms")
-        )
-        self.partitions: list[Partition] = [Partition(self, i) for i in range(partitions)]
-        self.published = 0
-        self.rejected = 0
-        self._rr = 0
-        self._blocked: list[Callable[[], None]] = []
-        #: How many producers wait for room (read it; only the topic changes it).
-        self.waiting = 0
-
-    # -- producers waiting for room (policy "block") ---------------------------
-
-    def wait_for_room(self, wake: Callable[[], None]) -> None:
-        """Call ``wake()`` the next time room may have been freed (a consumer fetched)."""
-        self._blocked.append(wake)
-        self.waiting = len(self._blocked)
-
-    def room_freed(self) -> None:
-        """A consumer fetched from this topic: wake the producers waiting for room, if any.
-
-        They are woken by a call scheduled now, so they retry after the
-        fetch that freed the room has finished.
-        """
-        if self._blocked:
-            sim = self.broker.sim
-            sim.post(sim.now, self._wake_waiters, (), URGENT)
-
-    def _wake_waiters(self) -> None:
-        waiters, self._blocked = self._blocked, []
-        self.waiting = 0
-        for wake in waiters:
-            wake()
-
-    def grow(self, count: int) -> None:
-        """Add partitions up to ``count`` (see :meth:`Broker.add_partitions`)."""
-        self.partitions.extend(Partition(self, i) for i in range(len(self.partitions), count))
-
-    def compact(self) -> int:
-        """Compact every partition now (``cleanup.policy="compact"``); return how many were removed.
-
-        Each partition keeps the latest event of each key; a tombstone (data
-        ``None``) stays ``delete.retention.ms`` after the first compaction that
-        kept it.  The removed offsets are traced as ``compacted``.
-        """
-        if self.cleanup_policy != "compact":
-            raise ValueError(
-                f"topic {self.name!r} has cleanup.policy={self.cleanup_policy!r}: compaction needs"
-                " cleanup.policy='compact' (create_topic(..., settings={'cleanup.policy': 'compact'}))"
-            )
-        sim = self.broker.sim
-        keep_tombstones = float(self.settings.get("delete.retention.ms", 0))
-        n = 0
-        for part in self.partitions:
-            for offset in part.compact(sim.now, keep_tombstones):
-                n += 1
-                sim.trace.record(
-                    sim.now,
-                    "compacted",
-                    self.broker.name,
-                    part.log[offset].id,
-                    self.name,
-                    part.index,
-                    offset,
-                    "a later event has the same key"
-                    if part.log[offset].data is not None
-                    else "tombstone past delete.retention.ms",
-                )
-        return n
-
-    def expire(self) -> int:
-        """Delete what retention says is too old, now; return how many events went.
-
-        The simulation also does this whenever a consumer reads the log.
-        Each deleted event is traced as ``expired`` at the time it expired.
-        """
-        sim = self.broker.sim
-        n = 0
-        for part in self.partitions:
-            for offset, when in part.expire(sim.now):
-                n += 1
-                sim.trace.record(
-                    when,
-                    "expired",
-                    self.broker.name,
-                    part.log[offset].id,
-                    self.name,
-                    part.index,
-                    offset,
-                    f"older than retention.ms={self.retention:g}",
-                )
-        return n
-
-    def has_room(self, partition: int) -> bool:
-        """Whether every group has room for one more waiting event in ``partition``."""
-        cap = self.capacity
-        if cap is None:
-            return True
-        part = self.partitions[partition]
-        end = len(part.log)
-        return all(end - s.position < cap for s in part.states)
-
-    def __repr__(self) -> str:
-        ends = [len(p.log) for p in self.partitions]
-        cap = "" if self.capacity is None else f" capacity={self.capacity} policy={self.policy}"
-        return f"<Topic {self.name} partitions={len(ends)} ends={ends}{cap}>"
 
 
 def check_new_topic(topics: Mapping[str, Any], name: Any, partitions: Any) -> None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from .events import Event
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .broker import Topic
+    from .topic import Topic
     from .offsets import PartitionState
 
 __all__ = ["Partition"]

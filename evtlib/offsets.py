@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .broker import Partition
+    from .log import Partition
     from .group import Group
     from .protocols import Member
 
