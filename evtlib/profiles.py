@@ -360,6 +360,7 @@ SQS_FIFO = Profile(
             "",
             "use a hash of the body as the deduplication id",
             _SQS_ATTRS,
+            simulated=True,
         ),
         Setting(
             "deduplication interval",

@@ -256,8 +256,8 @@ def test_bad_input_says_what_the_queue_broker_offers_instead():
         fifo.publish("orders", ev(0, key=None))
     with pytest.raises(ValueError, match="maxReceiveCount must be"):
         Broker(sim, profile="sqs", settings={"maxReceiveCount": 0})
-    with pytest.raises(ValueError, match="does not simulate yet"):
-        Broker(sim, profile="sqs-fifo", settings={"ContentBasedDeduplication": True})
+    with pytest.raises(ValueError, match="setting must be one of the sqs profile's settings"):
+        Broker(sim, profile="sqs", settings={"ContentBasedDeduplication": True})
     with pytest.raises(ValueError, match="applies to the whole topic"):
         sb.group("audit", settings={"RequiresDuplicateDetection": True})
     sqs.group("billing")
@@ -724,3 +724,19 @@ def test_a_service_bus_topic_past_its_size_quota_fails_the_sender_and_dead_lette
         else:  # the dead letters fill the quota: about 100 of 10 KB fit in 1 MB
             assert 90 <= stats["dead_lettered"] <= 105 and refused == 200 - stats["published"]
             assert b.groups["billing"].stored_bytes <= 1_048_576
+
+
+def test_sqs_fifo_content_based_deduplication_merges_equal_bodies():
+    """SQS FIFO ContentBasedDeduplication: the deduplication id is a SHA-256 of the body, so two
+    different messages with the same body within 5 minutes are one (here the body is the
+    event's type, key and data)
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html)."""
+    for content, expected in ((False, ["a", "b"]), (True, ["a"])):
+        sim = Simulation(0)
+        b = Broker(sim, profile="sqs-fifo", settings={"ContentBasedDeduplication": content})
+        b.create_topic("orders")
+        Consumer(b, "billing", "orders")
+        for i in ("a", "b"):
+            b.publish("orders", Event(id=i, type="OrderPlaced", time=0, key="o1", data={"n": 1}))
+        sim.run()
+        assert handled(sim) == expected

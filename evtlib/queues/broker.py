@@ -35,6 +35,8 @@ service-bus  LockDuration           MaxDeliveryCount (10),   sessions           
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from .. import checks
 from ..distributions import Duration, as_duration
 from ..errors import BufferFullError
-from ..events import Event
+from ..events import Event, thaw
 from ..profiles import Profile, resolve
 from ..profiles import profile as find_profile
 from ..sim import Scheduler
@@ -472,7 +474,7 @@ class QueueBroker:
                 )
         window = self._dedup_window()
         if window is not None:
-            if t.seen_recently(event.id, sim.now, window):
+            if t.seen_recently(self._dedup_id(event), sim.now, window):
                 t.deduplicated += 1
                 trace.record(
                     sim.now,
@@ -526,6 +528,15 @@ class QueueBroker:
             f" x {len(subscriptions)} subscription(s)) would pass MaxSizeInMegabytes="
             f"{self.settings['MaxSizeInMegabytes']} (dead letters count too)"
         )
+
+    def _dedup_id(self, event: Event) -> str:
+        """The id duplicates are recognised by: the event id (MessageDeduplicationId, MessageId),
+        or on sqs-fifo with ``ContentBasedDeduplication`` a SHA-256 of the body, here the
+        event's type, key and data: two different orders with the same content are merged."""
+        if self.profile.name == "sqs-fifo" and self.settings["ContentBasedDeduplication"]:
+            body = json.dumps([event.type, event.key, thaw(event.data)], sort_keys=True)
+            return hashlib.sha256(body.encode("utf-8")).hexdigest()
+        return event.id
 
     def _dedup_window(self) -> float | None:
         """How long a message id is remembered to drop duplicates, or None: no deduplication."""
