@@ -6,8 +6,9 @@ by one; each broker's own timeout redelivers and its own limit
 dead-letters (see :mod:`evtlib.queues.subscription`).
 """
 
-from .broker import QueueBroker, QueueRules, QueueTopic, rules_for
+from .broker import QueueBroker, QueueTopic
 from .queue import MessageQueue
+from .rules import QueueRules, rules_for
 from .subscription import QueuedMessage, Subscription
 
 __all__ = [

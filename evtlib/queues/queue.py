@@ -20,7 +20,8 @@ from .messages import QueuedMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..sim import Timer
-    from .broker import QueueBroker, QueueRules
+    from .broker import QueueBroker
+    from .rules import QueueRules
 
 __all__ = ["MessageQueue"]
 

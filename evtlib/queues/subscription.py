@@ -61,7 +61,8 @@ from .queue import MessageQueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..consumer import Consumer
-    from .broker import QueueBroker, QueueRules
+    from .broker import QueueBroker
+    from .rules import QueueRules
 
 __all__ = ["Subscription", "QueuedMessage"]
 
