@@ -71,7 +71,7 @@ class Member:
         self.transit = 0  # sent, not arrived yet
         self.buffer: deque[tuple[QueuedMessage, int, Delivery]] = deque()  # arrived, waiting
         self.working = 0  # being handled now
-        self.held: dict[int, Timer] = {}  # failed, waiting for their retry
+        self.held: dict[tuple[int, int], Timer] = {}  # (seq, receipt) failed, waiting to retry
         #: Its channel was closed (RabbitMQ consumer_timeout): it takes nothing until the
         #: handlings it is busy with end and it opens a new channel.
         self.closed = False

@@ -364,10 +364,10 @@ class Subscription(MessageQueue):
             else:
                 assert isinstance(outcome.error, BaseException)
                 wait = consumer.retry_after(delivery, outcome.error)
-            ms.held[msg.seq] = sim.timer(wait, self._give_back, ms, msg, receipt)
+            ms.held[msg.seq, receipt] = sim.timer(wait, self._give_back, ms, msg, receipt)
 
     def _give_back(self, ms: Member, msg: QueuedMessage, receipt: int) -> None:
-        ms.held.pop(msg.seq, None)
+        ms.held.pop((msg.seq, receipt), None)
         if self._members.get(ms.consumer.name) is not ms:
             return
         if msg.state == "in-flight" and msg.holder is ms and msg.receipt == receipt:
