@@ -248,7 +248,8 @@ class Fulfilment(DeadLetterConsumer):
         name: str = "fulfilment",
     ) -> None:
         checks.function("start", start, "event -> saga")
-        self.store = MemoryIdStore()
+        # The fulfilment database: its processed ids survive a crash (durable).
+        self.store = MemoryIdStore(durable=True)
         self.start_saga = start
         self.applied = 0
         self.skipped = 0

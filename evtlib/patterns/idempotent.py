@@ -212,6 +212,19 @@ class _EffectConsumer(Consumer):
         if self.alive:
             crash(self.sim, self, at=self.sim.now, restart_after=self.restart_after)
 
+    def crash(self) -> None:
+        """Die now, and lose what the process held in memory (an in-memory id-set)."""
+        super().crash()
+        forgotten = self.store.crashed()
+        if forgotten:
+            sim = self.sim
+            sim.trace.record(
+                sim.now,
+                "processed-ids-lost",
+                self.name,
+                detail=f"{forgotten} processed ids were in its memory",
+            )
+
     def retry_after(self, delivery: Delivery, error: BaseException) -> float:
         """Retry as a consumer does, unless the store's connection is closed for good.
 

@@ -178,6 +178,7 @@ def _schedule_run(seed: int, twin: str, n_events: int = 6) -> dict[str, Any]:
         "extra_charges": extra,
         "missing_charges": missing,
         "republish": republish,
+        "crashed": consumer.epoch > 0,
         "finished": consumer.group.lag() == 0,
     }
 
@@ -189,13 +190,15 @@ def idempotent_sweep(n_schedules: int = 1000, seed: int = 0) -> dict[str, Any]:
     timeouts, crash points, a consumer crash and, on about half of them,
     the same event published twice (as an outbox relay does).  Returns
     ``{"schedules": n, "<variant>": {"failed_schedules",
-    "failed_with_republish", "extra_charges", "missing_charges",
-    "unfinished"}, ...}``.
+    "failed_with_republish", "failed_with_crash", "extra_charges",
+    "missing_charges", "unfinished"}, ...}``.  The ``memory`` variant's ids
+    die with its process, so it fails where the consumer crashed.
     """
     checks.integer("n_schedules", n_schedules, min=1)
     keys = (
         "failed_schedules",
         "failed_with_republish",
+        "failed_with_crash",
         "extra_charges",
         "missing_charges",
         "unfinished",
@@ -207,6 +210,7 @@ def idempotent_sweep(n_schedules: int = 1000, seed: int = 0) -> dict[str, Any]:
             r = _schedule_run(seed + i, twin)
             t["failed_schedules"] += not r["ok"]
             t["failed_with_republish"] += (not r["ok"]) and r["republish"]
+            t["failed_with_crash"] += (not r["ok"]) and r["crashed"]
             t["extra_charges"] += r["extra_charges"]
             t["missing_charges"] += r["missing_charges"]
             t["unfinished"] += not r["finished"]

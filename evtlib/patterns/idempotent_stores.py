@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from .. import checks
 from ..consumer import Delivery
 from ..events import Event
 from .sqlite import is_closed, open_db, peek, transaction
@@ -86,6 +87,13 @@ class ProcessedStore:
     def contains(self, consumer: str, delivery: Delivery) -> bool:
         """Whether ``consumer`` has already processed ``delivery``."""
         raise NotImplementedError
+
+    def crashed(self) -> int:
+        """The consumer's process died; return how many processed ids it took with it.
+
+        A database keeps them (0); an in-memory store loses them.
+        """
+        return 0
 
     def apply_naive(self, effect: Effect, event: Event, check: Check = no_crash) -> None:
         """Run ``effect`` in a transaction of its own, remembering nothing."""
@@ -313,15 +321,27 @@ class MemoryIdStore(ProcessedStore):
     """Processed ids and a state dict, in memory: for small examples.
 
     ``state`` (a dict, default empty) is what the effect changes in place:
-    ``effect(state, event)``.  "Atomic" here means: if the effect or a crash
-    interrupts, the state and the ids are put back as they were.
+    ``effect(state, event)``; it stands for the system the effect changes (a
+    payment provider, a database), which outlives the consumer.  "Atomic" here
+    means: if the effect or a crash interrupts, the state and the ids are put
+    back as they were.
+
+    The processed ids live in the consumer's process: a crash loses them
+    (:meth:`crashed`), as a real in-memory set dies with its process, so the
+    redeliveries after a crash are applied again.  ``durable=True`` says they
+    are kept somewhere that survives (then it stands for a database table).
     """
 
     def __init__(
-        self, state: dict[str, Any] | None = None, *, retention_ms: float | None = None
+        self,
+        state: dict[str, Any] | None = None,
+        *,
+        retention_ms: float | None = None,
+        durable: bool = False,
     ) -> None:
         if state is not None and not isinstance(state, dict):
             raise TypeError(f"state must be a dict or None, got {type(state).__name__}: {state!r}")
+        self.durable = checks.boolean("durable", durable)
         self.retention_ms = check_retention(retention_ms)
         self.state: dict[str, Any] = {} if state is None else state
         self.processed: dict[tuple[str, str], float] = {}
@@ -369,6 +389,17 @@ class MemoryIdStore(ProcessedStore):
 
     def contains(self, consumer: str, delivery: Delivery) -> bool:
         return (consumer, delivery.event.id) in self.processed
+
+    def crashed(self) -> int:
+        """The consumer's process died: the ids it held in memory are gone (unless durable).
+
+        Returns how many were forgotten.
+        """
+        if self.durable:
+            return 0
+        n = len(self.processed)
+        self.processed = {}
+        return n
 
     def apply_naive(self, effect: Effect, event: Event, check: Check = no_crash) -> None:
         check("before-effect")
