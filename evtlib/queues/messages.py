@@ -62,10 +62,25 @@ class QueuedMessage:
 class Member:
     """What a subscription knows of one member: the messages it holds, and its work."""
 
-    __slots__ = ("consumer", "unacked", "transit", "buffer", "working", "held", "closed")
+    __slots__ = (
+        "consumer",
+        "unacked",
+        "transit",
+        "buffer",
+        "working",
+        "held",
+        "closed",
+        "load",
+        "cap",
+    )
 
-    def __init__(self, consumer: Consumer) -> None:
+    def __init__(self, consumer: Consumer, cap: int) -> None:
         self.consumer = consumer
+        #: Messages on their way, waiting in the client, handled or held for a retry
+        #: (transit + buffer + working + held, kept as one number: it is read on every
+        #: hand-out); it takes more only below ``cap``, its prefetch.
+        self.load = 0
+        self.cap = cap
         #: Messages the broker counts as this member's (unacknowledged), by seq.
         self.unacked: dict[int, QueuedMessage] = {}
         self.transit = 0  # sent, not arrived yet
@@ -75,8 +90,3 @@ class Member:
         #: Its channel was closed (RabbitMQ consumer_timeout): it takes nothing until the
         #: handlings it is busy with end and it opens a new channel.
         self.closed = False
-
-    @property
-    def load(self) -> int:
-        """Messages on their way, waiting in the client, handled or held for a retry."""
-        return self.transit + len(self.buffer) + self.working + len(self.held)

@@ -113,7 +113,8 @@ class Subscription(MessageQueue):
                 f" ({rules.timeout_setting}={rules.timeout:g} ms; set it in settings=)"
             )
         self.members.append(consumer)
-        ms = self._members[consumer.name] = Member(consumer)
+        cap = max(self.broker.prefetch, consumer.concurrency)
+        ms = self._members[consumer.name] = Member(consumer, cap)
         self._order.append(ms)
         self.rebalances += 1
         self.dispatch()
@@ -157,8 +158,10 @@ class Subscription(MessageQueue):
 
     def dispatch(self) -> None:
         """Hand waiting messages to members with room, one by one, round-robin."""
-        if self.rules.ttl is not None:
-            self.expire()
+        ttl = self.rules.ttl
+        aging = self._aging
+        if ttl is not None and aging and aging[0][0] + ttl <= self.broker.sim.now:
+            self.expire()  # the oldest message has outlived its time to live
         while self._ready:
             ms = self._next_member()
             if ms is None:
@@ -170,12 +173,11 @@ class Subscription(MessageQueue):
 
     def _next_member(self) -> Member | None:
         order = self._order
-        prefetch = self.broker.prefetch
         if self.rules.single_active:  # the first live member is active; the others wait
             for ms in order:
                 c = ms.consumer
                 if c.alive:
-                    free = ms.load < max(prefetch, c.concurrency)
+                    free = ms.load < ms.cap
                     return ms if free and not c.paused and not ms.closed else None
             return None
         n = len(order)
@@ -184,12 +186,7 @@ class Subscription(MessageQueue):
             i = (rr + k) % n
             ms = order[i]
             c = ms.consumer
-            if (
-                c.alive
-                and not c.paused
-                and not ms.closed
-                and ms.load < max(prefetch, c.concurrency)
-            ):
+            if c.alive and not c.paused and not ms.closed and ms.load < ms.cap:
                 self._rr = i + 1
                 return ms
         return None
@@ -210,6 +207,7 @@ class Subscription(MessageQueue):
             self._keys_in_flight[key] = self._keys_in_flight.get(key, 0) + 1
         ms.unacked[msg.seq] = msg
         ms.transit += 1
+        ms.load += 1
         self._counts["delivered" if msg.count == 1 else "redelivered"] += 1
         arrive = sim.now + broker.latency_sample()
         delivery = Delivery(
@@ -228,6 +226,7 @@ class Subscription(MessageQueue):
             return  # its channel closed on the way: the message went back already
         ms.transit -= 1
         if ms.closed and (msg.holder is not ms or msg.receipt != receipt):
+            ms.load -= 1
             return  # it came on the channel that closed: the message went back already
         sim = self.broker.sim
         if sim.trace.enabled:
@@ -261,6 +260,8 @@ class Subscription(MessageQueue):
         ms.working -= 1
         outcome = consumer.handle(delivery)
         self.settle(ms, msg, receipt, delivery, outcome)
+        if (msg.seq, receipt) not in ms.held:
+            ms.load -= 1  # done with it (held for a retry, it still counts)
         if self._members.get(consumer.name) is ms:
             if ms.closed and not ms.working:
                 ms.closed = False  # it noticed the closed channel and opened a new one
@@ -367,7 +368,8 @@ class Subscription(MessageQueue):
             ms.held[msg.seq, receipt] = sim.timer(wait, self._give_back, ms, msg, receipt)
 
     def _give_back(self, ms: Member, msg: QueuedMessage, receipt: int) -> None:
-        ms.held.pop((msg.seq, receipt), None)
+        if ms.held.pop((msg.seq, receipt), None) is not None:
+            ms.load -= 1
         if self._members.get(ms.consumer.name) is not ms:
             return
         if msg.state == "in-flight" and msg.holder is ms and msg.receipt == receipt:
@@ -386,6 +388,7 @@ class Subscription(MessageQueue):
         sim = self.broker.sim
         if rules.channel_wide:  # RabbitMQ up to 4.2: the channel closes, all its unacked go back
             back = sorted(ms.unacked.values())
+            ms.load -= len(ms.buffer)
             ms.buffer.clear()  # deliveries on the closed channel that it had not started
             ms.closed = ms.working > 0
             detail = (
