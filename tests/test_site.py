@@ -180,3 +180,13 @@ def test_a_figures_alt_text_from_its_output_metadata_reaches_its_img():
     assert 'alt="lag &quot;peaks&quot; at 31"' in out and "No description" not in out
     other = '<img src="data:image/png;base64,AAAA" alt="No description has been provided for this image">'
     assert site._with_alt_text(other, nb) == other  # a figure without alt text is left alone
+
+
+def test_an_animation_is_on_its_page_with_its_alt_text(tmp_path):
+    """Notebook 03's animation (a GIF output) plays on the static site, with its alt text."""
+    out = tmp_path / "site"
+    site.build(out)
+    page = (out / "notebooks" / "03-delivery-guarantees.html").read_text()
+    assert 'src="data:image/gif;base64,' in page
+    tags = re.findall(r"<img\b[^>]*>", page)
+    assert any("image/gif" in t and 'alt="billing handles orders 6 and 7' in t for t in tags)

@@ -327,6 +327,12 @@ def render_notebook(page: Page, pages: list[Page], linker: Linker, repository: s
             data = output.get("data", {})
             if WIDGET_VIEW in data and not widget_state:
                 output["data"] = _widget_note(urls)
+            elif "image/gif" in data:  # an animation: nbconvert's lab template has no GIF block
+                alt = output.get("metadata", {}).get("image/gif", {}).get("alt", "an animation")
+                gif = "".join(data["image/gif"].split())
+                output["data"] = {
+                    "text/html": f'<img src="data:image/gif;base64,{gif}" alt="{html.escape(alt)}">'
+                }
     exporter = HTMLExporter(template_name="lab")
     # nbconvert warns once per page about figures without alt text; build() counts them instead.
     exporter.log.setLevel(logging.ERROR)

@@ -1,7 +1,7 @@
 """Step through a trace, one record at a time.
 
 :func:`render_step` draws step ``k``: the flow graph with the actors of that
-record ringed in orange and its sentence ("t=84 ms: the broker delivered
+record ringed and its sentence ("t=84 ms: the broker delivered
 evt-000002 from orders[0]@0 to billing-1") as the title.  It is a plain
 function, so a notebook can show a few chosen steps as static pictures and
 tests can check them.
