@@ -158,14 +158,12 @@ class Consumer(DeliveryLoop):
             self._latency = broker.latency.sampler(self.rng)
             self._faults = broker.faults
             self._net_rng = broker.rng
-            self._offset_reset = broker.settings["auto.offset.reset"]
             self._max_poll = float(broker.settings["max.poll.interval.ms"])
             self._read_committed = broker.settings["isolation.level"] == "read_committed"
         else:
             self._latency = _no_latency
             self._faults = None
             self._net_rng = self.rng
-            self._offset_reset = "latest"
             self._max_poll = math.inf
             self._read_committed = False
         self.group = broker.group(group if group is not None else name)

@@ -74,7 +74,6 @@ class DeliveryLoop:
     _service: Callable[[], float]
     _faults: NetworkFaults | None
     _net_rng: random.Random
-    _offset_reset: str
     _max_poll: float
     _read_committed: bool
     _evicted: bool
@@ -210,7 +209,7 @@ class DeliveryLoop:
         """Retention deleted events this group had not read: reset by ``auto.offset.reset``."""
         part = st.partition
         topic = part.topic
-        reset = self._offset_reset
+        reset = self.group.start  # the group's auto.offset.reset
         to = part.start if reset == "earliest" else len(part.log)
         sim = self.sim
         for offset in st.fell_off(to, sim.now):

@@ -45,6 +45,7 @@ class Group:
 
     def partitions_added(self, topic: Topic) -> None:
         """Read the partitions of ``topic`` this group has no state for yet (new ones start empty)."""
+        topic.expire()  # "earliest" is the log start as retention leaves it now
         for part in topic.partitions:
             if (topic.name, part.index) in self.states:
                 continue

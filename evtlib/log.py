@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 from .events import Event
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .topic import Topic
     from .offsets import PartitionState
+    from .topic import Topic
 
 __all__ = ["Partition"]
 

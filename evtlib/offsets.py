@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .log import Partition
     from .group import Group
+    from .log import Partition
     from .protocols import Member
 
 __all__ = ["PartitionState", "TopicPartition"]
