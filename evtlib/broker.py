@@ -126,9 +126,10 @@ class Broker:
         Which real broker it behaves as (:mod:`evtlib.profiles`): ``"kafka"``
         (the default, with Kafka's own defaults: a new group starts at the
         end of the log, ``auto.offset.reset="latest"``; events are kept for
-        ``retention.ms``, 7 days).  The queue family's profiles
-        (``"rabbitmq"``, ``"sqs"``, ``"sqs-fifo"``, ``"service-bus"``) are
-        documented but not simulated yet.
+        ``retention.ms``, 7 days).  A queue family profile (``"rabbitmq"``,
+        ``"sqs"``, ``"sqs-fifo"``, ``"service-bus"``) makes a
+        :class:`~evtlib.queues.QueueBroker` instead: a queue per
+        subscription, each broker's own timeouts and dead-lettering.
     settings:
         Overrides of the profile's settings, by their own names, for
         example ``{"auto.offset.reset": "earliest"}``.

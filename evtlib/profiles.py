@@ -20,11 +20,10 @@ Two families:
   acknowledged.
 
 ``Broker(sim, profile="kafka")`` simulates the log family with Kafka's
-defaults.  Each setting says whether the simulation honours it
+defaults; a queue profile makes a :class:`~evtlib.queues.QueueBroker`
+(:mod:`evtlib.queues`).  Each setting says whether the simulation honours it
 (``simulated``); the others are listed so the tables are complete and
-truthful, and asking to change one is an error that says so.  The queue
-family's profiles are documented here; their simulation is not built yet,
-and ``Broker`` says so if asked for one.
+truthful, and asking to change one is an error that says so.
 
 :func:`settings_table` renders every profile as a Markdown table, from this
 module (so the documentation cannot drift from the code).

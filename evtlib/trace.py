@@ -85,6 +85,9 @@ _VERBS = {
     "repartitioned": "{actor} added partitions to {where}",
     "ack-lost": "{actor} heard no acknowledgement for {event} and will send it again",
     "deduplicated": "{actor} recognised {event} as a producer retry: not appended twice",
+    "requeued": "{actor} put unacknowledged messages of {where} back in their queue",
+    "ack-ignored": "{actor}'s acknowledgement of {event} came too late and was ignored",
+    "kept-copy": "{actor} kept a copy of {event} after its delete: it will be delivered again",
     "txn-committed": "{actor} committed a transaction: read_committed readers may read its events",
     "txn-aborted": "{actor} aborted a transaction: read_committed readers never see its events",
     # Written by the patterns (evtlib.patterns):
