@@ -42,3 +42,14 @@ def test_bad_knobs_are_refused():
         delivery_limit_run(0)
     with pytest.raises(ValueError, match="failure_rate must be a probability between 0 and 1"):
         delivery_limit_run(5, 2)
+
+
+def test_the_guard_schedule_tells_a_retried_poison_order_from_a_rejected_good_one():
+    """The build exercise's runs: a guard that lets poison through is caught retrying it; one
+    that rejects everything is caught dead-lettering a good order; the solution passes."""
+    from evtlib.course.scenarios.real_broker import guard_schedule
+    from evtlib.course.solutions.nb12 import ex3
+
+    assert guard_schedule(lambda e: True, 0).kind == "retried"
+    assert guard_schedule(lambda e: False, 0).kind == "rejected-good"
+    assert all(guard_schedule(ex3(), seed) is None for seed in range(20))

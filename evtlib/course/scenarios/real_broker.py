@@ -7,6 +7,8 @@ profiles carry RabbitMQ's and Kafka's own defaults:
 * :func:`delivery_limit_run`: a quorum queue (profile ``"rabbitmq"``) with a
   handler that fails some of the time; ``x-delivery-limit`` decides how many
   messages the broker dead-letters.
+* :func:`guard_schedule`: the build exercise, a poison-message guard for
+  billing on a quorum queue, run under fault schedules.
 * :func:`retention_run`: a log (profile ``"kafka"``, as RabbitMQ streams are
   one) with a retention time and a group that joins late with
   ``start="earliest"``: what it can still read.
@@ -29,6 +31,8 @@ __all__ = [
     "draw_delivery_limit_run",
     "retention_run",
     "draw_retention_run",
+    "guard_schedule",
+    "PaymentTimeout",
 ]
 
 MESSAGES = 40
@@ -124,3 +128,110 @@ def draw_retention_run(counts: dict[str, int], ax: Any = None) -> Any:
         ylabel="events",
         title="a late group reading a log from its start",
     )
+
+
+# -- the build exercise: a poison-message guard on a quorum queue ---------------------
+
+
+class PaymentTimeout(RuntimeError):
+    """The payment provider did not answer in time: a retry may well succeed."""
+
+
+def _charge(event: Event, timeouts: dict[str, int], charged: list[str]) -> None:
+    total = event.data["total"]  # KeyError for an order without a total
+    if not isinstance(total, (int, float)) or isinstance(total, bool):
+        raise TypeError(f"total must be a number, got {total!r}")
+    if total <= 0:
+        raise ValueError(f"total must be > 0, got {total!r}")
+    if timeouts.get(event.id, 0) > 0:  # the provider is slow for this order, a few times
+        timeouts[event.id] -= 1
+        raise PaymentTimeout("the payment provider did not answer in time")
+    charged.append(event.id)
+
+
+def guard_schedule(valid: Any, seed: int, trace: bool = False) -> Any:
+    """One seeded run of billing on a simulated quorum queue, ``valid(event)`` as its guard.
+
+    Twelve orders, some of them poison (no total, a total that is not a
+    number, a total <= 0); the payment provider times out on some orders, up
+    to twice each.
+    Billing is a :class:`~evtlib.patterns.DeadLetterConsumer`: a guard that
+    says False dead-letters the order at once; a failure is retried up to 5
+    times.  Returns the first invariant broken, as a
+    :class:`~evtlib.course.scenarios.build_check.Breach`, or None.
+    """
+    from ...patterns import DeadLetterConsumer, RetryPolicy
+    from .build_check import Breach
+
+    sim = Simulation(seed, trace=trace)
+    broker = Broker(sim, profile="rabbitmq")
+    broker.create_topic("orders")
+    broker.create_topic("orders.dlq")
+    rng = sim.rng_for("orders")
+    timeouts: dict[str, int] = {}
+    charged: list[str] = []
+    billing = DeadLetterConsumer(
+        broker,
+        "billing",
+        "orders",
+        lambda e: _charge(e, timeouts, charged),
+        policy=RetryPolicy(5, backoff="fixed", base=10.0, jitter="none"),
+        dlq="orders.dlq",
+        validator=valid,
+        service_time=2,
+    )
+    poison: set[str] = set()
+    for i in range(12):
+        kind = rng.choice(("ok", "ok", "ok", "ok", "missing", "text", "zero", "negative"))
+        data: dict[str, Any] = {"order_id": f"order-{i}"}
+        if kind == "ok":
+            data["total"] = rng.randint(1, 90)
+        elif kind == "text":
+            data["total"] = "twelve"
+        elif kind == "zero":
+            data["total"] = 0
+        elif kind == "negative":
+            data["total"] = -rng.randint(1, 90)
+        event = Event(
+            id=f"evt-{i:03d}", type="OrderPlaced", time=i * 5.0, key=f"order-{i}", data=data
+        )
+        if kind != "ok":
+            poison.add(event.id)
+        timeouts[event.id] = rng.choice((0, 0, 1, 2))
+        sim.schedule(i * 5.0, broker.publish, "orders", event)
+    sim.run()
+    tr = sim.trace if trace else None
+    letters = {r.event.id: r for r in billing.dead_letters}
+    for eid in sorted(set(letters) - poison):
+        return Breach(
+            seed,
+            "no good order dead-lettered",
+            "rejected-good",
+            f"{eid} could be charged but was dead-lettered ({letters[eid].reason})",
+            tr,
+        )
+    for eid in sorted(poison):
+        record = letters.get(eid)
+        if record is None:
+            return Breach(
+                seed,
+                "every poison order dead-lettered",
+                "missing",
+                f"{eid} was never dead-lettered",
+                tr,
+            )
+        if record.reason != "rejected":
+            return Breach(
+                seed,
+                "a poison order goes at once",
+                "retried",
+                f"{eid} was tried {record.attempts} times before it was dead-lettered",
+                tr,
+            )
+    for i in range(12):
+        eid = f"evt-{i:03d}"
+        if eid not in poison and eid not in charged:
+            return Breach(
+                seed, "every good order charged", "missing", f"{eid} was never charged", tr
+            )
+    return None
