@@ -157,7 +157,8 @@ class DeliveryLoop:
 
     def _fetch(self, st: PartitionState) -> None:
         sim = self.sim
-        offset, attempt = st.fetch()
+        offset = st.position
+        attempt = st.fetch()
         self._inflight[st] = offset
         self._busy += 1
         part = st.partition
@@ -315,8 +316,8 @@ class DeliveryLoop:
                 self._traced_failure(event, topic, part.index, offset, exc)
                 outcome = failed(exc)
             else:
-                # What _handled does, inline: this is the hot path.
-                st.count_handled()
+                # What _handled does, inline: this is the hot path.  (The partition's
+                # handled count is kept by _settle, with the commit.)
                 sim = self.sim
                 now = sim.now
                 self.handled_at.append(now)
@@ -328,7 +329,7 @@ class DeliveryLoop:
             delivery = Delivery(
                 event, topic, part.index, offset, attempt, self.group.name, self.name, arrived
             )
-            outcome = self._handle(delivery, st)
+            outcome = self._handle(delivery, None)  # _settle counts it for the partition
         if epoch != self._epoch:
             return  # crashed inside the handler: it never got to commit
         if outcome.kind == "dead-letter":
@@ -370,6 +371,8 @@ class DeliveryLoop:
         if stale:
             # The partition moved on (a timeout or a hand-over): the effect happened,
             # but this consumer may not commit it; the new owner will redo it.
+            if kind == "ack":
+                st.count_handled()
             if kind == "failed" and self.delivery == "at-most-once":
                 # Committed at fetch, so the new owner will not redo it: a loss.
                 self._lose(st, offset, "handler failed after commit")
@@ -433,10 +436,11 @@ class DeliveryLoop:
             self.wake()
             return
         # ack, settled, dead-letter: the offset is done.
+        handled = kind == "ack"
         if self.delivery == "at-least-once":
             if self.commit_every == 1 and not st.skipped and not st.attempts:
                 # Commit right after the handler, inline (what _commit does).
-                st.commit_done(offset, sim.now)
+                st.commit_done(offset, sim.now, handled)
                 if sim.trace.enabled:
                     sim.trace.record(
                         sim.now,
@@ -448,6 +452,8 @@ class DeliveryLoop:
                         offset + 1,
                     )
             else:
+                if handled:
+                    st.count_handled()
                 st.finish(offset)
                 n = self._since_commit.get(st, 0) + 1
                 if n >= self.commit_every or st.position >= len(st.partition.log):
@@ -455,6 +461,8 @@ class DeliveryLoop:
                 else:
                     self._since_commit[st] = n
         else:
+            if handled:
+                st.count_handled()
             st.finish(offset)
         if st.revoking and st.owner is self:  # what _ended does, inline
             self.group.released(st)
