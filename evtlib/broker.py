@@ -333,7 +333,7 @@ class Broker:
             trace.record(sim.now, "published", actor, event.id, topic, p, offset)
         for st in part.states:
             owner = st.owner
-            if owner is not None and st.inflight is None:
+            if owner is not None and st.inflight is None and owner.busy < owner.concurrency:
                 owner.wake()
         return p, offset
 

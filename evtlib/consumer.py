@@ -175,7 +175,8 @@ class Consumer(DeliveryLoop):
         # Evicted by the group (no poll within max.poll.interval.ms) and not back yet.
         self._evicted = False
         self._epoch = 0
-        self._busy = 0
+        #: Deliveries in progress now (read it; only the consumer changes it).
+        self.busy = 0
         self._rr = 0
         self._owned: list[PartitionState] = []
         self._inflight: dict[PartitionState, int] = {}
@@ -282,7 +283,7 @@ class Consumer(DeliveryLoop):
                     self._lose(st, offset, why)
         self._inflight.clear()
         self._holding.clear()
-        self._busy = 0
+        self.busy = 0
         return abandoned
 
     def _release_all(self, states: list[PartitionState]) -> None:
@@ -392,7 +393,7 @@ class Consumer(DeliveryLoop):
         if state in self._owned:
             self._owned.remove(state)
         if self._inflight.pop(state, None) is not None:
-            self._busy -= 1
+            self.busy -= 1
         self._holding.discard(state)
         self._since_commit.pop(state, None)
         return True
@@ -400,7 +401,7 @@ class Consumer(DeliveryLoop):
     def rewound(self, state: PartitionState) -> None:
         """The group reset the offsets of ``state``: a delivery in flight is stale, its slot free."""
         if self._inflight.pop(state, None) is not None:
-            self._busy -= 1
+            self.busy -= 1
         self._holding.discard(state)
 
     @property

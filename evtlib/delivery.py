@@ -63,7 +63,7 @@ class DeliveryLoop:
     alive: bool
     paused: bool
     _epoch: int
-    _busy: int
+    busy: int
     _rr: int
     _plain: bool
     _owned: list[PartitionState]
@@ -108,14 +108,14 @@ class DeliveryLoop:
 
     def wake(self) -> None:
         """Start deliveries while there is a free slot and something to fetch."""
-        if not self.alive or self.paused or self._busy >= self.concurrency:
+        if not self.alive or self.paused or self.busy >= self.concurrency:
             return
         owned = self._owned
         n = len(owned)
         if not n:
             return
         now = self.sim.now
-        while self._busy < self.concurrency:
+        while self.busy < self.concurrency:
             rr = self._rr if self._rr < n else 0  # the owned list may have shrunk
             for k in range(n):
                 i = rr + k
@@ -160,7 +160,7 @@ class DeliveryLoop:
         offset = st.position
         attempt = st.fetch()
         self._inflight[st] = offset
-        self._busy += 1
+        self.busy += 1
         part = st.partition
         topic = part.topic
         if topic.waiting:  # producers wait for room: this fetch made some
@@ -231,7 +231,7 @@ class DeliveryLoop:
         """The slot of the delivery of ``offset`` is free again."""
         if self._inflight.get(st) == offset:
             del self._inflight[st]
-            self._busy -= 1
+            self.busy -= 1
         self._holding.discard(st)
 
     def _ended(self, st: PartitionState) -> None:
@@ -395,7 +395,7 @@ class DeliveryLoop:
         # The slot is free again (what _free does, inline: this is the hot path).
         if self._inflight.get(st) == offset:
             del self._inflight[st]
-            self._busy -= 1
+            self.busy -= 1
         if self._holding:
             self._holding.discard(st)
         if kind == "failed" or kind == "retry":
@@ -427,7 +427,7 @@ class DeliveryLoop:
                     st.hold(offset)
                     self._inflight[st] = offset
                     self._holding.add(st)
-                    self._busy += 1
+                    self.busy += 1
                     sim.post(sim.now + delay, self._retry, (st, offset, st.generation, self._epoch))
                     return
                 st.hold(offset)

@@ -100,6 +100,10 @@ class Member(Protocol):
     name: str
     alive: bool
     topics: list[str]
+    #: Deliveries in progress, and how many it may have at once (the group wakes it only
+    #: when it has room).
+    busy: int
+    concurrency: int
 
     def assigned(self, state: Any) -> None:
         """The partition whose group state is ``state`` is now this member's."""
