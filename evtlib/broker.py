@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import checks
 from .distributions import Duration, as_duration
@@ -58,6 +58,7 @@ __all__ = [
     "partition_for",
     "KeyedPartitions",
     "check_new_topic",
+    "find_topic",
     "POLICIES",
 ]
 
@@ -101,6 +102,21 @@ class NetworkFaults:
     @property
     def active(self) -> bool:
         return bool(self.drop or self.duplicate or self.delay)
+
+
+T = TypeVar("T")
+
+
+def find_topic(topics: Mapping[str, T], name: Any) -> T:
+    """The topic called ``name`` in ``topics``; ``KeyError`` naming the known topics if none.
+
+    What every backend's ``topic()`` does.
+    """
+    try:
+        return topics[name]
+    except (KeyError, TypeError):
+        known = ", ".join(topics) or "none yet"
+        raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
 
 
 def check_new_topic(topics: Mapping[str, Any], name: Any, partitions: Any) -> None:
@@ -218,11 +234,7 @@ class Broker:
 
     def topic(self, name: str) -> Topic:
         """The topic called ``name``; ``KeyError`` naming the known topics if none."""
-        try:
-            return self.topics[name]
-        except (KeyError, TypeError):
-            known = ", ".join(self.topics) or "none yet"
-            raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
+        return find_topic(self.topics, name)
 
     def group(
         self, name: str, *, start: StartAt | None = None, session_timeout: float | None = None

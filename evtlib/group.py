@@ -10,7 +10,8 @@ consumer through its rebalance listener.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .offsets import PartitionState, TopicPartition
 
@@ -18,7 +19,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .broker import Broker, Topic
     from .protocols import Member
 
-__all__ = ["Group"]
+__all__ = ["Group", "assign"]
+
+
+def assign(tp: TopicPartition, live: Sequence[Any]) -> Any | None:
+    """The live member that owns ``tp``: round-robin in join order over the members that read its topic.
+
+    Every backend's group assigns partitions with this one rule.
+    """
+    eligible = [m for m in live if tp.topic in m.topics]
+    return eligible[tp.partition % len(eligible)] if eligible else None
 
 
 class Group:
@@ -87,9 +97,7 @@ class Group:
         live = [m for m in self.members if m.alive]
         changes = []
         for tp, st in self.states.items():
-            eligible = [m for m in live if tp.topic in m.topics]
-            # Spread the partitions of every topic round-robin over the members.
-            new = eligible[tp.partition % len(eligible)] if eligible else None
+            new = assign(tp, live)
             if st.revoking:
                 st.next_owner = new  # a hand-over already waits: it goes to the newest choice
                 continue

@@ -42,6 +42,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .. import checks
+from ..broker import find_topic
 from ..distributions import Duration, as_duration
 from ..errors import BufferFullError
 from ..events import Event, thaw
@@ -243,11 +244,7 @@ class QueueBroker:
 
     def topic(self, name: str) -> QueueTopic:
         """The topic called ``name``; ``KeyError`` naming the known topics if none."""
-        try:
-            return self._topics[name]
-        except (KeyError, TypeError):
-            known = ", ".join(self._topics) or "none yet"
-            raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
+        return find_topic(self._topics, name)
 
     def group(
         self,

@@ -9,7 +9,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPChannelError, AMQPConnectionError
 
 from ... import checks
-from ...broker import check_new_topic
+from ...broker import check_new_topic, find_topic
 from ...checks import integer, ms
 from ...consumer import Consumer
 from ...distributions import Constant
@@ -401,11 +401,7 @@ class RabbitBroker:
 
     def topic(self, name: str) -> RabbitTopic:
         """The topic called ``name``; ``KeyError`` naming the known topics if none."""
-        try:
-            return self._topics[name]
-        except (KeyError, TypeError):
-            known = ", ".join(self._topics) or "none yet"
-            raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
+        return find_topic(self._topics, name)
 
     def group(
         self, name: str, *, start: StartAt | None = None, session_timeout: float | None = None

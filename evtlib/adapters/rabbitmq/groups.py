@@ -26,6 +26,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from ...broker import TopicPartition
 from ...consumer import Consumer, Delivery
+from ...group import assign
 from ...outcome import Outcome
 from ...patterns.dlq import DeadLetterConsumer, DeadLetterRecord
 from ...sim import Timer
@@ -159,8 +160,7 @@ class RabbitGroup:
         live = [m for m in self.members if m.alive]
         changes = []
         for tp, q in self.states.items():
-            eligible = [m for m in live if tp.topic in m.topics]
-            new = eligible[tp.partition % len(eligible)] if eligible else None
+            new = assign(tp, live)
             old = self._owner.get(tp)
             if new is old:
                 continue

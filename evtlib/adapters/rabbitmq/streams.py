@@ -44,6 +44,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from ...broker import TopicPartition
 from ...consumer import Consumer, Delivery
 from ...events import Event
+from ...group import assign
 from ...outcome import Outcome
 from ...protocols import Member
 from ...sim import Timer
@@ -196,8 +197,7 @@ class StreamGroup:
         live = [m for m in self.members if m.alive]
         changes = []
         for tp, st in self.states.items():
-            eligible = [m for m in live if tp.topic in m.topics]
-            new = eligible[tp.partition % len(eligible)] if eligible else None
+            new = assign(tp, live)
             if new is st.owner:
                 continue
             if st.owner is not None:
