@@ -1,7 +1,7 @@
-"""Notebook 12 runs on a real RabbitMQ: skip it, with the reason, when none answers.
+"""Notebook 13 runs on a real RabbitMQ: skip it, with the reason, when none answers.
 
 nbval has no per-notebook skip marker, so this hook adds one to the items of
-``12-on-a-real-broker.ipynb`` when RabbitMQ is unreachable, unless
+``13-on-a-real-broker.ipynb`` when RabbitMQ is unreachable, unless
 ``EVTLIB_REQUIRE_RABBITMQ=1`` (set by ``.ci/run`` and the tests workflow): then
 the notebook runs and fails loudly if there is no broker.
 
@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-NEEDS_RABBITMQ = ("12-on-a-real-broker.ipynb",)
+NEEDS_RABBITMQ = ("13-on-a-real-broker.ipynb",)
 
 
 def _rabbitmq_problem() -> str | None:
@@ -36,6 +36,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     problem = _rabbitmq_problem()
     if problem is None:
         return
-    skip = pytest.mark.skip(reason=f"notebook 12 needs a running RabbitMQ: {problem}")
+    skip = pytest.mark.skip(reason=f"notebook 13 needs a running RabbitMQ: {problem}")
     for item in chosen:
         item.add_marker(skip)

@@ -454,12 +454,12 @@ def test_the_colab_install_cell_is_silent_where_evtlib_is_installed(capsys):
 
 
 def test_notebook_12_is_skipped_with_the_reason_when_no_rabbitmq_answers(tmp_path):
-    """The root conftest.py skips notebook 12's cells, saying why, unless RabbitMQ is required."""
+    """The root conftest.py skips notebook 13's cells, saying why, unless RabbitMQ is required."""
     env = {k: v for k, v in os.environ.items() if k != "EVTLIB_REQUIRE_RABBITMQ"}
     env["EVTLIB_RABBITMQ_URL"] = "amqp://guest:guest@127.0.0.1:1/%2F"  # nothing listens there
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "--nbval", "-p", "no:cacheprovider"]
-        + ["notebooks/12-on-a-real-broker.ipynb", "--basetemp", str(tmp_path / "t")],
+        + ["notebooks/13-on-a-real-broker.ipynb", "--basetemp", str(tmp_path / "t")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -467,5 +467,5 @@ def test_notebook_12_is_skipped_with_the_reason_when_no_rabbitmq_answers(tmp_pat
         timeout=120,
     )
     assert done.returncode == 0, done.stdout[-2000:]
-    assert "notebook 12 needs a running RabbitMQ: cannot reach RabbitMQ" in done.stdout
+    assert "notebook 13 needs a running RabbitMQ: cannot reach RabbitMQ" in done.stdout
     assert re.search(r"^\d+ skipped in ", done.stdout, re.M), done.stdout[-2000:]

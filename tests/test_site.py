@@ -58,10 +58,10 @@ def test_the_site_builds_with_every_page_and_no_broken_link(tmp_path):
 
 def test_launch_urls_open_the_notebook_on_binder_and_colab():
     """The buttons open notebooks/<file> of the main branch."""
-    urls = site.launch_urls("https://github.com/evtlib/evtlib", "03-delivery-guarantees.ipynb")
+    urls = site.launch_urls("https://github.com/evtlib/evtlib", "04-delivery-guarantees.ipynb")
     assert urls == {
-        "binder": "https://mybinder.org/v2/gh/evtlib/evtlib/main?labpath=notebooks%2F03-delivery-guarantees.ipynb",
-        "colab": "https://colab.research.google.com/github/evtlib/evtlib/blob/main/notebooks/03-delivery-guarantees.ipynb",
+        "binder": "https://mybinder.org/v2/gh/evtlib/evtlib/main?labpath=notebooks%2F04-delivery-guarantees.ipynb",
+        "colab": "https://colab.research.google.com/github/evtlib/evtlib/blob/main/notebooks/04-delivery-guarantees.ipynb",
     }
     with pytest.raises(
         site.SiteError, match="repository must be https://github.com/<owner>/<name>"
@@ -183,10 +183,10 @@ def test_a_figures_alt_text_from_its_output_metadata_reaches_its_img():
 
 
 def test_an_animation_is_on_its_page_with_its_alt_text(tmp_path):
-    """Notebook 03's animation (a GIF output) plays on the static site, with its alt text."""
+    """Notebook 04's animation (a GIF output) plays on the static site, with its alt text."""
     out = tmp_path / "site"
     site.build(out)
-    page = (out / "notebooks" / "03-delivery-guarantees.html").read_text()
+    page = (out / "notebooks" / "04-delivery-guarantees.html").read_text()
     assert 'src="data:image/gif;base64,' in page
     tags = re.findall(r"<img\b[^>]*>", page)
     assert any("image/gif" in t and 'alt="billing handles orders 6 and 7' in t for t in tags)

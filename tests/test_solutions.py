@@ -66,7 +66,7 @@ def _special_wrong_answers() -> dict[str, object]:
         # One key for everything: in order, but one partition does all the work.
         "nb02.ex3": lambda type, data: "orders",
         # Counts the orders but keeps the last total, not the largest.
-        "nb04.ex1": lambda state, event: {
+        "nb05.ex1": lambda state, event: {
             "orders": state.get("orders", 0) + 1,
             "largest": event.data["total"],
         },

@@ -60,7 +60,7 @@ def test_the_package_holds_no_solutions(edition):
     code = (
         "import importlib, pathlib, evtlib\n"
         f"assert pathlib.Path(evtlib.__file__).is_relative_to({str(out)!r}), evtlib.__file__\n"
-        f"importlib.import_module({layout.exercises + '.nb03'!r})\n"
+        f"importlib.import_module({layout.exercises + '.nb04'!r})\n"
         "for name in ('evtlib.solutions', 'evtlib.course.solutions'):\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
@@ -88,7 +88,7 @@ def test_the_editions_wheel_ships_no_solutions(edition, tmp_path):
     (wheel,) = tmp_path.glob("evtlib-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert [n for n in names if "solutions" in n] == []
-    assert any(n.endswith("exercises/nb03.py") for n in names)
+    assert any(n.endswith("exercises/nb04.py") for n in names)
     assert any(n.endswith("licenses/LICENSE") for n in names)
 
 

@@ -1,4 +1,4 @@
-"""The related-styles scenarios of notebook 11."""
+"""The related-styles scenarios of notebook 12."""
 
 from __future__ import annotations
 

@@ -262,8 +262,8 @@ def repository_url(root: Path = ROOT) -> str:
 NBGRADER_CONFIG = '''\
 """nbgrader settings for the evtlib course (a teacher's course directory).
 
-    nbgrader generate_assignment 03-delivery-guarantees   # source/ -> release/
-    nbgrader autograde 03-delivery-guarantees             # submitted/ -> autograded/
+    nbgrader generate_assignment 04-delivery-guarantees   # source/ -> release/
+    nbgrader autograde 04-delivery-guarantees             # submitted/ -> autograded/
 
 Each answer cell's solution region is removed with nothing in its place: the
 learner's ``answer = None  # your answer here`` line stays, so a released
@@ -300,7 +300,7 @@ so every notebook runs top to bottom before you have solved anything.
 ## For the teacher
 
 `nbgrader/` is an nbgrader course directory: `cd nbgrader && nbgrader
-generate_assignment 03-delivery-guarantees` makes the release (the same
+generate_assignment 04-delivery-guarantees` makes the release (the same
 notebooks as `notebooks/`), and `nbgrader autograde` grades the submissions
 (one point per exercise; answer cells are nbgrader solution cells, check cells
 are autograded). Grade in an environment that has the full course package
@@ -371,7 +371,7 @@ exec(compile(SEALED_MODULE, "_sealed.py", "exec"), _sealed)  # noqa: S102 (our o
 class Sealed:
     """One check that the edition compares by fingerprint."""
 
-    module: str  # nb03
+    module: str  # nb04
     function: str  # check_ex2
     exercise: str  # ex2, the name the check prints
     hint: str

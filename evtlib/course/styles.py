@@ -1,4 +1,4 @@
-"""Scenarios for the related styles (notebook 11): the set-up that is not the lesson.
+"""Scenarios for the related styles (notebook 12): the set-up that is not the lesson.
 
 Each function builds a small seeded shop, runs it and returns what happened
 as data; the notebook prints and draws it.

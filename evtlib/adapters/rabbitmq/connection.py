@@ -5,7 +5,7 @@ A :class:`Connection` is one AMQP connection that comes back.  It connects
 :class:`~evtlib.patterns.retry.RetryPolicy`: capped exponential backoff
 with *full jitter*, drawn from the runner's seeded ``rng_for``, so many
 clients that lose the same broker at the same moment do not all come back
-at the same moment (the retry storm notebook 08 warns against).  A wrong
+at the same moment (the retry storm notebook 09 warns against).  A wrong
 password is not retried: it will not heal.
 
 The broker keeps two: one for consuming and declaring, one for publishing

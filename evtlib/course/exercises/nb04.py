@@ -1,127 +1,90 @@
-"""Exercises of notebook 04, eventual consistency: each ``check_exN(answer)`` prints and never raises."""
+"""Exercises of notebook 04, delivery guarantees: each ``check_exN(answer)`` prints and never raises."""
 
 from __future__ import annotations
 
-from functools import reduce
 from typing import Any
 
-from ...events import Event
+from ...metrics import lag_series
 from ..helpers import check
-from ..scenarios import lag_summary, shop
+from ..scenarios import billing_crash, charge_tally, consumer_outage
 from ..scenarios.build_check import build_check
-from ..scenarios.builds_03_06 import fold_schedule
+from ..scenarios.builds_04_07 import billing_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "sample_orders", "check_ex4"]
-
-
-def sample_orders() -> list[Event]:
-    """Five ``OrderPlaced`` events (totals 30, 12, 45, 8, 5) to try a fold on."""
-    totals = [30, 12, 45, 8, 5]
-    return [
-        Event(
-            id=f"evt-{i:06d}",
-            type="OrderPlaced",
-            time=float(10 * i),
-            source="shop",
-            key=f"order-{i}",
-            data={"order_id": f"order-{i}", "total": t},
-        )
-        for i, t in enumerate(totals, start=1)
-    ]
-
-
-def _fold_ok(fold: Any) -> bool:
-    events = sample_orders()
-    if reduce(fold, events, {}) != {"orders": 5, "largest": 45}:
-        return False
-    # A fold depends on nothing but its inputs: a shorter history gives its own answer.
-    return reduce(fold, events[:2], {}) == {"orders": 2, "largest": 30}
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
 
 
 def check_ex1(answer: Any) -> bool:
-    """A fold ``fold(state, event) -> state`` counting orders and keeping the largest total."""
+    """How many orders are charged twice when billing commits only every 10 charges?"""
+    expected = charge_tally(billing_crash("at-least-once", commit_every=10))["charged twice"]
     return check(
         "ex1",
         answer,
+        expected,
         hint=(
-            "a function of (state, event) that returns a new dict with 'orders' (a count) and "
-            "'largest' (the biggest event.data['total'] so far), like add_order; start from {} "
-            "with state.get(...). Try it: functools.reduce(fold, sample_orders(), {})."
+            "run billing_crash('at-least-once', commit_every=10) and look at "
+            "charge_tally(...)['charged twice']: everything handled since the last commit "
+            "is handled again."
         ),
-        test=lambda f: callable(f) and _fold_ok(f),
     )
 
 
-def _fewest_consumers(rate: float, service_ms: float, p99_ms: float) -> int:
-    for n in range(1, 9):
-        if (
-            lag_summary(shop(consumers=n, rate=rate, service_ms=service_ms))[
-                "p99 consistency lag ms"
-            ]
-            < p99_ms
-        ):
-            return n
-    return 9
-
-
 def check_ex2(answer: Any) -> bool:
-    """The fewest analytics consumers keeping p99 consistency lag under 200 ms at 120 orders/s."""
+    """Which buffer policy loses orders without the producer ever hearing of it?"""
     return check(
         "ex2",
         answer,
-        _fewest_consumers(120.0, 15.0, 200.0),
+        "drop-oldest",
         hint=(
-            "an int: try lag_summary(shop(consumers=n, rate=120, service_ms=15)) for n = 1, 2, 3... "
-            "and read 'p99 consistency lag ms'."
+            "one of 'block', 'reject', 'drop-oldest' (a str). 'reject' tells the producer "
+            "(it gets an error); which one does not?"
         ),
     )
 
 
 def check_ex3(answer: Any) -> bool:
-    """The arrival rate (orders/s) above which one consumer at 15 ms per order cannot keep up."""
+    """The peak consumer lag when shipping is down for 1000 ms instead of 600 ms."""
+    run = consumer_outage(down_for=1000.0)
+    expected = max(lag_series(run.group, step=10.0).total)
     return check(
         "ex3",
         answer,
+        expected,
         hint=(
-            "a number of orders per second: one consumer handles at most 1000 / service_ms "
-            "orders a second."
+            "run consumer_outage(down_for=1000) and take max(lag_series(run.group, step=10).total), "
+            "an int: roughly the orders that arrived while it was down."
         ),
-        test=lambda a: abs(float(a) - 1000.0 / 15.0) <= 2.0,
     )
 
 
 def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
-    """Build: a dashboard fold that counts each order once although the relay republishes some."""
+    """Build: ``start_billing(broker, charge)`` returns billing's Consumer; crash it 200 ways."""
     return build_check(
         "ex4",
         answer,
-        run_one=fold_schedule,
-        what="every order counted exactly once",
+        run_one=billing_schedule,
+        what="no order lost and at most 2 orders charged twice per crash",
         schedules=schedules,
         draw=draw,
         hints={
             "none": (
-                "fill in count_once(state, event): return a new dict with 'orders' and 'revenue' (like "
-                "add_order), counting each event.id once; then set answer = count_once."
+                "fill in start_billing(broker, charge): return Consumer(broker, 'billing', 'orders', "
+                "charge, service_time=10, delivery=..., commit_every=...), then set answer = start_billing."
             ),
             "wrong": (
-                "a function fold(state, event) -> new state; the same event (same event.id) may arrive "
-                "twice, at a new offset: keep the ids already folded in the state."
-            ),
-            "extra": (
-                "an order was counted twice: the relay published the same event (same event.id) again, at "
-                "a new offset, so the read model's own offset check does not see it. Keep every id folded "
-                "so far in the state (e.g. a frozenset under 'seen') and return the state unchanged for an "
-                "id already there; the last id alone is not enough, other events can come in between."
+                "start_billing must return the Consumer it makes, with charge as its handler; choose "
+                "delivery= and commit_every= so that a crash neither loses an order nor charges many twice."
             ),
             "missing": (
-                "an order was never counted: comparing times or offsets skips events, because the two "
-                "partitions interleave and a later event can be folded first. Compare event ids."
+                "an order was never charged. A commit before the work (at-most-once) marks the order being "
+                "charged as done; if billing dies mid-charge nobody charges it. Commit after the work."
+            ),
+            "extra": (
+                "too many orders charged twice after one crash: billing redoes everything it handled since "
+                "its last commit. Commit more often (a smaller commit_every)."
             ),
             "error": (
-                "your fold raised or returned something that is not a dict: start from state.get(..., 0) "
-                "and return a new dict."
+                "start_billing must return a Consumer: return Consumer(broker, 'billing', 'orders', charge, ...)."
             ),
-            "near": "almost: look at the first breaking schedule's timeline for an event handled twice.",
+            "near": "almost: look at the first breaking schedule's timeline, around the crash.",
         },
     )

@@ -1,106 +1,127 @@
-"""Exercises of notebook 05, benefits, trade-offs and failure modes: checks print, never raise."""
+"""Exercises of notebook 05, eventual consistency: each ``check_exN(answer)`` prints and never raises."""
 
 from __future__ import annotations
 
+from functools import reduce
 from typing import Any
 
+from ...events import Event
 from ..helpers import check
-from ..scenarios import lag_spiral, retry_storm
+from ..scenarios import lag_summary, shop
 from ..scenarios.build_check import build_check
-from ..scenarios.builds_03_06 import retry_schedule
+from ..scenarios.builds_04_07 import fold_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS", "check_ex4"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "sample_orders", "check_ex4"]
 
-#: The failure modes of exercise 1 and the notebook of the pattern that answers each.
-PATTERNS = {
-    "dual write": 6,
-    "duplicates": 7,
-    "poison message": 8,
-    "retry storm": 8,
-    "half-finished order across services": 9,
-}
+
+def sample_orders() -> list[Event]:
+    """Five ``OrderPlaced`` events (totals 30, 12, 45, 8, 5) to try a fold on."""
+    totals = [30, 12, 45, 8, 5]
+    return [
+        Event(
+            id=f"evt-{i:06d}",
+            type="OrderPlaced",
+            time=float(10 * i),
+            source="shop",
+            key=f"order-{i}",
+            data={"order_id": f"order-{i}", "total": t},
+        )
+        for i, t in enumerate(totals, start=1)
+    ]
+
+
+def _fold_ok(fold: Any) -> bool:
+    events = sample_orders()
+    if reduce(fold, events, {}) != {"orders": 5, "largest": 45}:
+        return False
+    # A fold depends on nothing but its inputs: a shorter history gives its own answer.
+    return reduce(fold, events[:2], {}) == {"orders": 2, "largest": 30}
 
 
 def check_ex1(answer: Any) -> bool:
-    """Map each failure mode to the notebook number (6-9) of the pattern that answers it."""
+    """A fold ``fold(state, event) -> state`` counting orders and keeping the largest total."""
     return check(
         "ex1",
         answer,
         hint=(
-            "a dict with the keys " + ", ".join(repr(k) for k in PATTERNS) + " and notebook "
-            "numbers as values: 6 outbox, 7 idempotent consumer, 8 dead-letter queue "
-            "(with retries and backoff), 9 saga."
+            "a function of (state, event) that returns a new dict with 'orders' (a count) and "
+            "'largest' (the biggest event.data['total'] so far), like add_order; start from {} "
+            "with state.get(...). Try it: functools.reduce(fold, sample_orders(), {})."
         ),
-        test=lambda a: {k: int(v) for k, v in dict(a).items()} == PATTERNS,
+        test=lambda f: callable(f) and _fold_ok(f),
     )
 
 
-def _most_retriers() -> int:
-    n = 1
-    while len(retry_storm(consumers=n + 1).info["provider"].down) == 1:
-        n += 1
-    return n
+def _fewest_consumers(rate: float, service_ms: float, p99_ms: float) -> int:
+    for n in range(1, 9):
+        if (
+            lag_summary(shop(consumers=n, rate=rate, service_ms=service_ms))[
+                "p99 consistency lag ms"
+            ]
+            < p99_ms
+        ):
+            return n
+    return 9
 
 
 def check_ex2(answer: Any) -> bool:
-    """The most billing consumers whose in-step retries the provider survives."""
+    """The fewest analytics consumers keeping p99 consistency lag under 200 ms at 120 orders/s."""
     return check(
         "ex2",
         answer,
-        _most_retriers(),
+        _fewest_consumers(120.0, 15.0, 200.0),
         hint=(
-            "an int: run retry_storm(consumers=n) for n = 1, 2, 3... and look at "
-            "len(run.info['provider'].down): 1 means the only outage was the first one. "
-            "Compare with the provider's capacity."
+            "an int: try lag_summary(shop(consumers=n, rate=120, service_ms=15)) for n = 1, 2, 3... "
+            "and read 'p99 consistency lag ms'."
         ),
     )
 
 
-def _longest_pause() -> float:
-    pause = 50.0
-    while lag_spiral(pause + 50.0).info["gave_up"] == 0:
-        pause += 50.0
-    return pause
-
-
 def check_ex3(answer: Any) -> bool:
-    """The longest pause (a multiple of 50 ms) after which billing gives up on no order."""
+    """The arrival rate (orders/s) above which one consumer at 15 ms per order cannot keep up."""
     return check(
         "ex3",
         answer,
-        _longest_pause(),
         hint=(
-            "a number of ms: try lag_spiral(pause) for pause = 50, 100, 150... and read "
-            "run.info['gave_up']; the answer is the last pause where it is 0."
+            "a number of orders per second: one consumer handles at most 1000 / service_ms "
+            "orders a second."
         ),
+        test=lambda a: abs(float(a) - 1000.0 / 15.0) <= 2.0,
     )
 
 
 def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
-    """Build: ``wait_ms(attempt, rng)``, a retry policy that ends the retry storm."""
+    """Build: a dashboard fold that counts each order once although the relay republishes some."""
     return build_check(
         "ex4",
         answer,
-        run_one=retry_schedule,
-        what="no retry storm and every order charged within 4 s",
+        run_one=fold_schedule,
+        what="every order counted exactly once",
         schedules=schedules,
         draw=draw,
         hints={
             "none": (
-                "fill in wait_ms(attempt, rng): the ms to wait before trying a failed payment again "
-                "(attempt is 1 after the first failure, 2 after the second...); then set answer = wait_ms."
+                "fill in count_once(state, event): return a new dict with 'orders' and 'revenue' (like "
+                "add_order), counting each event.id once; then set answer = count_once."
             ),
-            "wrong": "a function wait_ms(attempt, rng) returning a number of ms >= 0.",
-            "storm": (
-                "the consumers failed at the same moment, and your waits bring them back at the same moment: "
-                "the same attempt gives the same wait. Spread them with jitter drawn from rng, for example "
-                "rng.uniform(0, backoff) (full jitter), where backoff grows with attempt."
+            "wrong": (
+                "a function fold(state, event) -> new state; the same event (same event.id) may arrive "
+                "twice, at a new offset: keep the ids already folded in the state."
+            ),
+            "extra": (
+                "an order was counted twice: the relay published the same event (same event.id) again, at "
+                "a new offset, so the read model's own offset check does not see it. Keep every id folded "
+                "so far in the state (e.g. a frozenset under 'seen') and return the state unchanged for an "
+                "id already there; the last id alone is not enough, other events can come in between."
             ),
             "missing": (
-                "orders were still not charged after 4 s: the waits are too long. Cap the backoff "
-                "(for example at 2,000 ms)."
+                "an order was never counted: comparing times or offsets skips events, because the two "
+                "partitions interleave and a later event can be folded first. Compare event ids."
             ),
-            "error": "wait_ms must return a finite number of ms >= 0 (a float), for every attempt.",
-            "near": "almost: look at the first breaking schedule's failed calls.",
+            "error": (
+                "your fold raised or returned something that is not a dict: start from state.get(..., 0) "
+                "and return a new dict."
+            ),
+            "near": "almost: look at the first breaking schedule's timeline for an event handled twice.",
         },
     )

@@ -1,111 +1,106 @@
-"""Exercises of notebook 06, transactional outbox: each ``check_exN(answer)`` prints and never raises."""
+"""Exercises of notebook 06, benefits, trade-offs and failure modes: checks print, never raise."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...broker import Broker
-from ...patterns.outbox import OrderService, OutboxRelay
-from ...patterns.outbox_scenarios import run_outbox_scenario
-from ...sim import Simulation
 from ..helpers import check
+from ..scenarios import lag_spiral, retry_storm
 from ..scenarios.build_check import build_check
-from ..scenarios.builds_03_06 import relay_schedule
+from ..scenarios.builds_04_07 import retry_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "rows_left_after_cleanup", "check_ex4"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS", "check_ex4"]
+
+#: The failure modes of exercise 1 and the notebook of the pattern that answers each.
+PATTERNS = {
+    "dual write": 6,
+    "duplicates": 7,
+    "poison message": 8,
+    "retry storm": 8,
+    "half-finished order across services": 9,
+}
 
 
 def check_ex1(answer: Any) -> bool:
-    """At which crash point does the outbox publish an event twice?"""
+    """Map each failure mode to the notebook number (6-9) of the pattern that answers it."""
     return check(
         "ex1",
         answer,
-        "relay-after-publish",
         hint=(
-            "one of 'before-commit', 'after-commit', 'relay-after-publish', 'relay-after-mark' "
-            "(a str). Which crash leaves a row published but with sent_at still NULL?"
+            "a dict with the keys " + ", ".join(repr(k) for k in PATTERNS) + " and notebook "
+            "numbers as values: 6 outbox, 7 idempotent consumer, 8 dead-letter queue "
+            "(with retries and backoff), 9 saga."
         ),
+        test=lambda a: {k: int(v) for k, v in dict(a).items()} == PATTERNS,
     )
+
+
+def _most_retriers() -> int:
+    n = 1
+    while len(retry_storm(consumers=n + 1).info["provider"].down) == 1:
+        n += 1
+    return n
 
 
 def check_ex2(answer: Any) -> bool:
-    """How many duplicates when the relay crashes after publishing on its 1st, 2nd and 3rd row?"""
+    """The most billing consumers whose in-step retries the provider survives."""
     return check(
         "ex2",
         answer,
-        test=lambda a: a == _duplicates_of_three_relay_crashes(),
+        _most_retriers(),
         hint=(
-            "an int: run run_outbox_scenario(0, crash_points={'relay-after-publish': [1, 2, 3]}) "
-            "and read .duplicates. Each such crash leaves one row published but not marked."
+            "an int: run retry_storm(consumers=n) for n = 1, 2, 3... and look at "
+            "len(run.info['provider'].down): 1 means the only outage was the first one. "
+            "Compare with the provider's capacity."
         ),
     )
 
 
-def _duplicates_of_three_relay_crashes() -> int:
-    return run_outbox_scenario(
-        0, crash_points={"relay-after-publish": [1, 2, 3]}, n_orders=8
-    ).duplicates
-
-
-def rows_left_after_cleanup() -> int:
-    """The scenario of exercise 3: 5 orders, one poll of 3 rows, then ``cleanup(0)`` at 100 ms."""
-    sim = Simulation(seed=1)
-    broker = Broker(sim)
-    broker.create_topic("orders")
-    service = OrderService(sim)
-    relay = OutboxRelay(sim, service.db, broker, "orders", batch_size=3, start=False)
-    for _ in range(5):
-        service.place_order("ada", 10)
-    relay.poll()
-    sim.run(until=100)
-    relay.cleanup(retention_ms=0)
-    return len(service.outbox())
+def _longest_pause() -> float:
+    pause = 50.0
+    while lag_spiral(pause + 50.0).info["gave_up"] == 0:
+        pause += 50.0
+    return pause
 
 
 def check_ex3(answer: Any) -> bool:
-    """How many rows are left in the outbox after the clean-up of exercise 3?"""
+    """The longest pause (a multiple of 50 ms) after which billing gives up on no order."""
     return check(
         "ex3",
         answer,
-        test=lambda a: a == rows_left_after_cleanup(),
+        _longest_pause(),
         hint=(
-            "an int: count len(service.outbox()) after relay.cleanup(retention_ms=0). "
-            "The clean-up deletes only rows that were sent; how many did one poll of "
-            "batch_size=3 send?"
+            "a number of ms: try lag_spiral(pause) for pause = 50, 100, 150... and read "
+            "run.info['gave_up']; the answer is the last pause where it is 0."
         ),
     )
 
 
 def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
-    """Build: ``relay_once(conn, publish, now)``, one poll of the outbox relay, under relay crashes."""
+    """Build: ``wait_ms(attempt, rng)``, a retry policy that ends the retry storm."""
     return build_check(
         "ex4",
         answer,
-        run_one=relay_schedule,
-        what="every saved order's event published, in commit order, again only after a crash",
+        run_one=retry_schedule,
+        what="no retry storm and every order charged within 4 s",
         schedules=schedules,
         draw=draw,
         hints={
             "none": (
-                "fill in relay_once(conn, publish, now): read the unsent rows (SELECT seq, payload FROM "
-                "outbox WHERE sent_at IS NULL ORDER BY seq), publish(payload) each one and mark it sent "
-                "(UPDATE outbox SET sent_at = ? WHERE seq = ?); then set answer = relay_once."
+                "fill in wait_ms(attempt, rng): the ms to wait before trying a failed payment again "
+                "(attempt is 1 after the first failure, 2 after the second...); then set answer = wait_ms."
             ),
-            "wrong": "a function relay_once(conn, publish, now) that publishes unsent outbox rows.",
+            "wrong": "a function wait_ms(attempt, rng) returning a number of ms >= 0.",
+            "storm": (
+                "the consumers failed at the same moment, and your waits bring them back at the same moment: "
+                "the same attempt gives the same wait. Spread them with jitter drawn from rng, for example "
+                "rng.uniform(0, backoff) (full jitter), where backoff grows with attempt."
+            ),
             "missing": (
-                "a saved order's event was never published: the relay died after marking its row sent and "
-                "before publishing it. Publish first, then mark; a crash in between publishes it again, "
-                "which idempotent consumers make harmless."
+                "orders were still not charged after 4 s: the waits are too long. Cap the backoff "
+                "(for example at 2,000 ms)."
             ),
-            "order": "publish the unsent rows in commit order: ORDER BY seq.",
-            "extra": (
-                "an event went out again with no crash in between: mark each row sent (sent_at = now) right "
-                "after publishing it, so the next poll skips it."
-            ),
-            "error": (
-                "relay_once raised: the outbox columns are seq, id, payload, sent_at...; do not catch the "
-                "exception publish raises when the relay dies."
-            ),
-            "near": "almost: look at the first breaking schedule's timeline around the relay's crash.",
+            "error": "wait_ms must return a finite number of ms >= 0 (a float), for every attempt.",
+            "near": "almost: look at the first breaking schedule's failed calls.",
         },
     )

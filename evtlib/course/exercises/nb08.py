@@ -1,102 +1,100 @@
-"""Exercises of notebook 08, dead-letter queue: each ``check_exN(answer)`` prints and never raises."""
+"""Exercises of notebook 08, idempotent consumer: each ``check_exN(answer)`` prints and never raises."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...patterns.dlq_scenarios import head_of_line, retry_storm
-from ...patterns.retry import JITTERS, RetryPolicy
+from ...patterns.idempotent_scenarios import retention_demo
 from ..helpers import check
 from ..scenarios.build_check import build_check
-from ..scenarios.dead_letters import retry_schedule
+from ..scenarios.idempotency import billing_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4", "RETENTIONS"]
+
+#: The retention times (ms) exercise 2 chooses from.
+RETENTIONS = (100, 250, 500, 1000)
 
 
 def check_ex1(answer: Any) -> bool:
-    """The total wait of ``RetryPolicy(5, exponential, base=100, no jitter)`` before giving up."""
-    expected = sum(RetryPolicy(5, backoff="exponential", base=100, jitter="none").delays())
+    """Which store recognises a redriven (republished) event as a duplicate?"""
     return check(
         "ex1",
         answer,
-        expected,
+        "id-set",
         hint=(
-            "a number of ms: 5 attempts means 4 waits, 100 ms doubling each time; "
-            "sum(policy.delays()) adds them up."
+            "'id-set' or 'position' (a str). A redrive puts the same event id at a new "
+            "offset: which store compares ids, and which compares offsets?"
         ),
     )
+
+
+def _shortest_safe_retention() -> float:
+    return min(r for r in RETENTIONS if not retention_demo(r, 500).duplicate_applied)
 
 
 def check_ex2(answer: Any) -> bool:
-    """Orders handled when orders 5, 20 and 35 are poison and billing dead-letters."""
+    """The shortest retention of :data:`RETENTIONS` that stops a duplicate arriving after 500 ms."""
     return check(
         "ex2",
         answer,
-        test=lambda a: a == head_of_line(dead_letter=True, poison=(5, 20, 35)).handled,
+        test=lambda a: float(a) == _shortest_safe_retention(),
         hint=(
-            "an int: run head_of_line(dead_letter=True, poison=(5, 20, 35)) and read .handled. "
-            "Every order that is not poison gets through."
+            "a number of ms, one of 100, 250, 500, 1000: run retention_demo(keep, 500) for each "
+            "and look at .duplicate_applied (False means charged once)."
         ),
     )
-
-
-def _soonest_with_40_clients() -> str:
-    return min(JITTERS, key=lambda j: retry_storm(j, clients=40).finished_at)
 
 
 def check_ex3(answer: Any) -> bool:
-    """The jitter that serves the last of 40 clients soonest."""
+    """At which crash point does the non-atomic consumer charge twice?"""
     return check(
         "ex3",
         answer,
-        test=lambda a: a == _soonest_with_40_clients(),
+        "after-effect",
         hint=(
-            "one of 'none', 'full', 'equal' (a str): compare retry_storm(j, clients=40).finished_at "
-            "for the three. Is it the same winner as with 20 clients?"
+            "one of 'before-effect', 'after-effect', 'after-commit' (a str): the crash must "
+            "fall after the charge was committed and before the processed row was."
         ),
     )
 
 
+def _run_handler(handler: Any, seed: int, trace: bool) -> Any:
+    return billing_schedule(handler, seed, trace)
+
+
 def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
-    """Build: the dead-letter decision ``decide(error, attempt)``, under ``schedules`` fault schedules."""
+    """Build: an idempotent ``handler(conn, event)``, run under ``schedules`` fault schedules."""
     return build_check(
         "ex4",
         answer,
-        run_one=retry_schedule,
-        what=(
-            "nothing blocked, every order that can succeed handled, every poison order"
-            " dead-lettered within 5 s"
-        ),
+        run_one=_run_handler,
+        what="every order charged exactly once",
         schedules=schedules,
         draw=draw,
         hints={
             "none": (
-                "fill in decide(error, attempt), then set answer = decide. It returns the wait"
-                " in ms before the next try, or None to dead-letter the order now."
+                "fill in charge_once(conn, event), then set answer = charge_once. The processed"
+                " table is there for you to remember what billing did, in the same transaction"
+                " as the charge."
             ),
             "wrong": (
-                "retry what can come back (a timeout, a service that is down), with waits that"
-                " grow; give up on what never will, and on everything after a few attempts."
+                "a duplicate (same event.id) must change nothing: remember each id in the"
+                " processed table, through conn, and skip an id you find there."
             ),
-            "gave-up": (
-                "an order that would have succeeded was dead-lettered: your retries ended before"
-                " the failure did. Timeouts pass after up to 3 tries, and the payment service"
-                " can be down for up to 800 ms: let the waits grow (exponential backoff) so a"
-                " few attempts cover that."
+            "extra": (
+                "a duplicate (a redelivery, a network copy, a republish: the same event.id)"
+                " was charged again. Insert event.id into processed and skip the event when"
+                " it is already there; compare ids, not offsets or keys."
             ),
-            "blocked": (
-                "a poison order (PoisonError: it never succeeds) still blocks its partition at"
-                " the end: retrying for ever is the head-of-line blocking of this notebook."
-                " Return None at some point (or at once for errors no retry can fix)."
-            ),
-            "slow": (
-                "a poison order held its partition for more than 5 s: every order behind it"
-                " waited that long. Give up sooner (fewer attempts or a cap on the waits), or"
-                " dead-letter errors no retry can fix at once."
+            "missing": (
+                "an order was skipped although it was never charged: when billing crashes"
+                " inside the transaction, the database rolls back the charge, but not what you"
+                " kept outside it. Remember ids in the processed table through conn, not in"
+                " Python memory, so the id rolls back with the charge."
             ),
             "error": (
-                "decide must return a number of ms (>= 0) or None, and must not raise:"
-                " try it on decide(TimeoutError('t'), 1) first."
+                "your handler raised an exception on a delivery: run it on one event first."
+                " The processed table has one column, event_id (its primary key)."
             ),
             "near": "almost: look at the first breaking schedule's timeline.",
         },

@@ -1,109 +1,102 @@
-"""Exercises of notebook 09, sagas: each ``check_exN(answer)`` prints and never raises."""
+"""Exercises of notebook 09, dead-letter queue: each ``check_exN(answer)`` prints and never raises."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...patterns.saga import FailurePlan
-from ...patterns.saga.scenarios import MODES, run_order
+from ...patterns.dlq_scenarios import head_of_line, retry_storm
+from ...patterns.retry import JITTERS, RetryPolicy
 from ..helpers import check
 from ..scenarios.build_check import build_check
-from ..scenarios.sagas import inventory_schedule
+from ..scenarios.dead_letters import retry_schedule
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
 
 
 def check_ex1(answer: Any) -> bool:
-    """The order in which the checkout saga's compensations run when payment is declined."""
+    """The total wait of ``RetryPolicy(5, exponential, base=100, no jitter)`` before giving up."""
+    expected = sum(RetryPolicy(5, backoff="exponential", base=100, jitter="none").delays())
     return check(
         "ex1",
         answer,
+        expected,
         hint=(
-            "a list of step names, first undone first. Which steps had succeeded before "
-            "the payment failed, and in which order does a saga undo them?"
+            "a number of ms: 5 attempts means 4 waits, 100 ms doubling each time; "
+            "sum(policy.delays()) adds them up."
         ),
-        test=lambda a: list(a) == ["coupon", "stock"],
     )
-
-
-def _fewest_shipping_failures() -> int:
-    n = 1
-    while (
-        run_order(failures=[FailurePlan("shipping", times=n)]).sagas[0].state != "needs-attention"
-    ):
-        n += 1
-    return n
 
 
 def check_ex2(answer: Any) -> bool:
-    """The fewest shipping failures in a row after which the order saga gives up."""
+    """Orders handled when orders 5, 20 and 35 are poison and billing dead-letters."""
     return check(
         "ex2",
         answer,
-        _fewest_shipping_failures(),
+        test=lambda a: a == head_of_line(dead_letter=True, poison=(5, 20, 35)).handled,
         hint=(
-            "an int: try run_order(failures=[FailurePlan('shipping', times=n)]) for n = 1, 2, 3... "
-            "and read .sagas[0].state; the step has retries=3."
+            "an int: run head_of_line(dead_letter=True, poison=(5, 20, 35)) and read .handled. "
+            "Every order that is not poison gets through."
         ),
     )
 
 
-def _half_done_modes() -> set[str]:
-    out = set()
-    for mode in MODES:
-        if "half-done" in run_order(mode, failures=[FailurePlan("payment")]).outcomes():
-            out.add(mode)
-    return out
+def _soonest_with_40_clients() -> str:
+    return min(JITTERS, key=lambda j: retry_storm(j, clients=40).finished_at)
 
 
 def check_ex3(answer: Any) -> bool:
-    """The modes that leave a half-done order when the payment is declined."""
+    """The jitter that serves the last of 40 clients soonest."""
     return check(
         "ex3",
         answer,
+        test=lambda a: a == _soonest_with_40_clients(),
         hint=(
-            "a set of mode names out of 'orchestration', 'choreography', 'naive': run "
-            "run_order(mode, failures=[FailurePlan('payment')]) and read .outcomes()."
+            "one of 'none', 'full', 'equal' (a str): compare retry_storm(j, clients=40).finished_at "
+            "for the three. Is it the same winner as with 20 clients?"
         ),
-        test=lambda a: set(a) == _half_done_modes(),
     )
 
 
 def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
-    """Build: the inventory service of a choreographed saga, under ``schedules`` fault schedules."""
+    """Build: the dead-letter decision ``decide(error, attempt)``, under ``schedules`` fault schedules."""
     return build_check(
         "ex4",
         answer,
-        run_one=inventory_schedule,
-        what="units conserved, never oversold, every order shipped, refused or released",
+        run_one=retry_schedule,
+        what=(
+            "nothing blocked, every order that can succeed handled, every poison order"
+            " dead-lettered within 5 s"
+        ),
         schedules=schedules,
         draw=draw,
         hints={
             "none": (
-                "fill in inventory(state, event), then set answer = inventory. It returns the"
-                " events to publish, as a list of (type, data) pairs: [] for none."
+                "fill in decide(error, attempt), then set answer = decide. It returns the wait"
+                " in ms before the next try, or None to dead-letter the order now."
             ),
             "wrong": (
-                "on OrderPlaced reserve the units (or refuse); on PaymentFailed undo exactly"
-                " that reservation, once; and a duplicate delivery must change nothing."
+                "retry what can come back (a timeout, a service that is down), with waits that"
+                " grow; give up on what never will, and on everything after a few attempts."
             ),
-            "stuck": (
-                "an order never ended: answer OrderPlaced with ('StockReserved', {}) or"
-                " ('StockReservationFailed', {}), and PaymentFailed with ('StockReleased', {})."
+            "gave-up": (
+                "an order that would have succeeded was dead-lettered: your retries ended before"
+                " the failure did. Timeouts pass after up to 3 tries, and the payment service"
+                " can be down for up to 800 ms: let the waits grow (exponential backoff) so a"
+                " few attempts cover that."
             ),
-            "kept": (
-                "a declined order still holds its units: the compensation is missing. On"
-                " PaymentFailed, give back what that order reserved and forget its reservation."
+            "blocked": (
+                "a poison order (PoisonError: it never succeeds) still blocks its partition at"
+                " the end: retrying for ever is the head-of-line blocking of this notebook."
+                " Return None at some point (or at once for errors no retry can fix)."
             ),
-            "units": (
-                "units appeared or vanished: a reservation or a release was applied twice. The"
-                " network delivers some events twice (the same event.id): remember the ids you"
-                " handled in state and skip them; release what was reserved, not event.data['qty']."
+            "slow": (
+                "a poison order held its partition for more than 5 s: every order behind it"
+                " waited that long. Give up sooner (fewer attempts or a cap on the waits), or"
+                " dead-letter errors no retry can fix at once."
             ),
-            "oversold": "the stock went below 0: refuse an order whose qty is more than the stock.",
             "error": (
-                "your inventory raised or returned something else than a list of (type, data)"
-                " pairs; state['stock'] stays an int, state['reserved'] a dict order_id -> qty."
+                "decide must return a number of ms (>= 0) or None, and must not raise:"
+                " try it on decide(TimeoutError('t'), 1) first."
             ),
             "near": "almost: look at the first breaking schedule's timeline.",
         },

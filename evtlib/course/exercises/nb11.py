@@ -1,77 +1,96 @@
-"""Exercises of notebook 11, related styles: checks print, never raise."""
+"""Exercises of notebook 11, putting it together: checks print, never raise."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..chaos import INVARIANTS, run_schedule
 from ..helpers import check
 from ..scenarios.build_check import build_check
-from ..scenarios.related_styles import projection_schedule
-from ..styles import shipping_labels, unique_usernames
+from ..scenarios.whole_shop import fulfilment_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS"]
+
+#: The invariant each pattern protects (exercise 1).
+PATTERNS = {
+    "events lost": "outbox",
+    "effects duplicated": "idempotent consumer",
+    "sagas half-done": "saga",
+    "events vanished": "dead-letter queue",
+}
+
+
+def _norm(text: Any) -> str:
+    return str(text).strip().lower().replace("-", " ").replace("transactional ", "")
 
 
 def check_ex1(answer: Any) -> bool:
-    """How many call-backs fail when the order service is down from 100 to 400 ms?"""
+    """Which pattern keeps each invariant at zero?"""
     return check(
         "ex1",
         answer,
-        shipping_labels(False, down=(100, 400)).counts["failed callbacks"],
         hint=(
-            "an int: run shipping_labels(False, down=(100, 400)) and read "
-            ".counts['failed callbacks'] (shipping retries every 50 ms while it is down)."
+            "a dict with the keys "
+            + ", ".join(repr(k) for k in INVARIANTS)
+            + " and, as values, one of 'outbox', 'idempotent consumer', 'dead-letter queue', 'saga'."
+        ),
+        test=lambda a: (
+            {k: _norm(v) for k, v in dict(a).items()} == {k: _norm(v) for k, v in PATTERNS.items()}
         ),
     )
 
 
-def _widest_gap() -> int:
-    gap = 1
-    while unique_usernames("event", gap=gap + 1).counts["accepted"] == 2:
-        gap += 1
-    return gap
+def _first_duplicate(start: int = 0) -> int:
+    seed = start
+    while run_schedule(seed, patterns=False).counts["effects duplicated"] == 0:
+        seed += 1
+    return seed
 
 
 def check_ex2(answer: Any) -> bool:
-    """The largest whole number of ms between two sign-ups at which both still get 'ada'."""
+    """The first seed (from 0) whose schedule makes the naive twins fulfil an order twice."""
     return check(
         "ex2",
         answer,
-        _widest_gap(),
+        _first_duplicate(),
         hint=(
-            "an int: try unique_usernames('event', gap=g) for g = 1, 2, 3... and read "
-            ".counts['accepted']; 2 means the name was taken twice."
+            "an int: run run_schedule(seed, patterns=False) for seed = 0, 1, 2... and read "
+            ".counts['effects duplicated']; random_schedule(seed).describe() tells you why."
         ),
     )
 
 
 def check_ex3(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
-    """Build: a projection ``fold(state, event)``, over ``schedules`` random event histories."""
+    """Build: fulfilment's handling ``fulfil(event, seen, start_saga)``, under ``schedules`` schedules."""
     return build_check(
         "ex3",
         answer,
-        run_one=projection_schedule,
-        what="the view, every snapshot and every replay agree with the log",
+        run_one=fulfilment_schedule,
+        what="no order fulfilled twice, none vanished, none half done",
         schedules=schedules,
         draw=draw,
         hints={
             "none": (
-                "fill in available(state, event), then set answer = available. It returns the"
-                " new state: units available per sku."
+                "fill in fulfil(event, seen, start_saga), then set answer = fulfil. seen is a set"
+                " that lasts between deliveries; start_saga(event) starts the order's saga, or"
+                " raises when it cannot (yet)."
             ),
             "wrong": (
-                "received adds the qty to its sku, reserved subtracts it, released adds it back;"
-                " any other event type leaves the state as it is."
+                "two things: a delivery seen before must not start a second saga, and a failure"
+                " must reach the consumer (raise), which retries and then dead-letters."
             ),
-            "error": (
-                "your fold raised on an event. A view meets event types it does not use (a"
-                " PriceChanged has no qty): return the state unchanged for those."
+            "duplicated": (
+                "an order's saga started twice: the relay publishes some events twice and the"
+                " network duplicates deliveries. Remember event.id in seen and skip it the"
+                " second time."
             ),
-            "mutated": (
-                "your fold changed the state it was given, so a snapshot taken earlier changed"
-                " too. Return a new dict ({**state, sku: ...}) and leave the old one alone."
+            "vanished": (
+                "an order got neither a saga nor a dead letter: its failure did not reach the"
+                " consumer, or its id was remembered before its saga started, so the retry was"
+                " skipped. Let start_saga's exception through, and add event.id to seen only"
+                " after start_saga returned."
             ),
-            "replay": "replaying the log from {} gave another state: the fold must depend only on state and event.",
-            "near": "almost: look at the first breaking history's timeline.",
+            "error": "your fulfil raised something unexpected: try it on one event first.",
+            "near": "almost: look at the first breaking schedule's timeline.",
         },
     )

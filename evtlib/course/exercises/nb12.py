@@ -1,79 +1,77 @@
-"""Exercises of notebook 12, on a real broker: checks print, never raise."""
+"""Exercises of notebook 12, related styles: checks print, never raise."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..helpers import check
+from ..scenarios.build_check import build_check
+from ..scenarios.related_styles import projection_schedule
+from ..styles import shipping_labels, unique_usernames
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3"]
 
 
 def check_ex1(answer: Any) -> bool:
-    """The queue that holds partition 2 of topic ``orders`` for group ``billing``."""
-    from ...adapters.rabbitmq import queue_name
-
+    """How many call-backs fail when the order service is down from 100 to 400 ms?"""
     return check(
         "ex1",
         answer,
-        queue_name("orders", "billing", 2),
+        shipping_labels(False, down=(100, 400)).counts["failed callbacks"],
         hint=(
-            "a str: one queue per group and partition, named topic.group.partition "
-            "(look at broker.groups['totals'].queues() above)."
+            "an int: run shipping_labels(False, down=(100, 400)) and read "
+            ".counts['failed callbacks'] (shipping retries every 50 ms while it is down)."
         ),
     )
 
 
-def check_ex2(answer: Any) -> bool:
-    """The x-delivery-limit of the queues of a DeadLetterConsumer with max_attempts=5."""
-    from ...adapters.rabbitmq import delivery_limit
+def _widest_gap() -> int:
+    gap = 1
+    while unique_usernames("event", gap=gap + 1).counts["accepted"] == 2:
+        gap += 1
+    return gap
 
+
+def check_ex2(answer: Any) -> bool:
+    """The largest whole number of ms between two sign-ups at which both still get 'ada'."""
     return check(
         "ex2",
         answer,
-        delivery_limit(5),
+        _widest_gap(),
         hint=(
-            "an int: RabbitMQ dead-letters a message returned MORE than x-delivery-limit "
-            "times; with max_attempts=3 the queue above had x-delivery-limit 2."
+            "an int: try unique_usernames('event', gap=g) for g = 1, 2, 3... and read "
+            ".counts['accepted']; 2 means the name was taken twice."
         ),
     )
 
 
 def check_ex3(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
-    """Build: a poison-message guard ``valid(event) -> bool`` for billing on a quorum queue."""
-    from ..scenarios.build_check import build_check
-    from ..scenarios.real_broker import guard_schedule
-
+    """Build: a projection ``fold(state, event)``, over ``schedules`` random event histories."""
     return build_check(
         "ex3",
         answer,
-        run_one=guard_schedule,
-        what="every good order charged, every poison order dead-lettered at once",
+        run_one=projection_schedule,
+        what="the view, every snapshot and every replay agree with the log",
         schedules=schedules,
         draw=draw,
         hints={
             "none": (
-                "fill in valid(event), then set answer = valid. It returns True for an order"
-                " that billing can charge (a retry may still be needed) and False for one it"
-                " never can: that one is dead-lettered at once, without a retry."
+                "fill in available(state, event), then set answer = available. It returns the"
+                " new state: units available per sku."
             ),
             "wrong": (
-                "look at what makes billing's charge raise for good: a missing total, a total"
-                " that is not a number, a total that is not above 0. Everything else is good."
-            ),
-            "retried": (
-                "a poison order got past your guard: billing tried it 5 times (each one a"
-                " delivery the quorum queue counts) before it was dead-lettered. Which of the"
-                " poison shapes does your guard still let through?"
-            ),
-            "rejected-good": (
-                "your guard dead-lettered an order that could be charged. A timeout is not"
-                " poison: it passes after a retry. Reject only what no retry can fix."
+                "received adds the qty to its sku, reserved subtracts it, released adds it back;"
+                " any other event type leaves the state as it is."
             ),
             "error": (
-                "valid must return True or False and must not raise: read event.data with"
-                " .get(), since a poison order may lack its total."
+                "your fold raised on an event. A view meets event types it does not use (a"
+                " PriceChanged has no qty): return the state unchanged for those."
             ),
-            "near": "almost: look at the first breaking schedule's timeline.",
+            "mutated": (
+                "your fold changed the state it was given, so a snapshot taken earlier changed"
+                " too. Return a new dict ({**state, sku: ...}) and leave the old one alone."
+            ),
+            "replay": "replaying the log from {} gave another state: the fold must depend only on state and event.",
+            "near": "almost: look at the first breaking history's timeline.",
         },
     )

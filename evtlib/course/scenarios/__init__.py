@@ -9,11 +9,11 @@ The running example is the online shop: an order service publishes
 ``OrderPlaced`` to the topic ``orders``; billing, shipping, e-mail and
 analytics react.
 
-* Delivery guarantees (notebook 03, :mod:`.delivery`): :func:`billing_crash`,
+* Delivery guarantees (notebook 04, :mod:`.delivery`): :func:`billing_crash`,
   :func:`charge_tally`, :func:`slow_email`, :func:`consumer_outage`,
   :func:`backpressure`.
-* Eventual consistency (notebook 04, :mod:`.consistency`): :func:`shop`, :func:`lag_summary`.
-* Benefits and failure modes (notebook 05, :mod:`.failure_modes`): :func:`shop_services`,
+* Eventual consistency (notebook 05, :mod:`.consistency`): :func:`shop`, :func:`lag_summary`.
+* Benefits and failure modes (notebook 06, :mod:`.failure_modes`): :func:`shop_services`,
   :func:`story`, :func:`dual_write`, :func:`out_of_order`,
   :func:`poison_message`, :func:`retry_storm`, :func:`lag_spiral`,
   :func:`schema_drift`, :func:`half_finished`.

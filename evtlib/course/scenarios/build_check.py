@@ -1,6 +1,6 @@
 """Build exercises: run the learner's code under a seeded sweep of fault schedules.
 
-A build exercise (notebooks 07-11) asks the learner to write a function (a
+A build exercise (notebooks 08-12) asks the learner to write a function (a
 handler, a retry policy, a compensation, a fold).  Its check runs that
 function through about 200 fault schedules, each drawn from one seed, and
 answers with the first schedule that breaks an invariant, drawn as a

@@ -1,4 +1,4 @@
-"""Eventual consistency (notebook 04): the shop under load, and its lag."""
+"""Eventual consistency (notebook 05): the shop under load, and its lag."""
 
 from __future__ import annotations
 

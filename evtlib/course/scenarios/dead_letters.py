@@ -1,9 +1,9 @@
-"""Notebook 08 (dead-letter queue): explorers and the build exercise's fault sweep.
+"""Notebook 09 (dead-letter queue): explorers and the build exercise's fault sweep.
 
 * :func:`poison_run`: one partition, 40 orders, some poison, billing on a
   dead-letter consumer whose retry policy is the knob; the lag it leaves
   (explorer: attempts, backoff, base wait, jitter, poison count).
-* :func:`storm_run`: the retry storm of notebook 08 with the policy's knobs
+* :func:`storm_run`: the retry storm of notebook 09 with the policy's knobs
   (explorer: jitter, clients, base wait).
 * :func:`retry_schedule`: one seeded fault schedule around a learner's
   ``decide(error, attempt)``, the dead-letter decision (the build exercise).
@@ -75,7 +75,7 @@ def draw_poison_run(run: HeadOfLine, ax: Any = None) -> Any:
 
 
 def storm_run(jitter: str = "none", clients: int = 20, base: float = 100.0) -> StormResult:
-    """The retry storm of notebook 08: ``clients`` retrying with backoff from ``base`` ms."""
+    """The retry storm of notebook 09: ``clients`` retrying with backoff from ``base`` ms."""
     checks.integer("clients", clients, min=1, max=60)
     policy = RetryPolicy(8, backoff="exponential", base=base, cap=10_000.0)
     return retry_storm(jitter, clients=clients, policy=policy)

@@ -1,4 +1,4 @@
-"""Delivery guarantees (notebook 03): a crash under each mode, slowness, an outage, back-pressure."""
+"""Delivery guarantees (notebook 04): a crash under each mode, slowness, an outage, back-pressure."""
 
 from __future__ import annotations
 

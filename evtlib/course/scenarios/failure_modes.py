@@ -1,4 +1,4 @@
-"""Benefits and failure modes (notebook 05): each reproduced with the core alone."""
+"""Benefits and failure modes (notebook 06): each reproduced with the core alone."""
 
 from __future__ import annotations
 

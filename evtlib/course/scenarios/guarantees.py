@@ -1,4 +1,4 @@
-"""Explorers of notebook 03, delivery guarantees: a crash's cost, and an outage against retention.
+"""Explorers of notebook 04, delivery guarantees: a crash's cost, and an outage against retention.
 
 * :func:`crash_outcomes` crashes billing once under both delivery modes
   (:func:`~evtlib.course.scenarios.billing_crash`) and tallies what each did

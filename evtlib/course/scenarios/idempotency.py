@@ -1,4 +1,4 @@
-"""Notebook 07 (idempotent consumer): explorers and the build exercise's fault sweep.
+"""Notebook 08 (idempotent consumer): explorers and the build exercise's fault sweep.
 
 * :func:`republish_run`: five orders, billing idempotent on an id-set or a
   position store, the relay publishing one order again later; what each
@@ -7,7 +7,7 @@
   schedules whose fault rates are the knobs (explorer).
 * :func:`billing_schedule`: one seeded fault schedule around a learner's
   ``handler(conn, event)``, checking that every order is charged exactly
-  once (the build exercise of notebook 07, via
+  once (the build exercise of notebook 08, via
   :func:`~evtlib.course.scenarios.build_check.build_check`).
 
 All are pure and seeded: the same arguments give the same result.
@@ -54,7 +54,7 @@ __all__ = [
     "billing_schedule",
 ]
 
-#: The five orders of notebook 07: (customer, total).
+#: The five orders of notebook 08: (customer, total).
 ORDERS = (("ada", 30), ("bob", 20), ("ada", 15), ("cy", 40), ("bob", 25))
 
 
@@ -243,7 +243,7 @@ def draw_variant_sweep(tallies: dict[str, dict[str, int]], ax: Any = None) -> An
 
 # ---------------------------------------------------------------- the build exercise
 
-#: The learner's database: the ledger of notebook 07 and an empty ``processed`` table.
+#: The learner's database: the ledger of notebook 08 and an empty ``processed`` table.
 BUILD_SCHEMA = LEDGER_SCHEMA + "CREATE TABLE IF NOT EXISTS processed (event_id TEXT PRIMARY KEY);"
 
 

@@ -1,4 +1,4 @@
-"""Explorers of notebook 06, the transactional outbox: the poll interval, and how often processes die.
+"""Explorers of notebook 07, the transactional outbox: the poll interval, and how often processes die.
 
 * :func:`relay_delay` runs the outbox shop with a relay polling every
   ``poll_interval`` ms; :func:`draw_relay_delay` draws billing's consistency

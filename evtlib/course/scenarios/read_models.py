@@ -1,6 +1,6 @@
-"""Explorer of notebook 04: how long must a page wait to show a customer their own order?
+"""Explorer of notebook 05: how long must a page wait to show a customer their own order?
 
-:func:`own_writes` runs the sales dashboard of notebook 04 (a read model
+:func:`own_writes` runs the sales dashboard of notebook 05 (a read model
 folding ``OrderPlaced`` events, 12 ms per event on average) at a chosen
 load; :func:`draw_own_writes` draws each order's consistency lag against a
 page's waiting budget (``timeout_ms``) and says how many customers would

@@ -1,6 +1,6 @@
-"""Notebook 12 (on a real broker): explorers on the simulated counterparts of what it runs.
+"""Notebook 13 (on a real broker): explorers on the simulated counterparts of what it runs.
 
-Notebook 12 runs on a live RabbitMQ, where a slider would wait for the
+Notebook 13 runs on a live RabbitMQ, where a slider would wait for the
 network.  Its explorers turn the same knobs on the simulated brokers, whose
 profiles carry RabbitMQ's and Kafka's own defaults:
 

@@ -1,4 +1,4 @@
-"""Notebook 11 (related styles): explorers and the build exercise's sweep.
+"""Notebook 12 (related styles): explorers and the build exercise's sweep.
 
 * :func:`coupling_run`: request/response and events side by side while
   billing is down; the outage's start and length are the knobs (explorer).

@@ -1,6 +1,6 @@
-"""Notebook 09 (saga): explorers and the build exercise's fault sweep.
+"""Notebook 10 (saga): explorers and the build exercise's fault sweep.
 
-* :func:`checkout_run`: the checkout saga of notebook 09 (stock, coupon,
+* :func:`checkout_run`: the checkout saga of notebook 10 (stock, coupon,
   payment: the pivot, shipping) with a failing step and a failing
   compensation as knobs; its saga, for :func:`draw_checkout_run`.
 * :func:`fault_sweep`: random fault schedules through the orchestrated saga
@@ -134,7 +134,7 @@ def fault_sweep(
     probe = order_saga(Shop())
     tallies = {mode: dict.fromkeys(OUTCOMES, 0) for mode in ("naive", "orchestration")}
     for i in range(seed, seed + schedules):
-        rng = random.Random(f"nb09-sweep/{i}")
+        rng = random.Random(f"nb10-sweep/{i}")
         plans = []
         for s in probe.steps:
             if rng.random() < step_failure:

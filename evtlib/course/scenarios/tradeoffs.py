@@ -1,4 +1,4 @@
-"""Explorers of notebook 05: the knobs behind a retry storm and a lag spiral.
+"""Explorers of notebook 06: the knobs behind a retry storm and a lag spiral.
 
 * :func:`storm` runs :func:`~evtlib.course.scenarios.retry_storm` with a
   chosen number of billing consumers retrying in step and a chosen retry

@@ -1,4 +1,4 @@
-"""Notebook 10 (putting it together): explorers and the build exercise's fault sweep.
+"""Notebook 11 (putting it together): explorers and the build exercise's fault sweep.
 
 * :func:`chaos_run`: one fault schedule (its seed is the knob) through the
   whole shop, with the patterns or their naive twins, traced for a timeline.
@@ -80,7 +80,7 @@ def rated_schedule(
     network's duplicate rate; ``faulty``: the share of orders that are
     poison (a third of them) or transient; ``declined``: declined cards.
     """
-    rng = random.Random(f"nb10-rated/{seed}")
+    rng = random.Random(f"nb11-rated/{seed}")
     t, placed = 0.0, []
     for i in range(orders):
         t += rng.choice((5.0, 20.0, 60.0))

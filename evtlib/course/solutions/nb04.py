@@ -1,65 +1,53 @@
-"""Solutions to notebook 04's exercises (eventual consistency)."""
+"""Solutions to notebook 04's exercises (delivery guarantees)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from ...consumer import Consumer
 from ...events import Event
-from ..scenarios import lag_summary, shop
+from ...metrics import lag_series
+from ..scenarios import billing_crash, charge_tally, consumer_outage
 
 
-def ex1() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
-    """A pure fold: a new dict from the old state and one event."""
-
-    def largest(state: dict[str, Any], event: Event) -> dict[str, Any]:
-        return {
-            "orders": state.get("orders", 0) + 1,
-            "largest": max(state.get("largest", 0), event.data["total"]),
-        }
-
-    return largest
+def ex1() -> int:
+    """Everything handled since the last commit is handled again: count the doubles."""
+    return charge_tally(billing_crash("at-least-once", commit_every=10))["charged twice"]
 
 
-def ex2() -> int:
-    """Try 1, 2, 3... consumers until p99 consistency lag is under 200 ms."""
-    n = 1
-    while lag_summary(shop(consumers=n, rate=120, service_ms=15))["p99 consistency lag ms"] >= 200:
-        n += 1
-    return n
+def ex2() -> str:
+    """``drop-oldest`` discards waiting events; the producer is never told."""
+    return "drop-oldest"
 
 
-def ex3() -> float:
-    """Utilisation reaches 1 at rate * service_ms / 1000 = 1."""
-    return 1000 / 15
+def ex3() -> int:
+    """The lag peaks just before shipping comes back."""
+    run = consumer_outage(down_for=1000.0)
+    return max(lag_series(run.group, step=10.0).total)
 
 
-def ex4() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
-    """Count each event id once: the ids already folded live in the state."""
+def ex4() -> Callable[[Any, Callable[[Event], None]], Consumer]:
+    """At-least-once (commit after the charge), committing after every charge."""
 
-    def count_once(state: dict[str, Any], event: Event) -> dict[str, Any]:
-        seen = state.get("seen", frozenset())
-        if event.id in seen:
-            return state
-        return {
-            "orders": state.get("orders", 0) + 1,
-            "revenue": state.get("revenue", 0) + event.data["total"],
-            "seen": seen | {event.id},
-        }
+    def start_billing(broker: Any, charge: Callable[[Event], None]) -> Consumer:
+        return Consumer(
+            broker,
+            "billing",
+            "orders",
+            charge,
+            service_time=10,
+            delivery="at-least-once",
+            commit_every=1,
+        )
 
-    return count_once
+    return start_billing
 
 
-def near_miss_ex4() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
-    """Only the last id is remembered: a copy that comes after other events is counted again."""
+def near_miss_ex4() -> Callable[[Any, Callable[[Event], None]], Consumer]:
+    """At-least-once, but committing every 5 charges: some crashes redo 3 or 4 orders."""
 
-    def count_once(state: dict[str, Any], event: Event) -> dict[str, Any]:
-        if state.get("last") == event.id:
-            return state
-        return {
-            "orders": state.get("orders", 0) + 1,
-            "revenue": state.get("revenue", 0) + event.data["total"],
-            "last": event.id,
-        }
+    def start_billing(broker: Any, charge: Callable[[Event], None]) -> Consumer:
+        return Consumer(broker, "billing", "orders", charge, service_time=10, commit_every=5)
 
-    return count_once
+    return start_billing

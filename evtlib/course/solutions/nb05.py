@@ -1,53 +1,65 @@
-"""Solutions to notebook 05's exercises (benefits, trade-offs and failure modes)."""
+"""Solutions to notebook 05's exercises (eventual consistency)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
+from typing import Any
 
-from ..scenarios import lag_spiral, retry_storm
+from ...events import Event
+from ..scenarios import lag_summary, shop
 
 
-def ex1() -> dict[str, int]:
-    """Outbox for the dual write, idempotence for duplicates, DLQ and backoff, saga."""
-    return {
-        "dual write": 6,
-        "duplicates": 7,
-        "poison message": 8,
-        "retry storm": 8,
-        "half-finished order across services": 9,
-    }
+def ex1() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
+    """A pure fold: a new dict from the old state and one event."""
+
+    def largest(state: dict[str, Any], event: Event) -> dict[str, Any]:
+        return {
+            "orders": state.get("orders", 0) + 1,
+            "largest": max(state.get("largest", 0), event.data["total"]),
+        }
+
+    return largest
 
 
 def ex2() -> int:
-    """Grow the number of consumers until the provider falls over a second time."""
+    """Try 1, 2, 3... consumers until p99 consistency lag is under 200 ms."""
     n = 1
-    while len(retry_storm(consumers=n + 1).info["provider"].down) == 1:
+    while lag_summary(shop(consumers=n, rate=120, service_ms=15))["p99 consistency lag ms"] >= 200:
         n += 1
     return n
 
 
 def ex3() -> float:
-    """Grow the pause in 50 ms steps until billing starts giving up."""
-    pause = 50.0
-    while lag_spiral(pause + 50.0).info["gave_up"] == 0:
-        pause += 50.0
-    return pause
+    """Utilisation reaches 1 at rate * service_ms / 1000 = 1."""
+    return 1000 / 15
 
 
-def ex4() -> Callable[[int, random.Random], float]:
-    """Capped exponential backoff with full jitter (AWS architecture blog, 2015)."""
+def ex4() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
+    """Count each event id once: the ids already folded live in the state."""
 
-    def wait_ms(attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0, min(2000.0, 100.0 * 2 ** (attempt - 1)))
+    def count_once(state: dict[str, Any], event: Event) -> dict[str, Any]:
+        seen = state.get("seen", frozenset())
+        if event.id in seen:
+            return state
+        return {
+            "orders": state.get("orders", 0) + 1,
+            "revenue": state.get("revenue", 0) + event.data["total"],
+            "seen": seen | {event.id},
+        }
 
-    return wait_ms
+    return count_once
 
 
-def near_miss_ex4() -> Callable[[int, random.Random], float]:
-    """Capped exponential backoff without jitter: consumers that failed together stay in step."""
+def near_miss_ex4() -> Callable[[dict[str, Any], Event], dict[str, Any]]:
+    """Only the last id is remembered: a copy that comes after other events is counted again."""
 
-    def wait_ms(attempt: int, rng: random.Random) -> float:
-        return min(2000.0, 100.0 * 2 ** (attempt - 1))
+    def count_once(state: dict[str, Any], event: Event) -> dict[str, Any]:
+        if state.get("last") == event.id:
+            return state
+        return {
+            "orders": state.get("orders", 0) + 1,
+            "revenue": state.get("revenue", 0) + event.data["total"],
+            "last": event.id,
+        }
 
-    return wait_ms
+    return count_once

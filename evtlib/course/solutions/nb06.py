@@ -1,66 +1,53 @@
-"""Solutions to notebook 06's exercises (transactional outbox)."""
+"""Solutions to notebook 06's exercises (benefits, trade-offs and failure modes)."""
 
 from __future__ import annotations
 
-import sqlite3
+import random
 from collections.abc import Callable
 
-from ...broker import Broker
-from ...patterns.outbox import OrderService, OutboxRelay
-from ...patterns.outbox_scenarios import run_outbox_scenario
-from ...sim import Simulation
+from ..scenarios import lag_spiral, retry_storm
 
 
-def ex1() -> str:
-    """Published, then the relay died before writing ``sent_at``: it publishes the row again."""
-    return "relay-after-publish"
+def ex1() -> dict[str, int]:
+    """Outbox for the dual write, idempotence for duplicates, DLQ and backoff, saga."""
+    return {
+        "dual write": 6,
+        "duplicates": 7,
+        "poison message": 8,
+        "retry storm": 8,
+        "half-finished order across services": 9,
+    }
 
 
 def ex2() -> int:
-    """One duplicate per crash between publish and mark."""
-    return run_outbox_scenario(
-        0, crash_points={"relay-after-publish": [1, 2, 3]}, n_orders=8
-    ).duplicates
+    """Grow the number of consumers until the provider falls over a second time."""
+    n = 1
+    while len(retry_storm(consumers=n + 1).info["provider"].down) == 1:
+        n += 1
+    return n
 
 
-def ex3() -> int:
-    """The two unsent rows stay: clean-up never deletes what was not published."""
-    sim = Simulation(seed=1)
-    broker = Broker(sim)
-    broker.create_topic("orders")
-    service = OrderService(sim)
-    relay = OutboxRelay(sim, service.db, broker, "orders", batch_size=3, start=False)
-    for _ in range(5):
-        service.place_order("ada", 10)
-    relay.poll()
-    sim.run(until=100)
-    relay.cleanup(retention_ms=0)
-    return len(service.outbox())
+def ex3() -> float:
+    """Grow the pause in 50 ms steps until billing starts giving up."""
+    pause = 50.0
+    while lag_spiral(pause + 50.0).info["gave_up"] == 0:
+        pause += 50.0
+    return pause
 
 
-def ex4() -> Callable[[sqlite3.Connection, Callable[[str], None], float], None]:
-    """Unsent rows in commit order: publish, then mark sent (a crash in between republishes)."""
+def ex4() -> Callable[[int, random.Random], float]:
+    """Capped exponential backoff with full jitter (AWS architecture blog, 2015)."""
 
-    def relay_once(conn: sqlite3.Connection, publish: Callable[[str], None], now: float) -> None:
-        rows = conn.execute(
-            "SELECT seq, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq"
-        ).fetchall()
-        for seq, payload in rows:
-            publish(payload)
-            conn.execute("UPDATE outbox SET sent_at = ? WHERE seq = ?", (now, seq))
+    def wait_ms(attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(2000.0, 100.0 * 2 ** (attempt - 1)))
 
-    return relay_once
+    return wait_ms
 
 
-def near_miss_ex4() -> Callable[[sqlite3.Connection, Callable[[str], None], float], None]:
-    """Mark first, publish after: a crash in between loses the event (at-most-once)."""
+def near_miss_ex4() -> Callable[[int, random.Random], float]:
+    """Capped exponential backoff without jitter: consumers that failed together stay in step."""
 
-    def relay_once(conn: sqlite3.Connection, publish: Callable[[str], None], now: float) -> None:
-        rows = conn.execute(
-            "SELECT seq, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq"
-        ).fetchall()
-        for seq, payload in rows:
-            conn.execute("UPDATE outbox SET sent_at = ? WHERE seq = ?", (now, seq))
-            publish(payload)
+    def wait_ms(attempt: int, rng: random.Random) -> float:
+        return min(2000.0, 100.0 * 2 ** (attempt - 1))
 
-    return relay_once
+    return wait_ms

@@ -1,45 +1,50 @@
-"""Solutions to notebook 08's exercises (dead-letter queue)."""
+"""Solutions to notebook 08's exercises (idempotent consumer)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from ...patterns.dlq_scenarios import head_of_line, retry_storm
-from ...patterns.retry import RetryPolicy
-
-
-def ex1() -> float:
-    """100 + 200 + 400 + 800 ms: four waits between five attempts."""
-    return sum(RetryPolicy(5, backoff="exponential", base=100, jitter="none").delays())
+from ...patterns import charge_customer
+from ...patterns.idempotent_scenarios import retention_demo
 
 
-def ex2() -> int:
-    """All 37 orders that are not poison."""
-    return head_of_line(dead_letter=True, poison=(5, 20, 35)).handled
+def ex1() -> str:
+    """Only the event id is the same in a republished copy; the offset is new."""
+    return "id-set"
+
+
+def ex2() -> float:
+    """Ids must outlive the duplicate: 500 ms is kept until (not before) the duplicate arrives."""
+    return min(r for r in (100, 250, 500, 1000) if not retention_demo(r, 500).duplicate_applied)
 
 
 def ex3() -> str:
-    """With more clients, full jitter's wider spread wins over equal jitter."""
-    return min(("none", "full", "equal"), key=lambda j: retry_storm(j, clients=40).finished_at)
+    """Between the charge's transaction and the processed row's: the row is missing."""
+    return "after-effect"
 
 
-def ex4() -> Callable[[BaseException, int], float | None]:
-    """Retry what can pass, with exponential backoff; dead-letter the rest, and after 6 attempts."""
+def ex4() -> Callable[[Any, Any], None]:
+    """The processed row and the charge in the caller's one transaction: both or neither."""
 
-    def decide(error: BaseException, attempt: int) -> float | None:
-        if not isinstance(error, (TimeoutError, ConnectionError)):
-            return None  # a PoisonError: no retry will fix it
-        if attempt >= 6:
-            return None
-        return 100.0 * 2 ** (attempt - 1)  # 100, 200, 400, 800, 1600 ms
+    def charge_once(conn: Any, event: Any) -> None:
+        seen = conn.execute("SELECT 1 FROM processed WHERE event_id = ?", (event.id,))
+        if seen.fetchone() is not None:
+            return
+        conn.execute("INSERT INTO processed (event_id) VALUES (?)", (event.id,))
+        charge_customer(conn, event)
 
-    return decide
+    return charge_once
 
 
-def near_miss_ex4() -> Callable[[BaseException, int], float | None]:
-    """Four attempts 100 ms apart: too short for an outage of up to 800 ms."""
+def near_miss_ex4() -> Callable[[Any, Any], None]:
+    """Ids kept in Python memory: a crash inside the transaction rolls the charge back, not the id."""
+    seen: set[str] = set()
 
-    def decide(error: BaseException, attempt: int) -> float | None:
-        return None if attempt >= 4 else 100.0
+    def charge_once(conn: Any, event: Any) -> None:
+        if event.id in seen:
+            return
+        seen.add(event.id)
+        charge_customer(conn, event)
 
-    return decide
+    return charge_once

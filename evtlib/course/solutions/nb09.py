@@ -1,79 +1,45 @@
-"""Solutions to notebook 09's exercises (sagas)."""
+"""Solutions to notebook 09's exercises (dead-letter queue)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from ...patterns.saga import FailurePlan
-from ...patterns.saga.scenarios import run_order
+from ...patterns.dlq_scenarios import head_of_line, retry_storm
+from ...patterns.retry import RetryPolicy
 
 
-def ex1() -> list[str]:
-    """Stock then coupon succeeded; they are undone newest first."""
-    return ["coupon", "stock"]
+def ex1() -> float:
+    """100 + 200 + 400 + 800 ms: four waits between five attempts."""
+    return sum(RetryPolicy(5, backoff="exponential", base=100, jitter="none").delays())
 
 
 def ex2() -> int:
-    """One first try and three retries: the fourth failure in a row is the last straw."""
-    n = 1
-    while (
-        run_order(failures=[FailurePlan("shipping", times=n)]).sagas[0].state != "needs-attention"
-    ):
-        n += 1
-    return n
+    """All 37 orders that are not poison."""
+    return head_of_line(dead_letter=True, poison=(5, 20, 35)).handled
 
 
-def ex3() -> set[str]:
-    """Only the naive twin leaves the stock reserved after a declined card."""
-    return {"naive"}
+def ex3() -> str:
+    """With more clients, full jitter's wider spread wins over equal jitter."""
+    return min(("none", "full", "equal"), key=lambda j: retry_storm(j, clients=40).finished_at)
 
 
-Reaction = Callable[[dict[str, Any], Any], list[tuple[str, dict[str, Any]]]]
+def ex4() -> Callable[[BaseException, int], float | None]:
+    """Retry what can pass, with exponential backoff; dead-letter the rest, and after 6 attempts."""
+
+    def decide(error: BaseException, attempt: int) -> float | None:
+        if not isinstance(error, (TimeoutError, ConnectionError)):
+            return None  # a PoisonError: no retry will fix it
+        if attempt >= 6:
+            return None
+        return 100.0 * 2 ** (attempt - 1)  # 100, 200, 400, 800, 1600 ms
+
+    return decide
 
 
-def ex4() -> Reaction:
-    """Skip seen event ids; reserve or refuse; release exactly what the order reserved."""
+def near_miss_ex4() -> Callable[[BaseException, int], float | None]:
+    """Four attempts 100 ms apart: too short for an outage of up to 800 ms."""
 
-    def inventory(state: dict[str, Any], event: Any) -> list[tuple[str, dict[str, Any]]]:
-        seen = state.setdefault("seen", set())
-        if event.id in seen:
-            return []  # a duplicate delivery: already handled
-        seen.add(event.id)
-        order = event.data["order_id"]
-        if event.type == "OrderPlaced":
-            qty = event.data["qty"]
-            if qty > state["stock"]:
-                return [("StockReservationFailed", {})]
-            state["stock"] -= qty
-            state["reserved"][order] = qty
-            return [("StockReserved", {})]
-        if event.type == "PaymentFailed":  # the compensation
-            state["stock"] += state["reserved"].pop(order, 0)
-            return [("StockReleased", {})]
-        return []
+    def decide(error: BaseException, attempt: int) -> float | None:
+        return None if attempt >= 4 else 100.0
 
-    return inventory
-
-
-def near_miss_ex4() -> Reaction:
-    """No event ids kept: a duplicate PaymentFailed releases the units twice."""
-
-    def inventory(state: dict[str, Any], event: Any) -> list[tuple[str, dict[str, Any]]]:
-        order = event.data["order_id"]
-        if event.type == "OrderPlaced":
-            if order in state["reserved"]:
-                return []
-            qty = event.data["qty"]
-            if qty > state["stock"]:
-                return [("StockReservationFailed", {})]
-            state["stock"] -= qty
-            state["reserved"][order] = qty
-            return [("StockReserved", {})]
-        if event.type == "PaymentFailed":
-            state["stock"] += event.data["qty"]
-            state["reserved"].pop(order, None)
-            return [("StockReleased", {})]
-        return []
-
-    return inventory
+    return decide

@@ -1,46 +1,50 @@
-"""Solutions to notebook 11's exercises (related styles)."""
+"""Solutions to notebook 11's exercises (putting it together)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ..styles import shipping_labels, unique_usernames
+from ..chaos import run_schedule
 
 
-def ex1() -> int:
-    """Read the count from the run itself."""
-    return shipping_labels(False, down=(100, 400)).counts["failed callbacks"]
+def ex1() -> dict[str, str]:
+    """Outbox: nothing lost; idempotence: nothing twice; saga: nothing half; DLQ: nothing vanishes."""
+    return {
+        "events lost": "outbox",
+        "effects duplicated": "idempotent consumer",
+        "sagas half-done": "saga",
+        "events vanished": "dead-letter queue",
+    }
 
 
 def ex2() -> int:
-    """Widen the gap until the view has caught up before the second check."""
-    gap = 1
-    while unique_usernames("event", gap=gap + 1).counts["accepted"] == 2:
-        gap += 1
-    return gap
+    """Walk the seeds until a network duplicate starts a second saga."""
+    seed = 0
+    while run_schedule(seed, patterns=False).counts["effects duplicated"] == 0:
+        seed += 1
+    return seed
 
 
-def ex3() -> Any:
-    """A pure fold: a new dict per event; unknown event types leave the state as it is."""
+def ex3() -> Callable[..., None]:
+    """Skip ids seen; start the saga; remember the id only once it started; let failures through."""
 
-    def available(state: dict[str, int], event: Any) -> dict[str, int]:
-        if event.type not in ("StockReceived", "StockReserved", "StockReleased"):
-            return state
-        sku, qty = event.data["sku"], event.data["qty"]
-        change = -qty if event.type == "StockReserved" else qty
-        return {**state, sku: state.get(sku, 0) + change}
+    def fulfil(event: Any, seen: set[str], start_saga: Callable[[Any], Any]) -> None:
+        if event.id in seen:
+            return  # a duplicate: this order's saga already started
+        start_saga(event)  # raises for now or for ever: the consumer retries, then dead-letters
+        seen.add(event.id)
 
-    return available
+    return fulfil
 
 
-def near_miss_ex3() -> Any:
-    """Right numbers, but the state is changed in place: a snapshot changes with it."""
+def near_miss_ex3() -> Callable[..., None]:
+    """The id remembered before the saga started: a retried transient order is skipped."""
 
-    def available(state: dict[str, int], event: Any) -> dict[str, int]:
-        if event.type not in ("StockReceived", "StockReserved", "StockReleased"):
-            return state
-        sku, qty = event.data["sku"], event.data["qty"]
-        state[sku] = state.get(sku, 0) + (-qty if event.type == "StockReserved" else qty)
-        return state
+    def fulfil(event: Any, seen: set[str], start_saga: Callable[[Any], Any]) -> None:
+        if event.id in seen:
+            return
+        seen.add(event.id)
+        start_saga(event)
 
-    return available
+    return fulfil

@@ -1,36 +1,46 @@
-"""Solutions to notebook 12's exercises (on a real broker)."""
+"""Solutions to notebook 12's exercises (related styles)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
-from ...events import Event
+from ..styles import shipping_labels, unique_usernames
 
 
-def ex1() -> str:
-    """Topic, group, partition, joined by dots."""
-    return "orders.billing.2"
+def ex1() -> int:
+    """Read the count from the run itself."""
+    return shipping_labels(False, down=(100, 400)).counts["failed callbacks"]
 
 
 def ex2() -> int:
-    """Five deliveries are the first one plus four returns."""
-    return 5 - 1
+    """Widen the gap until the view has caught up before the second check."""
+    gap = 1
+    while unique_usernames("event", gap=gap + 1).counts["accepted"] == 2:
+        gap += 1
+    return gap
 
 
-def ex3() -> Callable[[Event], bool]:
-    """Good means a number above 0 as the total; anything else can never be charged."""
+def ex3() -> Any:
+    """A pure fold: a new dict per event; unknown event types leave the state as it is."""
 
-    def valid(event: Event) -> bool:
-        total = event.data.get("total")
-        return isinstance(total, (int, float)) and not isinstance(total, bool) and total > 0
+    def available(state: dict[str, int], event: Any) -> dict[str, int]:
+        if event.type not in ("StockReceived", "StockReserved", "StockReleased"):
+            return state
+        sku, qty = event.data["sku"], event.data["qty"]
+        change = -qty if event.type == "StockReserved" else qty
+        return {**state, sku: state.get(sku, 0) + change}
 
-    return valid
+    return available
 
 
-def near_miss_ex3() -> Callable[[Event], bool]:
-    """Checks the type of the total but forgets that 0 and negative totals never pass."""
+def near_miss_ex3() -> Any:
+    """Right numbers, but the state is changed in place: a snapshot changes with it."""
 
-    def valid(event: Event) -> bool:
-        return isinstance(event.data.get("total"), (int, float))
+    def available(state: dict[str, int], event: Any) -> dict[str, int]:
+        if event.type not in ("StockReceived", "StockReserved", "StockReleased"):
+            return state
+        sku, qty = event.data["sku"], event.data["qty"]
+        state[sku] = state.get(sku, 0) + (-qty if event.type == "StockReserved" else qty)
+        return state
 
-    return valid
+    return available

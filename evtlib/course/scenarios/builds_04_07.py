@@ -1,4 +1,4 @@
-"""Fault schedules for the build exercises of notebooks 03-06.
+"""Fault schedules for the build exercises of notebooks 04-07.
 
 Each ``*_schedule(answer, seed, trace)`` builds one small seeded run around
 the learner's code, checks the invariants from what really happened, and

@@ -1,4 +1,4 @@
-"""The fault schedules behind the build exercises of notebooks 03-06: each wrong idea breaks its invariant."""
+"""The fault schedules behind the build exercises of notebooks 04-07: each wrong idea breaks its invariant."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from evtlib import Consumer  # noqa: E402
-from evtlib.course.exercises import nb03, nb04, nb05, nb06  # noqa: E402
+from evtlib.course.exercises import nb04, nb05, nb06, nb07  # noqa: E402
 from evtlib.course.scenarios.build_check import sweep  # noqa: E402
-from evtlib.course.scenarios.builds_03_06 import (  # noqa: E402
+from evtlib.course.scenarios.builds_04_07 import (  # noqa: E402
     billing_schedule,
     fold_schedule,
     relay_schedule,
     retry_schedule,
 )
-from evtlib.course.solutions import nb03 as s03  # noqa: E402
-from evtlib.course.solutions import nb04 as s04  # noqa: E402
-from evtlib.course.solutions import nb05 as s05  # noqa: E402
-from evtlib.course.solutions import nb06 as s06  # noqa: E402
+from evtlib.course.solutions import nb04 as s03  # noqa: E402
+from evtlib.course.solutions import nb05 as s04  # noqa: E402
+from evtlib.course.solutions import nb06 as s05  # noqa: E402
+from evtlib.course.solutions import nb07 as s06  # noqa: E402
 
 N = 40  # schedules per sweep here; the notebooks' checks run 200
 
@@ -135,7 +135,7 @@ def test_a_schedule_is_the_same_on_every_run():
     assert any(first)
 
 
-@pytest.mark.parametrize("module", [nb03, nb04, nb05, nb06], ids=["nb03", "nb04", "nb05", "nb06"])
+@pytest.mark.parametrize("module", [nb04, nb05, nb06, nb07], ids=["nb04", "nb05", "nb06", "nb07"])
 def test_each_build_check_prints_a_hint_and_never_raises(module, capsys):
     """No answer, and an answer of the wrong shape: a hint each, no exception."""
     assert module.check_ex4(None) is False

@@ -1,4 +1,4 @@
-"""Notebooks 07-12: the explorers' scenario functions and the build exercises' sweeps."""
+"""Notebooks 08-13: the explorers' scenario functions and the build exercises' sweeps."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_build_check_reports_the_learners_exception_and_never_raises(capsys):
     assert "ZeroDivisionError" in (out := capsys.readouterr().out) and "H-error" in out
 
 
-# --------------------------------------------------------------------------- notebook 07
+# --------------------------------------------------------------------------- notebook 08
 
 
 def test_republish_run_id_set_vs_position_and_retention():
@@ -111,7 +111,7 @@ def test_variant_sweep_only_the_atomic_id_set_never_fails():
 
 
 def test_billing_schedule_finds_duplicates_and_rollback_misses():
-    from evtlib.course.solutions.nb07 import ex4, near_miss_ex4
+    from evtlib.course.solutions.nb08 import ex4, near_miss_ex4
     from evtlib.patterns import charge_customer
 
     naive = bc.sweep(nb07s.billing_schedule, charge_customer, schedules=40)
@@ -122,7 +122,7 @@ def test_billing_schedule_finds_duplicates_and_rollback_misses():
     assert memory.first.trace is not None  # drawn as the first breaking schedule's timeline
 
 
-# --------------------------------------------------------------------------- notebook 08
+# --------------------------------------------------------------------------- notebook 09
 
 
 def test_poison_run_policy_decides_how_long_the_partition_waits():
@@ -149,7 +149,7 @@ def test_storm_run_jitter_spreads_the_retries():
 
 def test_retry_schedule_sorts_the_ways_a_decision_fails():
     from evtlib.course.scenarios import dead_letters as nb08s
-    from evtlib.course.solutions.nb08 import ex4, near_miss_ex4
+    from evtlib.course.solutions.nb09 import ex4, near_miss_ex4
 
     assert bc.sweep(nb08s.retry_schedule, ex4()).ok
     near = bc.sweep(nb08s.retry_schedule, near_miss_ex4())
@@ -164,7 +164,7 @@ def test_retry_schedule_sorts_the_ways_a_decision_fails():
     assert set(bad.kinds) == {"error"}
 
 
-# --------------------------------------------------------------------------- notebook 09
+# --------------------------------------------------------------------------- notebook 10
 
 
 def test_checkout_run_failing_step_and_compensation():
@@ -198,7 +198,7 @@ def test_fault_sweep_only_the_naive_sequence_leaves_orders_half_done():
 
 def test_inventory_schedule_catches_missing_and_doubled_compensations():
     from evtlib.course.scenarios import sagas as nb09s
-    from evtlib.course.solutions.nb09 import ex4, near_miss_ex4
+    from evtlib.course.solutions.nb10 import ex4, near_miss_ex4
 
     assert bc.sweep(nb09s.inventory_schedule, ex4()).ok
     near = bc.sweep(nb09s.inventory_schedule, near_miss_ex4())
@@ -209,7 +209,7 @@ def test_inventory_schedule_catches_missing_and_doubled_compensations():
     assert set(bad.kinds) == {"error"}
 
 
-# --------------------------------------------------------------------------- notebook 10
+# --------------------------------------------------------------------------- notebook 11
 
 
 def test_chaos_run_and_rated_chaos():
@@ -229,7 +229,7 @@ def test_chaos_run_and_rated_chaos():
 
 def test_fulfilment_schedule_finds_duplicates_and_vanished_orders():
     from evtlib.course.scenarios import whole_shop as nb10s
-    from evtlib.course.solutions.nb10 import ex3, near_miss_ex3
+    from evtlib.course.solutions.nb11 import ex3, near_miss_ex3
 
     assert bc.sweep(nb10s.fulfilment_schedule, ex3(), schedules=60).ok
     assert set(bc.sweep(nb10s.fulfilment_schedule, near_miss_ex3(), schedules=30).kinds) == {
@@ -242,7 +242,7 @@ def test_fulfilment_schedule_finds_duplicates_and_vanished_orders():
     assert set(bc.sweep(nb10s.fulfilment_schedule, naive, schedules=30).kinds) == {"duplicated"}
 
 
-# --------------------------------------------------------------------------- notebook 11
+# --------------------------------------------------------------------------- notebook 12
 
 
 def test_coupling_and_callback_runs():
@@ -264,7 +264,7 @@ def test_coupling_and_callback_runs():
 
 def test_projection_schedule_sorts_wrong_folds():
     from evtlib.course.scenarios import related_styles as nb11s
-    from evtlib.course.solutions.nb11 import ex3, near_miss_ex3
+    from evtlib.course.solutions.nb12 import ex3, near_miss_ex3
     from evtlib.course.styles import fixed_stock
 
     assert bc.sweep(nb11s.projection_schedule, ex3()).ok

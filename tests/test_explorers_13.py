@@ -1,4 +1,4 @@
-"""Notebook 12's explorers: the simulated counterparts of what it runs on RabbitMQ."""
+"""Notebook 13's explorers: the simulated counterparts of what it runs on RabbitMQ."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_the_guard_schedule_tells_a_retried_poison_order_from_a_rejected_good_on
     """The build exercise's runs: a guard that lets poison through is caught retrying it; one
     that rejects everything is caught dead-lettering a good order; the solution passes."""
     from evtlib.course.scenarios.real_broker import guard_schedule
-    from evtlib.course.solutions.nb12 import ex3
+    from evtlib.course.solutions.nb13 import ex3
 
     assert guard_schedule(lambda e: True, 0).kind == "retried"
     assert guard_schedule(lambda e: False, 0).kind == "rejected-good"

@@ -1,4 +1,4 @@
-"""The explorers of notebooks 01-06: seeded scenarios that return data, draw functions that redraw in place."""
+"""The explorers of notebooks 01-07: seeded scenarios that return data, draw functions that redraw in place."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_the_notebooks_explorer_builds_and_answers_a_change(scenario, draw, spec
 
 
 def test_crash_outcomes_are_the_notebooks_billing_crash():
-    """The default tallies are notebook 03's: one never charged, two charged twice."""
+    """The default tallies are notebook 04's: one never charged, two charged twice."""
     tallies = crash_outcomes()
     assert tallies["at-most-once"] == charge_tally(billing_crash("at-most-once"))
     assert tallies["at-least-once"]["charged twice"] == 2
