@@ -147,10 +147,10 @@ def test_crash_outcomes_are_the_notebooks_billing_crash():
     assert crash_outcomes(commit_every=1)["at-least-once"]["charged twice"] == 0
 
 
-def test_the_tolerant_reader_is_silently_wrong_and_the_upcaster_right():
-    """Half the log at version 1: the tolerant reader misreads half, strict stops, the upcaster reads all."""
+def test_the_defaulting_reader_is_silently_wrong_and_the_upcaster_right():
+    """Half the log at version 1: the defaulting reader misreads half, strict stops, the upcaster reads all."""
     t = schema_rollout(old_share=50, events=40)
-    assert t["tolerant"]["silently wrong"] == 20 and t["tolerant"]["failed"] == 0
+    assert t["defaulting"]["silently wrong"] == 20 and t["defaulting"]["failed"] == 0
     assert t["strict"] == {
         "read right": 0,
         "silently wrong": 0,

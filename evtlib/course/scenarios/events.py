@@ -111,7 +111,7 @@ def draw_chains(run: Run, ax: Any = None) -> Any:
 
 
 #: The readers :func:`schema_rollout` compares.
-READERS = ("strict", "tolerant", "upcaster")
+READERS = ("strict", "defaulting", "upcaster")
 #: What a reader does when reading an event raises: stop there (at-least-once) or skip it.
 ON_ERROR = ("stop", "skip")
 #: The outcomes :func:`schema_rollout` counts, per reader.
@@ -151,7 +151,9 @@ def schema_rollout(
     oldest ``old_share`` % of ``events`` events are version 1.  Readers:
 
     * ``strict``: ``data["total_cents"]``, raises ``KeyError`` on an old event;
-    * ``tolerant``: ``data.get("total_cents", 0)``, reads an old order as 0, silently;
+    * ``defaulting``: ``data.get("total_cents", 0)``, reads an old order as 0, silently
+      (not Fowler's Tolerant Reader, which ignores fields it does not use but
+      still requires the ones it does);
     * ``upcaster``: an :class:`~evtlib.Upcaster` v1 -> v2 first, then strict.
 
     ``on_error`` is what a reader does when reading raises: ``"stop"`` (an
@@ -174,7 +176,7 @@ def schema_rollout(
     }
     readers = {
         "strict": lambda e: e.data["total_cents"],
-        "tolerant": lambda e: e.data.get("total_cents", 0),
+        "defaulting": lambda e: e.data.get("total_cents", 0),
         "upcaster": lambda e: upcaster.upcast(e).data["total_cents"],
     }
     out: dict[str, dict[str, int]] = {}
@@ -199,11 +201,11 @@ def draw_rollout(tallies: dict[str, dict[str, int]], ax: Any = None) -> Any:
     from ...viz import draw_tallies
 
     events = sum(next(iter(tallies.values())).values())
-    wrong = tallies["tolerant"]["silently wrong"]
+    wrong = tallies["defaulting"]["silently wrong"]
     return draw_tallies(
         tallies,
         ax=ax,
         order=ROLLOUT_OUTCOMES,
         ylabel="events",
-        title=f"{events} events: the tolerant reader got {wrong} wrong and said nothing",
+        title=f"{events} events: the defaulting reader got {wrong} wrong and said nothing",
     )
