@@ -11,6 +11,7 @@ from .consumer import Consumer, Delivery
 from .events import Event
 from .outcome import SETTLED, Outcome
 from .protocols import BrokerBackend
+from .queues import QueueBroker
 
 __all__ = ["ReadModel"]
 
@@ -68,9 +69,16 @@ class ReadModel(Consumer):
     def caught_up(self) -> bool:
         """Whether every published event of its topics has been applied.
 
-        On a backend without offsets (a queue: RabbitMQ), whether its group
-        has nothing left waiting.
+        On a queue broker (``profile="rabbitmq"``, ``"sqs"``, ``"sqs-fifo"``,
+        ``"service-bus"``), which has no offsets: whether its subscription
+        has nothing waiting (delayed messages included) and nothing in
+        flight (a message a member holds, handling it or waiting to retry
+        it, is not applied yet).  On a real RabbitMQ, whether its group has
+        nothing left waiting.
         """
+        if isinstance(self.broker, QueueBroker):
+            stats = self.group.stats()
+            return stats["waiting"] == 0 and stats["in_flight"] == 0
         if not isinstance(self.broker, Broker):
             return self.group.lag() == 0
         return all(

@@ -294,9 +294,13 @@ def test_at_most_once_deletes_on_send_so_a_failure_is_a_counted_loss():
 
 def test_a_dead_letter_consumer_uses_native_dead_lettering_where_the_profile_has_it():
     """The application can dead-letter a Service Bus message itself, with its own reason
-    (learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues); on SQS the
-    consumer publishes the letter to its dead-letter topic and deletes the message."""
-    for name, native in (("service-bus", True), ("sqs", False)):
+    (learn.microsoft.com/azure/service-bus-messaging/service-bus-dead-letter-queues); a RabbitMQ
+    consumer rejects it to the queue's dead-letter exchange, reason ``rejected``
+    (www.rabbitmq.com/docs/dlx); SQS has no such call: the consumer sends it to the queue's
+    dead-letter queue and deletes it
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html).
+    Either way it lands in its own subscription's dead-letter queue, not on a topic."""
+    for name, reason in (("service-bus", "failed"), ("sqs", "failed"), ("rabbitmq", "rejected")):
         sim = Simulation(0)
         b = Broker(sim, profile=name)
         b.create_topic("orders")
@@ -305,10 +309,8 @@ def test_a_dead_letter_consumer_uses_native_dead_lettering_where_the_profile_has
         b.publish("orders", ev(0))
         sim.run()
         stats = b.groups["billing"].stats()
-        if native:
-            assert b.dead_letters("billing") == [(ev(0), "failed", 2)]
-        else:
-            assert b.dead_letters("billing") == [] and b.topics["orders.dlq"].published == 1
+        assert b.dead_letters("billing") == [(ev(0), reason, 2)], name
+        assert b.topics["orders.dlq"].published == 0
         assert conserved(stats) and stats["waiting"] == stats["in_flight"] == 0
 
 

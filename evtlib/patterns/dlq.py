@@ -26,6 +26,19 @@ same content), so an idempotent consumer handles it exactly once.  The
 trade-off: it now arrives after events with the same key that were
 published later, so order per key is lost for it.
 
+On a broker of the queue family (``Broker(sim, profile="rabbitmq" | "sqs" |
+"sqs-fifo" | "service-bus")``) the pattern uses the broker's own
+dead-lettering: a dead-lettered message goes to the dead-letter queue of
+*its subscription* (RabbitMQ ``basic.reject`` to the queue's dead-letter
+exchange, Service Bus ``DeadLetterMessage`` with the application's reason,
+SQS: the consumer sends it to the queue's dead-letter queue and deletes it,
+SQS having no call for that), next to what the broker dead-lettered itself
+(delivery limit, time to live, a full queue).  :class:`DeadLetterQueue`
+reads those, and its redrive sends each message back to the queue of the
+subscription that failed on it, and to no other (SQS ``StartMessageMoveTask``
+to the source queue), as the same event with a new delivery count.  A queue
+has no offsets: the consumer keys a message's failures by its event id.
+
 Trace kinds written here: ``retried`` (with the wait), ``dead-lettered``
 (with the reason) and ``redriven``.
 """
@@ -44,6 +57,7 @@ from ..consumer import Consumer, Delivery
 from ..events import Event, thaw
 from ..outcome import Outcome, dead_letter
 from ..protocols import BrokerBackend
+from ..queues import QueueBroker
 from .retry import RetryPolicy
 
 __all__ = [
@@ -56,6 +70,7 @@ __all__ = [
     "REASONS",
     "DEAD_LETTER_TYPE",
     "check_redrive",
+    "where_of",
 ]
 
 #: Why an event was dead-lettered: it kept failing, it was invalid, it was too old.
@@ -150,6 +165,22 @@ class DeadLetterRecord:
         )
 
 
+Where = tuple[str, int, "int | str"]
+
+
+def where_of(delivery: Delivery) -> Where:
+    """What identifies the message of ``delivery`` for its failures and successes.
+
+    On a log: ``(topic, partition, offset)``.  A queue has no offsets
+    (``offset`` is -1): ``(topic, -1, event id)``, the message's id in its
+    queue (a broker's duplicate of a message has the same event id, and is
+    the same message to an idempotent consumer).
+    """
+    if delivery.offset >= 0:
+        return (delivery.topic, delivery.partition, delivery.offset)
+    return (delivery.topic, -1, delivery.event.id)
+
+
 def _require_dead_letter_topic(broker: Broker, name: str, what: str) -> None:
     if not isinstance(name, str) or name not in broker.topics:
         known = ", ".join(broker.topics) or "none yet"
@@ -241,12 +272,16 @@ class DeadLetterConsumer(Consumer):
         #: Events this consumer handled successfully / dead-lettered.
         self.succeeded = 0
         self.dead_letters: builtins.list[DeadLetterRecord] = []
-        #: ``(topic, partition, offset)`` of every delivery that succeeded.
-        self.handled_offsets: set[tuple[str, int, int]] = set()
-        # First and last failure time of offsets that failed and are not settled yet.
-        self._failures: dict[tuple[str, int, int], tuple[float, float]] = {}
+        #: ``(topic, partition, offset)`` of every delivery that succeeded; on a queue,
+        #: which has no offsets, ``(topic, -1, event id)`` (see :func:`where_of`).
+        self.handled_offsets: set[Where] = set()
+        # First and last failure time of messages that failed and are not settled yet.
+        self._failures: dict[Where, tuple[float, float]] = {}
         super().__init__(broker, name, topic_list, handler, **kwargs)
         self._retry_rng = self.sim.rng_for(f"{self.name}/retry")
+        if isinstance(broker, QueueBroker):
+            # The subscription's dead letters are what this dead-letter topic's view lists.
+            self.group.use_dead_letter_topic(dlq)
 
     # -- the hooks -----------------------------------------------------------
 
@@ -274,13 +309,13 @@ class DeadLetterConsumer(Consumer):
         try:
             self._action(event)
         except Exception as exc:
-            where = (delivery.topic, delivery.partition, delivery.offset)
+            where = where_of(delivery)
             first, _ = self._failures.get(where, (now, now))
             self._failures[where] = (first, now)
             if self.policy.gives_up_after(delivery.attempt):
                 return self._dead_letter(delivery, "failed", type(exc).__name__, str(exc))
             raise  # the core traces "failed" and asks retry_after() how long to wait
-        where = (delivery.topic, delivery.partition, delivery.offset)
+        where = where_of(delivery)
         self._failures.pop(where, None)
         self.handled_offsets.add(where)
         self.succeeded += 1
@@ -310,8 +345,7 @@ class DeadLetterConsumer(Consumer):
     ) -> Outcome:
         sim = self.sim
         now = sim.now
-        where = (delivery.topic, delivery.partition, delivery.offset)
-        first, last = self._failures.pop(where, (now, now))
+        first, last = self._failures.pop(where_of(delivery), (now, now))
         original = delivery.event
         record = DeadLetterRecord(
             event=original,
@@ -404,6 +438,35 @@ def check_redrive(
         checks.integer("limit", limit, min=0)
 
 
+def _broker_reason(reason: str) -> str:
+    """One of :data:`REASONS` for what a queue broker says (as RabbitMQ's ``x-death`` reasons)."""
+    if reason.startswith(("expired", "TTLExpired", "MessageRetentionPeriod")):
+        return "expired"
+    if reason.startswith(("maxlen", "rejected")):
+        return "rejected"
+    return "failed"
+
+
+def _broker_record(msg: Any, reason: str, subscription: str, broker: str) -> DeadLetterRecord:
+    """The record of a message a queue broker dead-lettered itself: what the broker knows."""
+    word = reason.split(" ", 1)[0]
+    return DeadLetterRecord(
+        event=msg.event,
+        reason=_broker_reason(reason),
+        attempts=msg.count,
+        first_failure=msg.dead_at,
+        last_failure=msg.dead_at,
+        topic=msg.topic,
+        partition=0,
+        offset=-1,
+        group=subscription,
+        consumer=broker,
+        error_type=word,
+        error_message=f"dead-lettered by the broker: {reason}",
+        dead_lettered_at=msg.dead_at,
+    )
+
+
 class DeadLetterQueue:
     """A view of a dead-letter topic: list, count and redrive what is in it.
 
@@ -424,9 +487,12 @@ class DeadLetterQueue:
         self.name = f"redrive:{topic}"
         #: Redrives scheduled by this view, in order.
         self.redriven: builtins.list[RedriveStep] = []
-        self._taken: set[tuple[int, int]] = set()
+        self._taken: set[tuple[Any, int]] = set()
+        self._queues = isinstance(broker, QueueBroker)
 
-    def _entries(self) -> builtins.list[tuple[tuple[int, int], DeadLetterRecord]]:
+    def _entries(self) -> builtins.list[tuple[tuple[Any, int], DeadLetterRecord]]:
+        if self._queues:
+            return [(pos, record) for pos, record, _ in self._queue_entries()]
         out = []
         for part in self.broker.topic(self.topic).partitions:
             for offset, event in enumerate(part.log):
@@ -434,8 +500,33 @@ class DeadLetterQueue:
         out.sort(key=lambda e: (e[1].dead_lettered_at, e[0]))
         return out
 
+    def _queue_entries(self) -> builtins.list[tuple[tuple[Any, int], DeadLetterRecord, Any]]:
+        """On a queue broker: the dead letters of the subscriptions that use this topic.
+
+        A message the application dead-lettered carries its record; one the
+        broker dead-lettered (delivery limit, time to live, a full queue)
+        gets a record built from what the broker says, as RabbitMQ's
+        ``x-death`` header does: the reason, the delivery count, the queue.
+        """
+        broker: Any = self.broker
+        out = []
+        for name, sub in broker.groups.items():
+            if sub.dead_letter_topic != self.topic:
+                continue
+            for msg, reason in sub.letters():
+                record = msg.record
+                if not isinstance(record, DeadLetterRecord):
+                    record = _broker_record(msg, reason, name, broker.name)
+                out.append(((name, msg.seq), record, (sub, msg)))
+        out.sort(key=lambda e: (e[1].dead_lettered_at, e[0]))
+        return out
+
     def list(self) -> builtins.list[DeadLetterRecord]:
-        """Every record ever dead-lettered to this topic, oldest first."""
+        """Every record ever dead-lettered to this topic, oldest first.
+
+        On a queue broker: every message in the dead-letter queues now (a
+        redriven message has left its dead-letter queue).
+        """
         return [r for _, r in self._entries()]
 
     def pending(self) -> builtins.list[DeadLetterRecord]:
@@ -476,8 +567,16 @@ class DeadLetterQueue:
         Each event is republished unchanged (same id, same content) as a
         new delivery at a new offset; the record counts as redriven from now
         on.  Returns the plan, one :class:`RedriveStep` per event.
+
+        On a queue broker each message goes back to the queue of the
+        subscription that dead-lettered it, and to no other (SQS
+        ``StartMessageMoveTask`` to the source queue, at
+        ``MaxNumberOfMessagesPerSecond``): the topic's other subscriptions
+        handled it already.  ``to`` must be None there.
         """
         check_redrive(self.broker, self.topic, to, rate=rate, where=where, limit=limit)
+        if self._queues:
+            return self._redrive_queues(to, rate, where, limit)
         sim = self.broker.sim
         gap = 1000.0 / rate
         plan: builtins.list[RedriveStep] = []
@@ -495,6 +594,38 @@ class DeadLetterQueue:
         self.redriven.extend(plan)
         return plan
 
+    def _redrive_queues(
+        self,
+        to: str | None,
+        rate: float,
+        where: Callable[[DeadLetterRecord], bool] | None,
+        limit: int | None,
+    ) -> builtins.list[RedriveStep]:
+        if to is not None:
+            raise ValueError(
+                f"to must be None on the {self.broker.profile.name} profile, got {to!r}: a"
+                " dead letter goes back to the queue of the subscription that failed on it"
+                " (SQS StartMessageMoveTask to the source queue); publishing it to a topic"
+                " would give it again to every subscription, which handled it already"
+            )
+        sim = self.broker.sim
+        gap = 1000.0 / rate
+        plan: builtins.list[RedriveStep] = []
+        for pos, record, (sub, msg) in self._queue_entries():
+            if pos in self._taken or (where is not None and not where(record)):
+                continue
+            if limit is not None and len(plan) >= limit:
+                break
+            step = RedriveStep(sim.now + len(plan) * gap, record.event.id, record.topic)
+            self._taken.add(pos)
+            sim.schedule(len(plan) * gap, self._move_back, sub, msg)
+            plan.append(step)
+        self.redriven.extend(plan)
+        return plan
+
+    def _move_back(self, sub: Any, msg: Any) -> None:
+        sub.redrive(actor=self.name, messages=[msg])  # nothing if it left the DLQ meanwhile
+
     def _publish(self, record: DeadLetterRecord, target: str) -> None:
         sim = self.broker.sim
         sim.trace.record(
@@ -508,6 +639,8 @@ class DeadLetterQueue:
         self.broker.publish(target, record.event, actor=self.name)
 
     def __len__(self) -> int:
+        if self._queues:
+            return len(self._queue_entries())
         return sum(len(p.log) for p in self.broker.topic(self.topic).partitions)
 
     def __repr__(self) -> str:
@@ -523,9 +656,14 @@ class DeadLetterQueue:
 class Conservation(NamedTuple):
     """Where every event of a group's topics is: the terms of the conservation law.
 
-    ``published == handled + dead_lettered + in_flight + waiting``, counting
-    each offset once.  ``vanished`` counts offsets the group has committed
-    (moved past) that were neither handled nor dead-lettered: it must be 0.
+    ``published == handled + dead_lettered + in_flight + waiting + expired``,
+    counting each offset (on a queue: each message) once.  ``vanished``
+    counts offsets the group has committed (moved past) that were neither
+    handled nor dead-lettered (on a queue: messages deleted unhandled, not
+    settled, not dead-lettered): it must be 0.  ``expired``: messages a
+    queue deleted unread when their time to live ran out (SQS
+    ``MessageRetentionPeriod``, Service Bus without dead-lettering on
+    expiration); always 0 on a log, where retention is not counted here.
     """
 
     group: str
@@ -535,11 +673,12 @@ class Conservation(NamedTuple):
     in_flight: int
     waiting: int
     vanished: int
+    expired: int = 0
 
     @property
     def balanced(self) -> bool:
         """Whether the law holds and nothing vanished."""
-        total = self.handled + self.dead_lettered + self.in_flight + self.waiting
+        total = self.handled + self.dead_lettered + self.in_flight + self.waiting + self.expired
         return self.vanished == 0 and total == self.published
 
 
@@ -549,17 +688,39 @@ def conservation(broker: Broker, group: str) -> Conservation:
     Reads the group's partition states, what its
     :class:`DeadLetterConsumer` members handled, and what its dead-letter
     topics hold for this group.
+
+    On a queue broker, ``group`` is a subscription and the terms are its
+    queue's counts (:meth:`Subscription.stats <evtlib.queues.Subscription.stats>`):
+    ``handled`` the messages deleted after a successful handling (or
+    settled: finished with), ``dead_lettered`` those in its dead-letter
+    queue or given up as a letter on a dead-letter topic, ``in_flight`` those
+    a consumer holds, ``waiting`` those in the queue, ``expired`` those its
+    time to live deleted unread; ``vanished`` the deleted ones that are none
+    of these (an at-most-once handling that failed or crashed).
     """
     checks.instance("broker", broker, BrokerBackend, "Broker")
     if group not in broker.groups:
         known = ", ".join(broker.groups) or "none yet"
         raise KeyError(f"unknown group {group!r}; known groups: {known}")
     g = broker.groups[group]
+    if isinstance(broker, QueueBroker):
+        s = g.stats()
+        done = s["acked"] + s["settled"]
+        return Conservation(
+            group,
+            s["published"],
+            done,
+            s["dead_lettered"] + s["lettered"],
+            s["in_flight"],
+            s["waiting"],
+            s["deleted"] - done - s["lettered"],
+            s["expired"],
+        )
     members = [c for c in broker.consumers if c.group is g and isinstance(c, DeadLetterConsumer)]
-    handled: set[tuple[str, int, int]] = set()
+    handled: set[Where] = set()
     for c in members:
         handled |= c.handled_offsets
-    dead: set[tuple[str, int, int]] = set()
+    dead: set[Where] = set()
     for dlq in dict.fromkeys(c.dlq for c in members):
         for record in DeadLetterQueue(broker, dlq).list():
             if record.group == group:

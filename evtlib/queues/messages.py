@@ -36,6 +36,10 @@ class QueuedMessage:
         "state",
         "since",
         "size",
+        "deadline",
+        "received",
+        "record",
+        "dead_at",
     )
 
     def __init__(self, seq: int, event: Event, topic: str, since: float, size: int = 0) -> None:
@@ -51,6 +55,14 @@ class QueuedMessage:
         self.holder: Member | None = None
         self.handled = 0
         self.state = "waiting"
+        #: When the profile's timeout of its current delivery falls due (ms), and when that
+        #: delivery was sent (SQS caps a message's total visibility timeout from here).
+        self.deadline = 0.0
+        self.received = 0.0
+        #: What the application said when it dead-lettered it (its record), if it did.
+        self.record: object = None
+        #: When it was dead-lettered (ms), if it was.
+        self.dead_at = 0.0
 
     def __lt__(self, other: QueuedMessage) -> bool:
         return self.seq < other.seq

@@ -42,6 +42,9 @@ _COUNTS = (
     "rejected",
     "duplicated",
     "redriven",
+    "acked",
+    "lettered",
+    "extended",
 )
 
 
@@ -58,7 +61,12 @@ class MessageQueue:
         # Every delivery's deadline (the profile's timeout), in the order they fall due: the
         # timeout is the same for the whole queue, so one timer for the earliest is enough.
         self._deadlines: deque[tuple[float, QueuedMessage, int]] = deque()
+        # Deadlines moved by an extension or a renewed lock, out of that order: a heap of
+        # (deadline, seq, receipt, message).  An entry whose deadline is no longer the
+        # message's (moved again, or the delivery ended) is skipped.
+        self._moved: list[tuple[float, int, int, QueuedMessage]] = []
         self._deadline_timer: Timer | None = None
+        self._deadline_at = 0.0
         # Messages by age, for the time to live (applied lazily, traced when they expired).
         self._aging: deque[tuple[float, QueuedMessage]] = deque()
         self._waiting = 0  # waiting or delayed messages
@@ -177,6 +185,7 @@ class MessageQueue:
         msg.state = "detached"  # the caller says where it goes
         if not self._in_flight:  # nothing left to time out: forget the deadlines
             self._deadlines.clear()
+            self._moved.clear()
             if self._deadline_timer is not None:
                 self._deadline_timer.cancel()
                 self._deadline_timer = None
@@ -242,7 +251,9 @@ class MessageQueue:
         if state == "deleted":
             return
         sim = self.broker.sim
+        time = sim.now if when is None else when
         if state == "dead-lettered":
+            msg.dead_at = time
             self._dead.append((msg, reason, msg.count))
             detail = (
                 f"{reason} after {msg.count} deliveries: moved to"
@@ -250,27 +261,72 @@ class MessageQueue:
             )
         else:
             detail = f"{reason}: deleted from {self.name} unread"
-        time = sim.now if when is None else when
         sim.trace.record(time, state, actor, msg.event.id, msg.topic, detail=detail)
 
     def _check_deadlines(self) -> None:
         """Time out every delivery whose deadline has come and that is still unacknowledged."""
         self._deadline_timer = None
-        sim = self.broker.sim
-        now = sim.now
+        now = self.broker.sim.now
         deadlines = self._deadlines
+        moved = self._moved
         while deadlines and deadlines[0][0] <= now:
-            _, msg, receipt = deadlines.popleft()
-            self._timed_out(msg, receipt)
-        if deadlines and self._deadline_timer is None:
-            self._deadline_timer = sim.timer(deadlines[0][0] - now, self._check_deadlines)
+            due, msg, receipt = deadlines.popleft()
+            if msg.deadline == due:  # not moved by an extension since
+                self._timed_out(msg, receipt)
+        while moved and moved[0][0] <= now:
+            due, _, receipt, msg = heapq.heappop(moved)
+            if msg.deadline == due:
+                self._timed_out(msg, receipt)
+        self._arm()
+
+    def _arm(self) -> None:
+        """Set the one deadline timer for the earliest deadline still to come."""
+        heads = []
+        if self._deadlines:
+            heads.append(self._deadlines[0][0])
+        if self._moved:
+            heads.append(self._moved[0][0])
+        if not heads:
+            return
+        due = min(heads)
+        timer = self._deadline_timer
+        if timer is not None:
+            if self._deadline_at <= due:
+                return
+            timer.cancel()
+        sim = self.broker.sim
+        self._deadline_at = due
+        self._deadline_timer = sim.timer(max(0.0, due - sim.now), self._check_deadlines)
+
+    def _move_deadline(self, msg: QueuedMessage, receipt: int, due: float) -> None:
+        """The deadline of ``msg``'s current delivery is now ``due`` (extended or renewed)."""
+        msg.deadline = due
+        heapq.heappush(self._moved, (due, msg.seq, receipt, msg))
+        self._arm()
 
     def dead_letters(self) -> list[tuple[Event, str, int]]:
         """What the broker dead-lettered and still keeps: ``(message, reason, deliveries)``."""
         self.expire()
         return [(m.event, reason, count) for m, reason, count in self._dead]
 
-    def redrive(self, limit: int | None = None, *, actor: str = "operator") -> int:
+    def letters(self) -> list[tuple[QueuedMessage, str]]:
+        """The dead letters it keeps, oldest first, as ``(message, reason)``.
+
+        Each message keeps its delivery count (``count``), the time it was
+        dead-lettered (``dead_at``) and the application's record, if the
+        application dead-lettered it (``record``): what a view such as
+        :class:`~evtlib.patterns.dlq.DeadLetterQueue` reads.
+        """
+        self.expire()
+        return [(m, reason) for m, reason, _ in self._dead]
+
+    def redrive(
+        self,
+        limit: int | None = None,
+        *,
+        actor: str = "operator",
+        messages: list[QueuedMessage] | None = None,
+    ) -> int:
         """Move dead letters back into this queue (only this one), oldest first; return how many.
 
         Each goes back as a new message at the end of the queue, its delivery
@@ -281,12 +337,19 @@ class MessageQueue:
         sending again).  The subscription's other consumers and the topic's
         other subscriptions get nothing.  Counted as ``redriven``; the
         message leaves ``dead_lettered``, so the conservation law holds.
+        ``messages`` picks which dead letters (those of :meth:`letters` still
+        here); ``limit`` caps how many.
         """
         if limit is not None:
             checks.integer("limit", limit, min=0)
         self.expire()
-        take = self._dead if limit is None else self._dead[:limit]
-        self._dead = self._dead[len(take) :]
+        pool = self._dead
+        if messages is not None:
+            wanted = {id(m) for m in messages}
+            pool = [d for d in pool if id(d[0]) in wanted]
+        take = pool if limit is None else pool[:limit]
+        gone = {id(d[0]) for d in take}
+        self._dead = [d for d in self._dead if id(d[0]) not in gone]
         sim = self.broker.sim
         for msg, reason, _ in take:
             self._counts["dead_lettered"] -= 1
@@ -295,6 +358,7 @@ class MessageQueue:
             msg.seq = self._seq  # at the end of the queue
             msg.count = 0
             msg.since = sim.now
+            msg.record = None
             msg.state = "waiting"
             self._waiting += 1
             if self.rules.ttl is not None:

@@ -26,9 +26,15 @@ class QueueRules:
     channel and requeues all its unacknowledged messages.
     ``max_deliveries`` is how many deliveries a message gets before the
     broker dead-letters it (None: no limit), with ``limit_reason``.
-    ``native_dead_letter`` says whether the application can hand a message
-    to the broker's dead-letter queue (``app_reason``); otherwise a
-    dead-letter outcome publishes the letter to the dead-letter topic.
+    ``native_dead_letter`` says whether the application's dead-letter outcome
+    ends in the subscription's own dead-letter queue (every queue profile:
+    RabbitMQ ``basic.reject`` to the dead-letter exchange, Service Bus
+    ``DeadLetterMessage``, and on SQS, which has no such call, the consumer
+    sending the message to the queue's dead-letter queue and deleting it);
+    otherwise a dead-letter outcome publishes the letter to the dead-letter
+    topic.  ``app_reason`` is the reason the broker records then, unless
+    ``keeps_app_reason``: the application's own reason is kept (Service Bus
+    ``DeadLetterReason``; SQS: whatever the consumer sends).
     ``one_per_key``: at most one message per key in flight (SQS FIFO
     message groups, Service Bus sessions); ``single_active``: one consumer
     at a time gets the messages (RabbitMQ single active consumer).
@@ -47,6 +53,7 @@ class QueueRules:
     app_reason: str
     lost_ack: str
     dead_letter_place: str
+    keeps_app_reason: bool = False
     one_per_key: bool = False
     single_active: bool = False
     max_length: int | None = None
@@ -99,8 +106,11 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
             channel_wide=False,
             max_deliveries=receives,
             limit_reason="maxReceiveCount exceeded",
-            native_dead_letter=False,
-            app_reason="",
+            # SQS has no call to dead-letter a message: the consumer sends it to the
+            # dead-letter queue itself and deletes it from the source queue.
+            native_dead_letter=True,
+            app_reason="sent to the dead-letter queue by the consumer",
+            keeps_app_reason=True,
             lost_ack="DeleteMessage with an outdated receipt handle: the message was received again",
             dead_letter_place="the redrive policy's dead-letter queue",
             one_per_key=prof.name == "sqs-fifo",
@@ -123,6 +133,7 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
             app_reason="dead-lettered by the application",
             lost_ack="MessageLockLostException: the lock expired and the message was delivered again",
             dead_letter_place="the subscription's $DeadLetterQueue",
+            keeps_app_reason=True,
             one_per_key=bool(settings["RequiresSession"]),
             ttl=_ms(settings["DefaultMessageTimeToLive"]),
             ttl_setting="DefaultMessageTimeToLive",

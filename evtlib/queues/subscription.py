@@ -91,6 +91,9 @@ class Subscription(MessageQueue):
         self._members: dict[str, Member] = {}
         self._rr = 0
         self._receipts = 0
+        #: The dead-letter topic its dead letters are listed under (set by a
+        #: :class:`~evtlib.patterns.dlq.DeadLetterConsumer` that joins), or None.
+        self.dead_letter_topic: str | None = None
 
     # -- membership ----------------------------------------------------------------
 
@@ -150,6 +153,18 @@ class Subscription(MessageQueue):
         if consumer in self.members:
             self.leave(consumer)
         self.join(consumer)
+
+    def use_dead_letter_topic(self, topic: str) -> None:
+        """List this subscription's dead letters under ``topic`` (RabbitMQ: its dead-letter exchange).
+
+        One subscription has one dead-letter queue: a second, different topic is an error.
+        """
+        if self.dead_letter_topic not in (None, topic):
+            raise ValueError(
+                f"dlq must be {self.dead_letter_topic!r} for subscription {self.name!r}, got"
+                f" {topic!r}: a queue has one dead-letter queue, and its members share it"
+            )
+        self.dead_letter_topic = topic
 
     def released(self, state: Any) -> None:
         """Nothing to do: a queue hands messages over, never partitions."""
@@ -216,8 +231,11 @@ class Subscription(MessageQueue):
         if consumer.delivery == "at-most-once":
             self._delete(msg)  # auto-ack: the broker deletes it as it sends it
         elif self.rules.timeout is not None:
-            self._deadlines.append((sim.now + self.rules.timeout, msg, receipt))
+            msg.received = now = sim.now
+            due = msg.deadline = now + self.rules.timeout
+            self._deadlines.append((due, msg, receipt))
             if self._deadline_timer is None:
+                self._deadline_at = due
                 self._deadline_timer = sim.timer(self.rules.timeout, self._check_deadlines)
         sim.post(arrive, self._arrive, (ms, msg, receipt, delivery))
 
@@ -304,6 +322,10 @@ class Subscription(MessageQueue):
             if msg.handled == 1:
                 counts["handled_first"] += 1
         if consumer.delivery == "at-most-once":
+            if kind == "ack":
+                counts["acked"] += 1  # deleted when sent, and handled
+            elif kind == "settled":
+                counts["settled"] += 1
             if kind in ("failed", "retry"):
                 counts["lost"] += 1
                 sim.trace.record(
@@ -315,6 +337,7 @@ class Subscription(MessageQueue):
                     detail="handler failed after auto-ack: the broker had deleted it",
                 )
             elif kind == "dead-letter" and outcome.letter is not None:
+                counts["lettered"] += 1  # deleted when sent: the letter is all that is left
                 self.broker.publish(outcome.topic or "", outcome.letter, actor=consumer.name)
             return
         if self._members.get(consumer.name) is not ms or not consumer.alive:
@@ -344,18 +367,21 @@ class Subscription(MessageQueue):
                 )
                 self._return(msg)
                 return
+            counts["acked"] += 1
             self._delete(msg)
         elif kind == "settled":
             counts["settled"] += 1
             self._delete(msg)
         elif kind == "dead-letter":
+            record = outcome.record
             if self.rules.native_dead_letter:
                 reason = self.rules.app_reason
-                record = outcome.record
-                if self.broker.profile.name == "service-bus" and hasattr(record, "reason"):
-                    reason = f"{record.reason}"  # Service Bus keeps the application's reason
+                if self.rules.keeps_app_reason and hasattr(record, "reason"):
+                    reason = f"{record.reason}"  # the application's own reason is kept
+                msg.record = record
                 self._dead_letter(msg, reason, consumer.name)
             else:
+                counts["lettered"] += 1
                 self.broker.publish(outcome.topic or "", outcome.letter, actor=consumer.name)
                 self._delete(msg)
         else:  # failed or retry: hold the message, then give it back
@@ -435,6 +461,12 @@ class Subscription(MessageQueue):
         ``handled_first`` each message once; ``redelivered``, ``timeouts``
         and ``ignored_acks`` show the duplicates' causes; ``lost`` counts
         at-most-once failures (their messages are among ``deleted``).
+        Why messages were ``deleted``: ``acked`` (handled, then deleted;
+        at-most-once: deleted when sent, then handled), ``settled`` (finished
+        with, not handled), ``lettered`` (given up by publishing a letter to a
+        dead-letter topic); a deleted message that is none of these vanished
+        (an at-most-once loss).  ``extended`` counts visibility extensions and
+        lock renewals (:meth:`extend`); ``redriven`` dead letters sent back.
         """
         self.expire()
         out = dict(self._counts)
