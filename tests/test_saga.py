@@ -583,3 +583,34 @@ def test_a_refused_saga_constructor_registers_no_name():
         SagaOrchestrator(broker, definition, name=5)
     assert "5.replies" not in broker.topics
     SagaOrchestrator(broker, definition)
+
+
+@pytest.mark.parametrize("kind", ["orchestration", "choreography"])
+def test_a_saga_started_by_an_event_carries_its_correlation_id_and_causal_chain(kind):
+    """Every message of the saga carries the cause's correlation id; each names the event it reacts to."""
+    sim, runner = _runner(kind)
+    placed = Event(id="evt-order", type="OrderPlaced", time=0.0, source="orders", key="o-1")
+    saga = runner.start({"order_id": "o-1"}, cause=placed)
+    sim.run()
+    assert saga.state == "completed"
+    assert (saga.correlation_id, saga.cause) == ("evt-order", "evt-order")
+    events = [e for t in runner.broker.topics for e in runner.broker.events(t)]
+    assert events and all(e.correlation_id == "evt-order" for e in events)
+    by_id = {e.id: e for e in events}
+    for e in events:  # every chain leads back to the order, with no gap
+        hops = 0
+        while e.causation_id != "evt-order":
+            e, hops = by_id[e.causation_id], hops + 1
+            assert hops < len(events)
+    with pytest.raises(TypeError, match=r"cause must be the Event that started the saga.*got 'x'"):
+        runner.start({"order_id": "o-2"}, cause="x")
+
+
+def test_a_saga_started_without_a_cause_correlates_by_its_own_id():
+    """Without a cause the saga's id is the correlation id, as before; the commands chain on the replies."""
+    sim, orch = _runner()
+    saga = orch.start({"order_id": "o-1"})
+    sim.run()
+    assert (saga.correlation_id, saga.cause) == (saga.id, None)
+    commands = [e for e in orch.broker.events("s0.commands")]
+    assert commands[0].causation_id is None and commands[0].correlation_id == saga.id

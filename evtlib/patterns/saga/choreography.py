@@ -264,11 +264,29 @@ class Choreography:
         """Every saga started here, as the monitor sees it."""
         return self.monitor.sagas
 
-    def start(self, data: Mapping[str, Any] | None = None) -> SagaInstance:
-        """Publish the start event now; return the saga's instance (kept up to date by the monitor)."""
+    def start(
+        self, data: Mapping[str, Any] | None = None, *, cause: Event | None = None
+    ) -> SagaInstance:
+        """Publish the start event now; return the saga's instance (kept up to date by the monitor).
+
+        ``cause``: the event that started the saga, if any; the start event
+        then carries its ``correlation_id`` and names it as its ``causation_id``
+        (without one the saga's id is the correlation id).
+        """
         plain = saga_data(data)  # checked before anything is registered or numbered
+        if cause is not None and not isinstance(cause, Event):
+            raise TypeError(
+                f"cause must be the Event that started the saga, or None, got {cause!r}"
+            )
         sim = self.sim
-        saga = SagaInstance(sim.next_id("saga"), self.definition, plain, sim.now)
+        saga = SagaInstance(
+            sim.next_id("saga"),
+            self.definition,
+            plain,
+            sim.now,
+            correlation_id=cause.correlation_id if cause else None,
+            cause=cause.id if cause else None,
+        )
         saga.move(self.definition.steps[0].name, "start", sim.now)
         self.monitor.sagas[saga.id] = saga
         event = Event(
@@ -278,7 +296,8 @@ class Choreography:
             source=self.name,
             key=saga.id,
             data=saga.data,
-            correlation_id=saga.id,
+            correlation_id=saga.correlation_id,
+            causation_id=saga.cause,
         )
         sim.trace.record(sim.now, "saga-started", self.name, event.id, detail=saga.id)
         self.broker.publish(self.topic, event, actor=self.name)

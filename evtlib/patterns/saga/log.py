@@ -133,13 +133,25 @@ class SagaInstance:
     lists every state-machine state visited and ``transitions`` the edges
     taken, as ``(source, destination, label)``; ``completed`` and
     ``compensated`` name the steps whose action / compensation succeeded;
-    ``error`` is the last failure's reason.
+    ``error`` is the last failure's reason.  ``correlation_id`` is the id
+    every message of the saga carries (the correlation id of the event that
+    started it, else the saga's own id) and ``cause`` the id of that event
+    (None when the saga was started by a direct call).
     """
 
     def __init__(
-        self, saga_id: str, definition: SagaDefinition, data: Mapping[str, Any], time: float
+        self,
+        saga_id: str,
+        definition: SagaDefinition,
+        data: Mapping[str, Any],
+        time: float,
+        *,
+        correlation_id: str | None = None,
+        cause: str | None = None,
     ):
         self.id = saga_id
+        self.correlation_id = correlation_id if correlation_id is not None else saga_id
+        self.cause = cause
         self.definition = definition
         self.data: dict[str, Any] = {**saga_data(data), "saga_id": saga_id}
         self.state = "running"

@@ -220,25 +220,44 @@ class SagaOrchestrator:
         self._tries: dict[str, int] = {}
         self._attempt: dict[str, int] = {}
         self._undo: dict[str, list[Step]] = {}
+        # The event each saga's next command is caused by: its start, then the last reply.
+        self._caused_by: dict[str, str | None] = {}
         self.ignored = 0
         self.consumer = Consumer(broker, self.name, self.reply_topic, self._on_reply)
 
     # -- starting and moving -----------------------------------------------------
 
-    def start(self, data: Mapping[str, Any] | None = None) -> SagaInstance:
+    def start(
+        self, data: Mapping[str, Any] | None = None, *, cause: Event | None = None
+    ) -> SagaInstance:
         """Start a saga with ``data`` now; return its live instance.
 
         ``data`` is a mapping of JSON values (see :func:`~evtlib.patterns.saga.log.saga_data`),
         checked before the saga is registered: a refused start leaves nothing behind.
+        ``cause`` is the event that started the saga (an ``OrderPlaced``), if
+        any: every command then carries its ``correlation_id``, so one order
+        can be followed across services, and each command's ``causation_id``
+        names the event that led to it (``cause`` for the first, then the
+        reply the saga moved on).  Without a cause the saga's id is the
+        correlation id.
         """
         plain = saga_data(data)  # checked before anything is registered or numbered
+        cause_event = _check_cause(cause)
         sim = self.sim
-        saga = SagaInstance(sim.next_id("saga"), self.definition, plain, sim.now)
+        saga = SagaInstance(
+            sim.next_id("saga"),
+            self.definition,
+            plain,
+            sim.now,
+            correlation_id=cause_event.correlation_id if cause_event else None,
+            cause=cause_event.id if cause_event else None,
+        )
         self.sagas[saga.id] = saga
         self._pending[saga.id] = None
         self._undo[saga.id] = []
+        self._caused_by[saga.id] = saga.cause
         self.log.append({"time": sim.now, "saga_id": saga.id, "kind": "started", "data": saga.data})
-        sim.trace.record(sim.now, "saga-started", self.name, detail=saga.id)
+        sim.trace.record(sim.now, "saga-started", self.name, saga.cause, detail=saga.id)
         self._begin(saga, 0, "start")
         return saga
 
@@ -309,7 +328,8 @@ class SagaOrchestrator:
             source=self.name,
             key=saga.id,
             data=data,
-            correlation_id=saga.id,
+            correlation_id=saga.correlation_id,
+            causation_id=self._caused_by[saga.id],
         )
         timer = sim.timer(step.timeout, self._on_timeout, saga.id, cid)
         self._pending[saga.id] = _Pending(cid, step, phase, event, timer)
@@ -341,6 +361,9 @@ class SagaOrchestrator:
         saga = self.sagas[saga_id]
         pending.timer.cancel()
         self._pending[saga.id] = None
+        self._caused_by[saga.id] = (
+            event.id
+        )  # what the saga does next, it does because of this reply
         step, phase, ok = pending.step, pending.phase, bool(d["ok"])
         if ok:
             saga.data.update(thaw(d["result"]))
@@ -440,6 +463,12 @@ class SagaOrchestrator:
     def __repr__(self) -> str:
         counts = {k: v for k, v in self.outcomes().items() if v}
         return f"<{type(self).__name__} {self.name} saga={self.definition.name} sagas={counts} log={len(self.log)}>"
+
+
+def _check_cause(cause: Event | None) -> Event | None:
+    if cause is not None and not isinstance(cause, Event):
+        raise TypeError(f"cause must be the Event that started the saga, or None, got {cause!r}")
+    return cause
 
 
 class NaiveSequence(SagaOrchestrator):
