@@ -337,7 +337,10 @@ def bad_consumer(broker: Broker, **kwargs) -> DeadLetterConsumer:
 def test_bad_consumer_settings_are_refused(kwargs, error, words):
     """Each bad setting raises an error naming it, before the consumer joins."""
     sim, broker, _ = setup()
-    broker.create_topic("limited", capacity=5)
+    broker.create_topic("limited")
+    # A bounded topic (the course's old ``capacity``; a bounded queue on the queue family):
+    # a dead-letter queue that refuses or drops would lose what it exists to keep.
+    broker.topics["limited"].capacity = 5
     with pytest.raises(error) as info:
         bad_consumer(broker, **kwargs)
     assert words in str(info.value)

@@ -743,3 +743,173 @@ def test_sqs_fifo_content_based_deduplication_merges_equal_bodies():
             b.publish("orders", Event(id=i, type="OrderPlaced", time=0, key="o1", data={"n": 1}))
         sim.run()
         assert handled(sim) == expected
+
+
+# -- more time for a delivery: ChangeMessageVisibility, RenewMessageLock ----------------------
+
+SQS_VISIBILITY = (
+    "docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html"
+)
+SB_RENEW = "learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusreceiver.renewmessagelockasync"
+SB_AUTO = (
+    "learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusprocessoroptions"
+    ".maxautolockrenewalduration"
+)
+
+
+def slow_pair(name: str, values: dict, service: float):
+    sim = Simulation(0)
+    b = Broker(sim, profile=name, settings=values)
+    b.create_topic("orders")
+    Consumer(b, "slow", "orders", group="billing", service_time=service)
+    Consumer(b, "fast", "orders", group="billing", service_time=1, start=False)
+    return sim, b, b.groups["billing"]
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "service", "every", "renewals"),
+    [
+        ("sqs", {"VisibilityTimeout": 30_000}, 45_000, 20_000, 2),
+        ("service-bus", {"LockDuration": 60_000}, 150_000, 50_000, 2),
+    ],
+)
+def test_renewing_while_handling_keeps_a_slow_handling_from_being_delivered_twice(
+    name, values, service, every, renewals
+):
+    """SQS ChangeMessageVisibility (a visibility heartbeat) and Service Bus RenewMessageLock (what
+    its processor does automatically) keep a message invisible while it is being handled
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html,
+    learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusreceiver.renewmessagelockasync).
+    Without it, the message is delivered again to another consumer while the first still works."""
+    for renew in (False, True):
+        sim, b, sub = slow_pair(name, values, service)
+        b.consumers[1].start()
+        if renew:
+            sub.renew_locks(every)
+        b.publish("orders", ev(0))
+        sim.run()
+        stats = sub.stats()
+        if renew:
+            assert handled(sim) == ["e0"] and stats["timeouts"] == 0
+            assert stats["extended"] == renewals == len(sim.trace.filter(kind="extended"))
+        else:
+            assert sorted(handled(sim)) == ["e0", "e0"] and stats["timeouts"] == 1
+        assert stats["deleted"] == 1 and conserved(stats)
+
+
+def test_service_bus_renews_locks_for_five_minutes_by_default_then_lets_them_expire():
+    """The Service Bus processor renews locks for MaxAutoLockRenewalDuration, 5 minutes by default
+    (learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusprocessoroptions.maxautolockrenewalduration):
+    a handling longer than that loses its lock, and the message is delivered again."""
+    sim, b, sub = slow_pair("service-bus", {"LockDuration": 60_000}, 400_000)
+    b.consumers[1].start()
+    sub.renew_locks(50_000)
+    b.publish("orders", ev(0))
+    sim.run()
+    renewed = [r.time for r in sim.trace.filter(kind="extended")]
+    assert renewed == [50_000, 100_000, 150_000, 200_000, 250_000]  # not at 300,000
+    [timeout] = sim.trace.filter(kind="timeout")
+    assert timeout.time == 310_000  # the last renewal's LockDuration ran out
+    assert sorted(handled(sim)) == ["e0", "e0"]
+    assert [r.kind for r in sim.trace.filter(event_id="e0") if r.actor == "slow"][-1] == (
+        "ack-ignored"
+    )
+
+
+def test_sqs_change_message_visibility_by_hand_and_its_twelve_hour_limit():
+    """ChangeMessageVisibility sets the visibility timeout from now; 0 makes the message visible
+    at once; a total of more than 12 hours from the receipt is refused, not shortened
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html)."""
+    sim, b, sub = slow_pair("sqs", {"VisibilityTimeout": 30_000}, 50_000)
+    b.publish("orders", ev(0))
+    sim.run(until=10_000)
+    [d] = sub.holding("slow")
+    assert d.event.id == "e0" and d.attempt == 1 and sub.holding("fast") == []
+    with pytest.raises(ValueError, match="12 hours .* at most 43,190,000 ms is left"):
+        sub.extend(d, 43_200_000)
+    with pytest.raises(ValueError, match="ms must be given on the sqs profile"):
+        sub.extend(d)
+    assert b.extend(d, 60_000) == 70_000
+    sim.run()
+    assert handled(sim) == ["e0"] and sub.stats()["timeouts"] == 0
+    # 0: visible again at once, taken by the other consumer; the first one's ack comes too late.
+    sim, b, sub = slow_pair("sqs", {"VisibilityTimeout": 30_000}, 20_000)
+    b.consumers[1].start()
+    b.publish("orders", ev(0))
+    b.publish("orders", ev(1))
+    sim.run(until=5_000)
+    [d] = sub.holding("slow")
+    assert sub.extend(d, 0) == 5_000
+    sim.run()
+    assert [(r.actor, r.time) for r in sim.trace.filter(kind="handled", event_id=d.event.id)] == [
+        ("fast", 5_001),
+        ("slow", 20_000),
+    ]
+
+
+def test_a_lost_lock_cannot_be_extended():
+    """Renewing a lock that expired fails: Service Bus MessageLockLostException
+    (learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusreceiver.renewmessagelockasync);
+    SQS refuses a receipt handle that is no longer the message's latest."""
+    from evtlib.queues import LockLostError
+
+    for name, values, ms in (
+        ("service-bus", {"LockDuration": 1000}, None),
+        ("sqs", {"VisibilityTimeout": 1000}, 500),
+    ):
+        sim, b, sub = slow_pair(name, values, 5000)
+        b.publish("orders", ev(0))
+        sim.run(until=100)
+        [d] = sub.holding()
+        sub.extend(d, ms)  # held: it can
+        sim.run(until=2500)  # its lock ran out at 1000 + 100: it is waiting in the queue again
+        assert sub.holding() == [] and sub.stats()["waiting"] == 1
+        with pytest.raises(LockLostError, match="e0 \\(attempt 1\\) is no longer held by slow"):
+            sub.extend(d, ms)
+
+
+def test_service_bus_renews_by_its_lock_duration_and_rabbitmq_has_no_extension():
+    """Service Bus renews a lock for the entity's LockDuration (no duration of one's own)
+    (learn.microsoft.com/dotnet/api/azure.messaging.servicebus.servicebusreceiver.renewmessagelockasync);
+    RabbitMQ's consumer_timeout is per channel, set for the node, per queue or per consumer
+    from 3.11.15, never extended for one message (www.rabbitmq.com/docs/consumers#acknowledgement-timeout)."""
+    sim, b, sub = slow_pair("service-bus", {"LockDuration": 60_000}, 100_000)
+    b.publish("orders", ev(0))
+    sim.run(until=10)
+    [d] = sub.holding()
+    with pytest.raises(ValueError, match="ms must be None on the service-bus profile"):
+        sub.extend(d, 1000)
+    with pytest.raises(ValueError, match="by must be None on the service-bus profile"):
+        sub.renew_locks(1000, by=5000)
+    with pytest.raises(ValueError, match="every must be shorter than .*60000 ms"):
+        sub.renew_locks(60_000)
+    assert sub.extend(d) == 60_010
+    sim, b, sub = slow_pair("rabbitmq", {}, 100)
+    b.publish("orders", ev(0))
+    sim.run(until=10)
+    [d] = sub.holding()
+    for call in (lambda: sub.extend(d, 1000), lambda: sub.renew_locks(1000)):
+        with pytest.raises(
+            ValueError, match="no counterpart on the rabbitmq profile.*per channel|channel"
+        ):
+            call()
+
+
+def test_a_prefetched_message_s_lock_runs_while_it_waits_in_the_client():
+    """Only messages being handled are renewed: a message prefetched into the client keeps its
+    lock clock running and can lose it before its handling starts (Service Bus: "locks of
+    prefetched messages can expire",
+    learn.microsoft.com/azure/service-bus-messaging/service-bus-prefetch)."""
+    sim = Simulation(0)
+    b = Broker(sim, profile="service-bus", settings={"LockDuration": 60_000}, prefetch=2)
+    b.create_topic("orders")
+    Consumer(b, "slow", "orders", group="billing", service_time=50_000)
+    sub = b.groups["billing"]
+    sub.renew_locks(30_000)
+    b.publish("orders", ev(0))
+    b.publish("orders", ev(1))
+    sim.run()
+    first = sim.trace.filter(kind="timeout")[0]
+    assert (first.event_id, first.time) == ("e1", 60_000)  # sent at 0, handled from 50,000
+    assert "e0" not in [r.event_id for r in sim.trace.filter(kind="timeout")]
+    assert sub.stats()["extended"] >= 1 and conserved(sub.stats())

@@ -259,7 +259,7 @@ class DeadLetterConsumer(Consumer):
         _require_dead_letter_topic(broker, dlq, "dead-letter topic")
         if dlq in topic_list:
             raise ValueError(f"dlq must differ from the topics it protects, got {dlq!r}")
-        if broker.topics[dlq].capacity is not None:
+        if getattr(broker.topics[dlq], "capacity", None) is not None:
             raise ValueError(
                 f"the dead-letter topic {dlq!r} must have no capacity limit (capacity=None): "
                 "a dead-letter queue that refuses or drops events loses them"

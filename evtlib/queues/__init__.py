@@ -26,7 +26,7 @@ another consumer, while the first still works on it:
 from .broker import QueueBroker, QueueTopic
 from .queue import MessageQueue
 from .rules import QueueRules, rules_for
-from .subscription import QueuedMessage, Subscription
+from .subscription import LockLostError, QueuedMessage, Subscription
 
 __all__ = [
     "QueueBroker",
@@ -35,5 +35,6 @@ __all__ = [
     "Subscription",
     "MessageQueue",
     "QueuedMessage",
+    "LockLostError",
     "rules_for",
 ]

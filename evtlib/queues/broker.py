@@ -416,6 +416,21 @@ class QueueBroker:
             raise KeyError(f"unknown subscription {subscription!r}; known: {known}")
         return g.redrive(limit)
 
+    def extend(self, delivery: Any, ms: float | None = None) -> float:
+        """Give ``delivery`` more time: its subscription's :meth:`Subscription.extend`.
+
+        SQS ``ChangeMessageVisibility`` (``ms`` from now, 12 hours at most in
+        all), Service Bus ``RenewMessageLock`` (``ms`` None: another
+        ``LockDuration``); RabbitMQ has none (an error says why).  Returns the
+        new deadline (ms).
+        """
+        g = self._groups.get(getattr(delivery, "group", None))  # type: ignore[arg-type]
+        if g is None:
+            raise KeyError(
+                f"delivery must come from a subscription of {self.name}, got {delivery!r}"
+            )
+        return g.extend(delivery, ms)
+
     # -- what a log has and a queue broker does not ---------------------------------
 
     def _no_log(self, what: str) -> ValueError:

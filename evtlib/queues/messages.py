@@ -40,6 +40,7 @@ class QueuedMessage:
         "received",
         "record",
         "dead_at",
+        "delivery",
     )
 
     def __init__(self, seq: int, event: Event, topic: str, since: float, size: int = 0) -> None:
@@ -63,6 +64,8 @@ class QueuedMessage:
         self.record: object = None
         #: When it was dead-lettered (ms), if it was.
         self.dead_at = 0.0
+        #: Its current (latest) delivery, while one is in flight.
+        self.delivery: Delivery | None = None
 
     def __lt__(self, other: QueuedMessage) -> bool:
         return self.seq < other.seq

@@ -41,7 +41,10 @@ class QueueRules:
     ``max_length`` and ``overflow``: RabbitMQ's bounded queue.  ``ttl`` (ms):
     how long a message may stay in the queue; past it, it is dead-lettered
     with ``ttl_reason`` if ``ttl_dead_letters``, else deleted (counted
-    ``expired``).  ``delay`` (ms): SQS ``DelaySeconds``.
+    ``expired``).  ``delay`` (ms): SQS ``DelaySeconds``.  ``extendable``: a
+    consumer may give a delivery more time (SQS ``ChangeMessageVisibility``,
+    Service Bus ``RenewMessageLock``), up to ``max_visibility`` ms from its
+    receipt (SQS: 12 hours).
     """
 
     timeout: float | None
@@ -54,6 +57,8 @@ class QueueRules:
     lost_ack: str
     dead_letter_place: str
     keeps_app_reason: bool = False
+    extendable: bool = False
+    max_visibility: float = 0.0
     one_per_key: bool = False
     single_active: bool = False
     max_length: int | None = None
@@ -113,6 +118,9 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
             keeps_app_reason=True,
             lost_ack="DeleteMessage with an outdated receipt handle: the message was received again",
             dead_letter_place="the redrive policy's dead-letter queue",
+            # ChangeMessageVisibility: at most 12 hours in all from the receipt.
+            extendable=True,
+            max_visibility=43_200_000.0,
             one_per_key=prof.name == "sqs-fifo",
             ttl=_ms(settings["MessageRetentionPeriod"]),
             ttl_setting="MessageRetentionPeriod",
@@ -134,6 +142,8 @@ def rules_for(prof: Profile, settings: Mapping[str, Any]) -> QueueRules:
             lost_ack="MessageLockLostException: the lock expired and the message was delivered again",
             dead_letter_place="the subscription's $DeadLetterQueue",
             keeps_app_reason=True,
+            extendable=True,  # RenewMessageLock: another LockDuration from now
+            max_visibility=float("inf"),
             one_per_key=bool(settings["RequiresSession"]),
             ttl=_ms(settings["DefaultMessageTimeToLive"]),
             ttl_setting="DefaultMessageTimeToLive",

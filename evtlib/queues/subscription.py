@@ -53,7 +53,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .. import checks
 from ..delivery import Delivery
+from ..errors import EvtlibError
 from ..events import Event
 from ..outcome import Outcome
 from .messages import Member, QueuedMessage
@@ -61,10 +63,19 @@ from .queue import MessageQueue
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..consumer import Consumer
+    from ..sim import Timer
     from .broker import QueueBroker
     from .rules import QueueRules
 
-__all__ = ["Subscription", "QueuedMessage"]
+__all__ = ["Subscription", "QueuedMessage", "LockLostError"]
+
+
+class LockLostError(EvtlibError):
+    """A delivery's lock or visibility is no longer its consumer's: it cannot be extended.
+
+    Service Bus ``MessageLockLostException``; SQS refusing a receipt handle that
+    is no longer the message's latest.
+    """
 
 
 class Subscription(MessageQueue):
@@ -91,6 +102,9 @@ class Subscription(MessageQueue):
         self._members: dict[str, Member] = {}
         self._rr = 0
         self._receipts = 0
+        # Automatic renewal while a member handles a message: (every, by, max_duration).
+        self._renewal: tuple[float, float | None, float] | None = None
+        self._renewing: dict[tuple[int, int], Timer] = {}
         #: The dead-letter topic its dead letters are listed under (set by a
         #: :class:`~evtlib.patterns.dlq.DeadLetterConsumer` that joins), or None.
         self.dead_letter_topic: str | None = None
@@ -228,6 +242,7 @@ class Subscription(MessageQueue):
         delivery = Delivery(
             msg.event, msg.topic, 0, -1, msg.count, self.name, consumer.name, arrive
         )
+        msg.delivery = delivery
         if consumer.delivery == "at-most-once":
             self._delete(msg)  # auto-ack: the broker deletes it as it sends it
         elif self.rules.timeout is not None:
@@ -270,12 +285,21 @@ class Subscription(MessageQueue):
             ms.working += 1
             done = sim.now + consumer.service_time.sample(consumer.rng)
             sim.post(done, self._complete, (ms, msg, receipt, delivery))
+            if self._renewal is not None and msg.state == "in-flight":
+                every = self._renewal[0]
+                self._renewing[msg.seq, receipt] = sim.timer(
+                    every, self._renew, ms, msg, receipt, sim.now
+                )
 
     def _complete(self, ms: Member, msg: QueuedMessage, receipt: int, delivery: Delivery) -> None:
         consumer = ms.consumer
         if self._members.get(consumer.name) is not ms or not consumer.alive:
             return  # crashed or stopped while handling: the work is lost, the message went back
         ms.working -= 1
+        if self._renewing:
+            renewing = self._renewing.pop((msg.seq, receipt), None)
+            if renewing is not None:
+                renewing.cancel()  # the handling is over: no more renewals
         outcome = consumer.handle(delivery)
         self.settle(ms, msg, receipt, delivery, outcome)
         if (msg.seq, receipt) not in ms.held:
@@ -401,6 +425,181 @@ class Subscription(MessageQueue):
         if msg.state == "in-flight" and msg.holder is ms and msg.receipt == receipt:
             self._return(msg)
         self.dispatch()
+
+    # -- more time for a delivery: SQS ChangeMessageVisibility, Service Bus RenewMessageLock ----
+
+    def holding(self, consumer: str | None = None) -> list[Delivery]:
+        """The deliveries members hold now (sent, not settled), oldest message first.
+
+        ``consumer`` (a name) keeps one member's.  A delivery here is what
+        :meth:`extend` takes, and what the consumer's handler will receive.
+        """
+        held = [
+            m
+            for name, ms in self._members.items()
+            if consumer is None or name == consumer
+            for m in ms.unacked.values()
+        ]
+        return [m.delivery for m in sorted(held) if m.delivery is not None]
+
+    def _held_message(self, delivery: Delivery) -> QueuedMessage | None:
+        ms = self._members.get(delivery.consumer)
+        if ms is None:
+            return None
+        for m in ms.unacked.values():
+            if m.delivery is delivery or (m.delivery is not None and m.delivery == delivery):
+                return m
+        return None
+
+    def extend(self, delivery: Delivery, ms: float | None = None) -> float:
+        """Give the message of ``delivery`` more time before the broker redelivers it.
+
+        Returns the new deadline (ms).  What the broker offers:
+
+        * **SQS** ``ChangeMessageVisibility``: the message stays invisible
+          for ``ms`` more ms from now (required; 0 makes it visible at once).
+          A message's visibility timeout may not pass 12 hours in total from
+          its receipt: beyond, the request is refused (``ValueError``).  The
+          next delivery starts again from the queue's ``VisibilityTimeout``.
+        * **Service Bus** ``RenewMessageLock``: the lock is renewed for the
+          subscription's ``LockDuration`` from now; ``ms`` must be None.
+        * **RabbitMQ** has no such call (``ValueError`` says why):
+          ``consumer_timeout`` limits how long a channel may keep a delivery
+          unacknowledged; it is set for the node (and from 3.11.15 per queue
+          or per consumer), never extended for one message.
+
+        :class:`LockLostError` if the delivery is no longer its consumer's
+        (its timeout already ran out and the message went back, it was
+        settled, or the channel closed): Service Bus's
+        ``MessageLockLostException``, SQS's error for a receipt handle that is
+        no longer the message's.  Counted as ``extended``; traced.
+        """
+        rules = self.rules
+        name = self.broker.profile.name
+        if not rules.extendable:
+            raise self._not_extendable("extend()")
+        if name == "service-bus":
+            if ms is not None:
+                raise ValueError(
+                    f"ms must be None on the service-bus profile, got {ms!r}: RenewMessageLock"
+                    f" renews the lock for the subscription's LockDuration ({rules.timeout:g} ms)"
+                    " from now; set LockDuration (up to 5 minutes) for a longer lock"
+                )
+            new = rules.timeout
+        else:
+            if ms is None:
+                raise ValueError(
+                    f"ms must be given on the {name} profile: ChangeMessageVisibility sets the"
+                    " message's visibility timeout, in ms from now (0 to 43,200,000: 12 hours)"
+                )
+            new = checks.ms("ms", ms)
+        msg = self._held_message(delivery)
+        if msg is None or msg.state != "in-flight":
+            raise LockLostError(
+                f"{delivery.event.id} (attempt {delivery.attempt}) is no longer held by"
+                f" {delivery.consumer}: {rules.lost_ack}"
+            )
+        sim = self.broker.sim
+        now = sim.now
+        assert new is not None
+        if name != "service-bus" and now + new - msg.received > rules.max_visibility:
+            left = msg.received + rules.max_visibility - now
+            raise ValueError(
+                f"ms must keep {delivery.event.id}'s visibility timeout within 12 hours"
+                f" (43,200,000 ms) of its receipt at {msg.received:g} ms, got {ms!r}: at most"
+                f" {left:,.0f} ms is left (SQS refuses the request; it does not shorten it)"
+            )
+        self._counts["extended"] += 1
+        receipt = msg.receipt
+        if name == "service-bus":
+            detail = f"RenewMessageLock: locked for LockDuration={new:g} ms more"
+        else:
+            detail = f"ChangeMessageVisibility: invisible for {new:g} ms more"
+        sim.trace.record(now, "extended", delivery.consumer, msg.event.id, msg.topic, detail=detail)
+        if new == 0:  # visible again now: as if its timeout ran out
+            msg.deadline = now
+            self._timed_out(msg, receipt)
+            return now
+        self._move_deadline(msg, receipt, now + new)
+        return now + new
+
+    def _not_extendable(self, what: str) -> ValueError:
+        return ValueError(
+            f"{what} has no counterpart on the {self.broker.profile.name} profile: RabbitMQ's"
+            f" consumer_timeout ({self.rules.timeout:g} ms here) limits how long a channel may"
+            " keep a delivery unacknowledged; it is set for the node (and from 3.11.15 per queue"
+            " by the consumer-timeout policy or x-consumer-timeout, or per consumer), not"
+            " extended for one message. Raise it in settings={'consumer_timeout': ...} or"
+            " acknowledge sooner"
+        )
+
+    def renew_locks(
+        self, every: float | None, *, by: float | None = None, max_duration: float | None = None
+    ) -> None:
+        """While a member handles a message, extend its time every ``every`` ms, automatically.
+
+        What the brokers' client libraries do: Service Bus's processor renews
+        each lock it is handling (``MaxAutoLockRenewalDuration``, 5 minutes
+        by default); an SQS consumer keeps a visibility "heartbeat" with
+        ``ChangeMessageVisibility``.  ``by`` (SQS only): the visibility
+        timeout set each time (default: the queue's ``VisibilityTimeout``).
+        ``max_duration``: stop renewing after this long from the start of the
+        handling (default: 5 minutes on Service Bus, as its processor; on
+        SQS the 12 hours a message's visibility may last).  Only messages
+        being handled are renewed: one waiting in a member's prefetch buffer,
+        or held for a retry after a failure, keeps its clock running (as
+        on Service Bus, where prefetched messages' locks can expire).
+        ``every=None`` turns renewal off.  RabbitMQ: an error, as :meth:`extend`.
+        """
+        rules = self.rules
+        if not rules.extendable:
+            raise self._not_extendable("renew_locks()")
+        if every is None:
+            self._renewal = None
+            return
+        every = checks.ms("every", every, positive=True)
+        name = self.broker.profile.name
+        if by is not None and name == "service-bus":
+            raise ValueError(
+                f"by must be None on the service-bus profile, got {by!r}: a renewed lock lasts"
+                f" the subscription's LockDuration ({rules.timeout:g} ms)"
+            )
+        step = rules.timeout if by is None else checks.ms("by", by, positive=True)
+        assert step is not None
+        if every >= step:
+            raise ValueError(
+                f"every must be shorter than the time each renewal gives ({step:g} ms), got"
+                f" {every!r}: the lock or visibility would run out between two renewals"
+            )
+        if max_duration is None:
+            cap = 300_000.0 if name == "service-bus" else rules.max_visibility
+        else:
+            cap = checks.ms("max_duration", max_duration, positive=True)
+        self._renewal = (every, None if by is None else step, cap)
+
+    def _renew(self, ms: Member, msg: QueuedMessage, receipt: int, started: float) -> None:
+        key = (msg.seq, receipt)
+        self._renewing.pop(key, None)
+        renewal = self._renewal
+        if renewal is None or msg.state != "in-flight" or msg.receipt != receipt:
+            return  # the lock was lost meanwhile: nothing to renew
+        if msg.holder is not ms or self._members.get(ms.consumer.name) is not ms:
+            return
+        every, by, cap = renewal
+        sim = self.broker.sim
+        now = sim.now
+        if now - started >= cap:
+            return  # renewed for as long as it was allowed to
+        step = self.rules.timeout if by is None else by
+        assert step is not None and msg.delivery is not None
+        if self.broker.profile.name == "service-bus":
+            self.extend(msg.delivery)
+        else:
+            left = msg.received + self.rules.max_visibility - now
+            if left <= 0:
+                return
+            self.extend(msg.delivery, min(step, left))
+        self._renewing[key] = sim.timer(every, self._renew, ms, msg, receipt, started)
 
     # -- the profile's timeout ------------------------------------------------------
 
