@@ -913,3 +913,85 @@ def test_a_prefetched_message_s_lock_runs_while_it_waits_in_the_client():
     assert (first.event_id, first.time) == ("e1", 60_000)  # sent at 0, handled from 50,000
     assert "e0" not in [r.event_id for r in sim.trace.filter(kind="timeout")]
     assert sub.stats()["extended"] >= 1 and conserved(sub.stats())
+
+
+# -- pausing a member ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", QUEUES)
+def test_a_paused_member_takes_nothing_new_and_the_others_take_the_messages(name):
+    """A paused consumer gets no new messages; its partner gets them all; once resumed it
+    competes again (competing consumers: www.rabbitmq.com/docs/consumers,
+    docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html)."""
+    sim = Simulation(0)
+    b = Broker(sim, profile=name)
+    b.create_topic("orders")
+    Consumer(b, "a", "orders", group="billing", service_time=10)
+    Consumer(b, "b", "orders", group="billing", service_time=10)
+    sub = b.groups["billing"]
+    sub.pause("a")
+    for i in range(4):
+        b.publish("orders", ev(i, key=f"k{i}"))
+    sim.run(until=100)
+    assert handled(sim, "a") == [] and sorted(handled(sim, "b")) == ["e0", "e1", "e2", "e3"]
+    sub.resume("a")
+    for i in range(4, 8):
+        b.publish("orders", ev(i, key=f"k{i}"))
+    sim.run()
+    assert handled(sim, "a") and conserved(sub.stats())
+    assert [r.kind for r in sim.trace if r.actor == "a"][:3] == ["joined", "paused", "resumed"]
+
+
+@pytest.mark.parametrize("name", QUEUES)
+def test_resume_hands_a_lone_member_what_waited_while_it_was_paused(name):
+    """Messages published while the only member was paused wait in the queue; resume() hands them
+    over at once, without waiting for another publish."""
+    sim = Simulation(0)
+    b = Broker(sim, profile=name)
+    b.create_topic("orders")
+    Consumer(b, "a", "orders", group="billing")
+    sub = b.groups["billing"]
+    sub.pause("a")
+    b.publish("orders", ev(0))
+    sim.run(until=50)
+    assert sub.stats()["waiting"] == 1 and handled(sim) == []
+    sub.resume("a")
+    sim.run()
+    assert [(r.time, r.event_id) for r in sim.trace.filter(kind="handled")] == [(50, "e0")]
+    with pytest.raises(KeyError, match="consumer must name a member of subscription 'billing'"):
+        sub.pause("nobody")
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("sqs", {"VisibilityTimeout": 1000}),
+        ("service-bus", {"LockDuration": 1000}),
+    ],
+)
+def test_what_a_paused_member_holds_keeps_its_clock_running(name, values):
+    """Pausing does not stop the broker's clock: a prefetched message's visibility timeout or lock
+    runs out while its member is paused, and the message goes to another member, its delivery
+    count grown (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html,
+    learn.microsoft.com/azure/service-bus-messaging/message-transfers-locks-settlement).
+    The handling in progress when it paused finishes and is acknowledged."""
+    sim = Simulation(0)
+    b = Broker(sim, profile=name, settings=values, prefetch=2)
+    b.create_topic("orders")
+    Consumer(b, "a", "orders", group="billing", service_time=200)
+    sub = b.groups["billing"]
+    b.publish("orders", ev(0))
+    b.publish("orders", ev(1))
+    sim.run(until=100)  # a handles e0 and holds e1 in its buffer
+    sub.pause("a")
+    Consumer(b, "b", "orders", group="billing", service_time=10)
+    sim.run(until=5000)
+    assert handled(sim, "a") == ["e0"]  # finished after the pause
+    assert handled(sim, "b") == ["e1"]
+    [timeout] = sim.trace.filter(kind="timeout")
+    assert (timeout.event_id, timeout.time, timeout.actor) == ("e1", 1000, "a")
+    [again] = sim.trace.filter(kind="redelivered")
+    assert (again.actor, again.detail) == ("b", "attempt 2")
+    sub.resume("a")
+    sim.run()
+    assert conserved(sub.stats()) and sub.stats()["deleted"] == 2

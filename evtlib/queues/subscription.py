@@ -180,6 +180,49 @@ class Subscription(MessageQueue):
             )
         self.dead_letter_topic = topic
 
+    # -- pausing a member ------------------------------------------------------------
+
+    def pause(self, consumer: str) -> None:
+        """Pause member ``consumer`` (a name): it takes no new messages until :meth:`resume`.
+
+        What a paused consumer means on a queue: the broker sends it nothing
+        more, and it starts no handling of what it already holds (messages
+        in its prefetch buffer stay there); a handling in progress finishes
+        and is acknowledged.  The messages it holds are still its own: their
+        visibility timeout or lock keeps running (no automatic renewal for
+        them, which only covers handlings in progress), so a long pause
+        hands them back to the queue and to the other members, with their
+        delivery count grown.  On RabbitMQ the ``consumer_timeout`` of a held
+        message closes the whole channel, as ever.  (Kafka's ``pause()``
+        likewise stops fetching while the member keeps its partitions.)
+        Same as ``consumer.pause()``.
+        """
+        self._member(consumer).consumer.pause()
+
+    def resume(self, consumer: str) -> None:
+        """Resume member ``consumer`` (a name) after :meth:`pause`: it takes messages again."""
+        ms = self._member(consumer)
+        ms.consumer.resume()
+        self.resumed(ms.consumer)
+
+    def resumed(self, consumer: Consumer) -> None:
+        """``consumer`` was resumed: it starts on what it holds and takes messages again."""
+        ms = self._members.get(consumer.name)
+        if ms is None or ms.consumer is not consumer or consumer.paused:
+            return
+        self._start(ms)
+        self.dispatch()
+
+    def _member(self, consumer: str) -> Member:
+        ms = self._members.get(consumer) if isinstance(consumer, str) else None
+        if ms is None:
+            known = ", ".join(self._members) or "none"
+            raise KeyError(
+                f"consumer must name a member of subscription {self.name!r}, got {consumer!r};"
+                f" members: {known}"
+            )
+        return ms
+
     def released(self, state: Any) -> None:
         """Nothing to do: a queue hands messages over, never partitions."""
 
@@ -280,7 +323,7 @@ class Subscription(MessageQueue):
     def _start(self, ms: Member) -> None:
         consumer = ms.consumer
         sim = self.broker.sim
-        while ms.buffer and ms.working < consumer.concurrency:
+        while ms.buffer and ms.working < consumer.concurrency and not consumer.paused:
             msg, receipt, delivery = ms.buffer.popleft()
             ms.working += 1
             done = sim.now + consumer.service_time.sample(consumer.rng)
