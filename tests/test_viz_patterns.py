@@ -103,3 +103,23 @@ def test_retention_grid_colours_each_cell_by_whether_the_duplicate_was_charged()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["100", "1000"]
     save(ax.figure, "retention")
     plt.close(ax.figure)
+
+
+def test_retry_topics_picture_marks_the_key_handled_out_of_order():
+    """Blocking vs retry topics: one row per event, ranks beside the squares, order-1 flagged."""
+    from evtlib.patterns.retry_topics import retry_topics_run
+    from evtlib.viz.patterns import draw_retry_topics
+
+    runs = [retry_topics_run("blocking"), retry_topics_run("retry-topics")]
+    fig = draw_retry_topics(runs)
+    left, right = fig.axes[0], fig.axes[1]
+    assert [t.get_text() for t in left.texts] == ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th"]
+    assert [t.get_text() for t in right.texts][0] == "7th"  # order-1's OrderPlaced, handled last
+    labels = [t.get_text() for t in right.get_yticklabels()]
+    assert labels[0] == "order-1 OrderPlaced (out of order)"
+    assert "(out of order)" not in " ".join(t.get_text() for t in left.get_yticklabels())
+    assert left.get_title(loc="left") == "blocking: per-key order kept"
+    save(fig, "retry-topics")
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        draw_retry_topics([])

@@ -15,6 +15,9 @@ buckets); these functions turn it into something to look at:
   :func:`~evtlib.patterns.retry_storm` runs, side by side, on one y axis.
 * :func:`draw_retention_grid`: which retention times let a late duplicate
   through (:func:`~evtlib.patterns.retention_demo`).
+* :func:`draw_retry_topics`: each event's wait from publication to handling,
+  blocking retries vs retry topics (:func:`~evtlib.patterns.retry_topics.retry_topics_run`),
+  with the order in which each event was handled.
 
 Like the rest of :mod:`evtlib.viz`, every ``draw_*`` takes ``ax=None`` (or
 makes its own figure), returns what it drew and never changes global settings.
@@ -35,6 +38,7 @@ __all__ = [
     "draw_retry_delays",
     "draw_storm",
     "draw_retention_grid",
+    "draw_retry_topics",
 ]
 
 
@@ -350,3 +354,90 @@ def draw_retention_grid(demos: Iterable[Any], ax: Any = None, *, title: str | No
     )
     ax.set_title(title or "a late duplicate vs. how long ids are kept", loc="left")
     return ax
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def draw_retry_topics(runs: Sequence[Any], *, title: str | None = None) -> Any:
+    """Each event's wait, publication to handling, one panel per run; return the Figure.
+
+    ``runs`` are :class:`~evtlib.patterns.retry_topics.RetryTopicsRun`
+    values (blocking and retry topics, say).  One row per event, in the
+    order it was published (top first), labelled with its key and type; a
+    circle where it was published, a square where it was handled (a cross if
+    it was dead-lettered), a line for the wait, and beside the square the
+    rank in which it was handled ("1st", "2nd", ...).  Rows of a key whose
+    events were handled out of order are drawn in the warning colour and
+    their labels marked "(out of order)".
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    runs = list(runs)
+    if not runs:
+        raise ValueError("runs must hold at least one RetryTopicsRun")
+    n_rows = max(len(r.published) for r in runs)
+    fig, axes = plt.subplots(
+        1,
+        len(runs),
+        figsize=(5.6 * len(runs), 0.42 * n_rows + 1.9),
+        sharex=True,
+        layout="constrained",
+        squeeze=False,
+    )
+    calm, warn = COLORS["handled"], COLORS["failed"]
+    for ax, run in zip(axes[0], runs, strict=True):
+        bad = set(run.overtaken)
+        handled_at = {h.event.id: h.time for h in run.chain.handled}
+        rank = {h.event.id: i + 1 for i, h in enumerate(run.chain.handled)}
+        dead_at = {d.event.id: d.time for d in run.chain.dead_letters}
+        labels = []
+        for row, (t, event) in enumerate(run.published):
+            y = n_rows - 1 - row
+            color = warn if event.key in bad else calm
+            end = handled_at.get(event.id, dead_at.get(event.id))
+            if end is not None:
+                ax.plot([t, end], [y, y], color=color, lw=2, zorder=1)
+            ax.plot(t, y, "o", color=color, ms=6, mfc="white", zorder=2)
+            if event.id in handled_at:
+                ax.plot(end, y, "s", color=color, ms=7, zorder=3)
+                ax.annotate(
+                    _ordinal(rank[event.id]),
+                    (end, y),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=10,
+                    color=color,
+                )
+            elif end is not None:
+                ax.plot(end, y, "X", color=COLORS["dead-lettered"], ms=8, zorder=3)
+            mark = " (out of order)" if event.key in bad else ""
+            labels.append(f"{event.key} {event.type}{mark}")
+        ax.set_yticks([n_rows - 1 - i for i in range(len(labels))], labels, fontsize=10)
+        for tick, (_, event) in zip(ax.get_yticklabels(), run.published, strict=True):
+            if event.key in bad:
+                tick.set_color(warn)
+                tick.set_fontweight("bold")
+        ax.set_ylim(-0.6, n_rows - 0.4)
+        ax.margins(x=0.12)
+        ax.set_xlabel("simulated time (ms)")
+        kept = "per-key order kept" if run.order_kept else "per-key order broken"
+        ax.set_title(f"{run.mode}: {kept}", loc="left")
+    handles = [
+        Line2D([], [], marker="o", ls="", color="#555555", mfc="white", label="published"),
+        Line2D([], [], marker="s", ls="", color="#555555", label="handled (its rank)"),
+        Line2D([], [], color="#555555", lw=2, label="waiting"),
+        Line2D([], [], color=warn, lw=2, label="a key handled out of order"),
+    ]
+    if any(r.chain.dead_letters for r in runs):
+        handles.append(
+            Line2D([], [], marker="X", ls="", color=COLORS["dead-lettered"], label="dead-lettered")
+        )
+    axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        fig.suptitle(title, x=0.01, ha="left")
+    return fig
