@@ -64,3 +64,74 @@ def test_bad_style_is_refused():
         temporal_coupling("rpc")
     with pytest.raises(ValueError, match="got 'rpc'"):
         unique_usernames("rpc")
+
+
+# -- event sourcing: the write model ---------------------------------------------------
+
+
+def test_the_order_decides_from_its_rebuilt_state():
+    """A paid order may be shipped or cancelled; a second payment is refused, naming the rule."""
+    from evtlib.course.styles import decide_order, order_repository
+    from evtlib.patterns.event_store import CommandRejected
+
+    repo = order_repository()
+    for command, data in (("place", {"total": 30}), ("pay", None)):
+        order = repo.load("order-1")
+        repo.save(order, decide_order(order.state, command, data))
+    order = repo.load("order-1")
+    assert (order.state["status"], order.version) == ("paid", 2)
+    assert decide_order(order.state, "ship") == [("OrderShipped", {})]
+    assert decide_order(order.state, "cancel") == [("OrderCancelled", {"refund": 30})]
+    with pytest.raises(CommandRejected, match="cannot pay an order that is paid"):
+        decide_order(order.state, "pay")
+    with pytest.raises(ValueError, match="command must be one of"):
+        decide_order(order.state, "refund")
+
+
+def test_the_race_conflicts_then_the_retry_is_refused():
+    """Both load v2; the cancel wins; the ship conflicts (expected 2, at 3), reloads and is refused."""
+    from evtlib.course.styles import order_race
+
+    race = order_race()
+    assert [s.outcome for s in race.steps] == ["ok", "ok", "ok", "conflict", "ok", "rejected"]
+    assert race.steps[3].action == "append OrderShipped, expect v2: at v3"
+    assert race.stream == ["OrderPlaced", "OrderPaid", "OrderCancelled"]
+    naive = order_race(check=False)
+    assert naive.stream == ["OrderPlaced", "OrderPaid", "OrderCancelled", "OrderShipped"]
+    assert naive.state["status"] == "shipped"
+
+
+def test_snapshots_shorten_every_load_and_change_nothing():
+    """With a snapshot every 10 events no load replays 10 or more; the order is the same."""
+    from evtlib.course.styles import snapshot_costs
+
+    snap, full = snapshot_costs(snapshot_every=10), snapshot_costs(snapshot_every=None)
+    assert max(snap["replayed"]) == 9 and snap["replayed"][-1] == 4
+    assert full["replayed"] == list(range(65))
+    assert snap["state"] == full["state"] and snap["events"] == full["events"] == 65
+    assert snap["events_read"] < full["events_read"] // 5
+
+
+def test_event_sourcing_pictures_draw(tmp_path):
+    """The three pictures draw without error and say what they show in their titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evtlib.course.scenarios.related_styles import (
+        draw_order_stream,
+        draw_race,
+        draw_snapshot_costs,
+    )
+    from evtlib.course.styles import order_race, snapshot_costs
+
+    race = order_race()
+    ax = draw_race(race)
+    assert "it ends cancelled" in ax.get_title(loc="left")
+    ax = draw_order_stream(race.repo.store.read("order-1")[:2], "pay")
+    assert "'pay' decided" in ax.get_title(loc="left")
+    a, b = snapshot_costs(), snapshot_costs(snapshot_every=None)
+    ax = draw_snapshot_costs(a["replayed"], b["replayed"], 10)
+    assert ax.get_ylabel() == "events replayed by the load"
+    plt.close("all")

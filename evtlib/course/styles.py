@@ -6,8 +6,14 @@ as data; the notebook prints and draws it.
 * :func:`shipping_labels`: *event notification* (a thin ``OrderPlaced``; the
   shipping service calls the order service back for the address) vs
   *event-carried state transfer* (the event carries the address).
-* :func:`stock_history`: *event sourcing*: a stock ledger whose only truth is
-  its events, with a projection that has a bug (and :func:`fixed_stock`).
+* :func:`order_fold`, :func:`decide_order`, :func:`order_race`,
+  :func:`snapshot_costs`: *event sourcing*, the write model: an order
+  aggregate rebuilt from its own stream to decide each command, two
+  concurrent commands and the expected-version append that stops the
+  second, and snapshots that bound the replay
+  (:mod:`evtlib.patterns.event_store`).
+* :func:`stock_history`: a stock log with a projection that has a bug (and
+  :func:`fixed_stock`), rebuilt by replaying the log: a read model (CQRS).
 * :func:`temporal_coupling`: *request/response* vs events while billing is
   down: requests fail, events wait in the broker.
 * :func:`unique_usernames`: *when not to use events*: a rule that needs an
@@ -21,16 +27,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import checks
 from ..broker import Broker
 from ..consumer import Consumer
 from ..distributions import Rate, Schedule
 from ..events import Event
 from ..faults import crash
+from ..patterns.event_store import (
+    CommandRejected,
+    ConcurrencyError,
+    EventStore,
+    Loaded,
+    Repository,
+)
 from ..producer import Producer
 from ..readmodel import ReadModel
 from ..sim import Simulation
 
 __all__ = [
+    "ORDER_COMMANDS",
+    "order_fold",
+    "decide_order",
+    "order_repository",
+    "RaceStep",
+    "RaceRun",
+    "order_race",
+    "snapshot_costs",
     "StyleRun",
     "OrderDirectory",
     "shipping_labels",
@@ -138,8 +160,194 @@ def shipping_labels(
     )
 
 
-# -- event sourcing ---------------------------------------------------------------
+# -- event sourcing: the write model ---------------------------------------------
 
+#: What each command needs the order to be, and the event it records.
+ORDER_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "place": (("new",), "OrderPlaced"),
+    "add_line": (("placed",), "LineAdded"),
+    "pay": (("placed",), "OrderPaid"),
+    "ship": (("paid",), "OrderShipped"),
+    "cancel": (("placed", "paid"), "OrderCancelled"),
+}
+
+#: An order that does not exist yet.
+NEW_ORDER: dict[str, Any] = {"status": "new", "lines": 0, "total": 0}
+
+_STATUS = {
+    "OrderPlaced": "placed",
+    "OrderPaid": "paid",
+    "OrderShipped": "shipped",
+    "OrderCancelled": "cancelled",
+}
+
+
+def order_fold(state: Mapping[str, Any], event: Event) -> dict[str, Any]:
+    """The order aggregate's state after ``event``: status, number of lines, total."""
+    new = dict(state)
+    if event.type in _STATUS:
+        new["status"] = _STATUS[event.type]
+    if event.type == "OrderPlaced":
+        new["total"] = event.data["total"]
+        new["lines"] = 1
+    elif event.type == "LineAdded":
+        new["lines"] += 1
+        new["total"] += event.data["qty"] * event.data["price"]
+    return new
+
+
+def decide_order(
+    state: Mapping[str, Any], command: str, data: Mapping[str, Any] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events ``command`` records on an order in ``state``; :class:`CommandRejected` if refused.
+
+    ``place`` needs ``data={"total": ...}``, ``add_line`` ``{"sku", "qty",
+    "price"}``; ``pay`` records the total, ``cancel`` a refund of what was
+    paid.  Each command needs the order in a status (:data:`ORDER_COMMANDS`).
+    """
+    checks.one_of("command", command, ORDER_COMMANDS)
+    needs, kind = ORDER_COMMANDS[command]
+    if state["status"] not in needs:
+        raise CommandRejected(
+            f"cannot {command} an order that is {state['status']}"
+            f" ({command} needs it {' or '.join(needs)})"
+        )
+    data = dict(data or {})
+    if command == "pay":
+        data = {"amount": state["total"]}
+    elif command == "cancel":
+        data = {"refund": state["total"] if state["status"] == "paid" else 0}
+    return [(kind, data)]
+
+
+def order_repository(*, snapshot_every: int | None = None) -> Repository:
+    """A fresh event store and the repository of orders on it."""
+    return Repository(EventStore(), order_fold, NEW_ORDER, snapshot_every=snapshot_every)
+
+
+@dataclass(frozen=True)
+class RaceStep:
+    """One step of :func:`order_race`: who, what they did, and how it went (``ok``, ``conflict``, ``rejected``)."""
+
+    actor: str
+    action: str
+    outcome: str
+    version: int
+
+
+@dataclass
+class RaceRun:
+    """What :func:`order_race` returns: its steps and the store afterwards."""
+
+    steps: list[RaceStep]
+    repo: Repository
+    check: bool
+
+    @property
+    def stream(self) -> list[str]:
+        """The event types of ``order-1``, in order."""
+        return [e.type for e in self.repo.store.read("order-1")]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """``order-1`` as a full replay of its stream rebuilds it."""
+        return Repository(self.repo.store, order_fold, NEW_ORDER).load("order-1").state
+
+
+def order_race(*, check: bool = True) -> RaceRun:
+    """The customer cancels ``order-1`` while the warehouse ships it: both read version 2.
+
+    The order was placed and paid (version 2).  The customer's handler and
+    the warehouse's handler each load it and decide on the same state
+    (paid).  The customer's ``OrderCancelled`` is appended first.  With
+    ``check=True`` the warehouse's append expects version 2, finds 3 and is
+    refused (:class:`ConcurrencyError`); the warehouse loads again, sees a
+    cancelled order and its ``ship`` is rejected.  With ``check=False``
+    (append whatever the version) the stream ends cancelled *and* shipped.
+    """
+    checks.boolean("check", check)
+    repo = order_repository()
+    new = repo.load("order-1")
+    repo.save(new, decide_order(new.state, "place", {"total": 30}))
+    placed = repo.load("order-1")
+    repo.save(placed, decide_order(placed.state, "pay"))
+    steps: list[RaceStep] = []
+
+    def load(actor: str) -> Loaded:
+        got = repo.load("order-1")
+        steps.append(
+            RaceStep(actor, f"load: v{got.version}, {got.state['status']}", "ok", got.version)
+        )
+        return got
+
+    customer = load("customer")
+    warehouse = load("warehouse")
+    version = repo.save(customer, decide_order(customer.state, "cancel"), check=check)
+    steps.append(
+        RaceStep(
+            "customer",
+            f"append OrderCancelled, expect {f'v{customer.version}' if check else 'any'}",
+            "ok",
+            version,
+        )
+    )
+    try:
+        version = repo.save(warehouse, decide_order(warehouse.state, "ship"), check=check)
+        steps.append(
+            RaceStep(
+                "warehouse",
+                f"append OrderShipped, expect {f'v{warehouse.version}' if check else 'any'}",
+                "ok",
+                version,
+            )
+        )
+    except ConcurrencyError as exc:
+        steps.append(
+            RaceStep(
+                "warehouse",
+                f"append OrderShipped, expect v{exc.expected}: at v{exc.actual}",
+                "conflict",
+                exc.actual,
+            )
+        )
+        again = load("warehouse")
+        try:
+            repo.save(again, decide_order(again.state, "ship"))
+        except CommandRejected:
+            steps.append(
+                RaceStep("warehouse", "ship refused: cancelled", "rejected", again.version)
+            )
+    return RaceRun(steps, repo, check)
+
+
+def snapshot_costs(*, edits: int = 64, snapshot_every: int | None = 10) -> dict[str, Any]:
+    """A wholesale order edited line by line: how many events each command's load replays.
+
+    ``place``, then ``edits`` ``add_line`` commands, each loaded, decided
+    and saved.  Returns ``replayed`` (events folded by each command's load,
+    in order), ``events`` (the stream's length at the end), ``state`` (the
+    order) and ``events_read`` (all events the loads read).
+    """
+    checks.integer("edits", edits, min=1, max=10_000)
+    repo = order_repository(snapshot_every=snapshot_every)
+    replayed: list[int] = []
+    commands = [("place", {"total": 12})] + [
+        ("add_line", {"sku": f"sku-{i % 7}", "qty": 1 + i % 3, "price": 4}) for i in range(edits)
+    ]
+    for command, data in commands:
+        loaded = repo.load("order-7")
+        replayed.append(loaded.replayed)
+        repo.save(loaded, decide_order(loaded.state, command, data))
+    final = repo.load("order-7")
+    return {
+        "replayed": replayed,
+        "events": repo.store.version("order-7"),
+        "state": final.state,
+        "events_read": repo.store.events_read,
+    }
+
+
+# -- a read model rebuilt from a log (CQRS) -------------------------------------------
 #: The stock ledger's events: (type, sku, qty).
 _STOCK_EVENTS = (
     ("StockReceived", "mug", 10),

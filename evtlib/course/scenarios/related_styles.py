@@ -5,6 +5,9 @@
 * :func:`callback_run`: event notification (call back) and event-carried
   state transfer side by side while the order service's API is down
   (explorer).
+* :func:`draw_order_stream`, :func:`draw_race`, :func:`draw_snapshot_costs`:
+  the event-sourcing pictures (an order rebuilt from its stream to decide a
+  command; two writers racing on one version; the replay a snapshot saves).
 * :func:`projection_schedule`: one seeded event history folded by the
   learner's ``fold(state, event)``, live through a read model, from a
   snapshot and by replay (the build exercise: a projection fold).
@@ -25,10 +28,20 @@ from ...events import Event
 from ...faults import crash
 from ...readmodel import ReadModel
 from ...sim import Simulation
-from ..styles import shipping_labels, temporal_coupling
+from ..styles import (
+    NEW_ORDER,
+    RaceRun,
+    decide_order,
+    order_fold,
+    shipping_labels,
+    temporal_coupling,
+)
 from .build_check import Breach
 
 __all__ = [
+    "draw_order_stream",
+    "draw_race",
+    "draw_snapshot_costs",
     "coupling_run",
     "draw_coupling_run",
     "callback_run",
@@ -85,6 +98,155 @@ def draw_callback_run(counts: dict[str, dict[str, int]], ax: Any = None) -> Any:
         unit="count",
         title="20 orders while the order service's API is down",
     )
+
+
+# ---------------------------------------------------------------- event sourcing pictures
+
+
+def draw_order_stream(events: list[Event], command: str, ax: Any = None) -> Any:
+    """An order's stream folded, left to right, into the state that decides ``command``.
+
+    One box per event (its version and type) with the state after it
+    beneath; the last box is the command and what the state decides:
+    the events it records, or why it is refused.
+    """
+    import matplotlib.pyplot as plt
+
+    from ...patterns.event_store import CommandRejected
+    from ...viz.style import COLORS
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.3 * (len(events) + 2), 2.6), layout="constrained")
+    state: dict[str, Any] = dict(NEW_ORDER)
+    for i, e in enumerate(events):
+        state = order_fold(state, e)
+        ax.add_patch(
+            plt.Rectangle((i * 2.2, 1.0), 2.0, 0.9, facecolor=COLORS["published"], alpha=0.15)
+        )
+        ax.text(i * 2.2 + 1.0, 1.45, f"v{i + 1}\n{e.type}", ha="center", va="center", fontsize=10)
+        ax.text(
+            i * 2.2 + 1.0, 0.55, f"{state['status']}, {state['total']}", ha="center", fontsize=9
+        )
+        ax.annotate(
+            "", (i * 2.2 + 2.2, 1.45), (i * 2.2 + 2.0, 1.45), arrowprops={"arrowstyle": "->"}
+        )
+    x = len(events) * 2.2
+    try:
+        decided = ", ".join(kind for kind, _ in decide_order(state, command))
+        verdict, face, hatch = f"records {decided}", COLORS["handled"], ""
+    except CommandRejected as exc:
+        verdict, face, hatch = f"refused: {exc}".replace(" (", "\n("), COLORS["failed"], "//"
+    ax.add_patch(plt.Rectangle((x, 1.0), 3.2, 0.9, facecolor=face, alpha=0.25, hatch=hatch))
+    ax.text(
+        x + 1.6,
+        1.45,
+        f"command: {command}",
+        ha="center",
+        va="center",
+        fontsize=10,
+        weight="bold",
+        bbox={"facecolor": "white", "edgecolor": "none"},
+    )
+    ax.text(x + 1.6, 0.55, verdict, ha="center", fontsize=9)
+    ax.text(-0.1, 0.55, "state:", ha="right", fontsize=9)
+    ax.set_xlim(-1.0, x + 3.4)
+    ax.set_ylim(0.2, 2.2)
+    ax.axis("off")
+    ax.set_title(
+        f"order-1 rebuilt from its {len(events)} events (its version: v{len(events)}), then {command!r} decided",
+        loc="left",
+    )
+    return ax
+
+
+_OUTCOME_MARKERS = {
+    "ok": ("o", "loaded / appended"),
+    "conflict": ("X", "append refused: conflict"),
+    "rejected": ("s", "command refused by the state"),
+}
+
+
+def draw_race(run: RaceRun, ax: Any = None) -> Any:
+    """Two writers on one order, as a sequence: one lane each, a step per column, and the stream.
+
+    Markers say how each step went (a circle: done; a cross: the append was
+    refused on a version conflict; a square: the command was refused by the
+    order's state); the bottom lane lists the stream as it ends.
+    """
+    import matplotlib.pyplot as plt
+
+    from ...viz.style import COLORS
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 3.4), layout="constrained")
+    lanes = {"customer": 2, "warehouse": 1}
+    colour = {"ok": COLORS["handled"], "conflict": COLORS["failed"], "rejected": COLORS["crashed"]}
+    seen: set[str] = set()
+    for i, step in enumerate(run.steps):
+        marker, label = _OUTCOME_MARKERS[step.outcome]
+        y = lanes[step.actor]
+        ax.scatter(
+            [i],
+            [y],
+            marker=marker,
+            s=140,
+            color=colour[step.outcome],
+            zorder=3,
+            label=None if step.outcome in seen else label,
+        )
+        seen.add(step.outcome)
+        ax.annotate(
+            step.action,
+            (i, y),
+            (0, 12 if i % 2 == 0 else -20),
+            textcoords="offset points",
+            ha="center",
+            fontsize=9,
+        )
+    stream = run.stream
+    ax.text(
+        -0.4,
+        0.35,
+        "stream order-1: " + " -> ".join(f"v{v} {t}" for v, t in enumerate(stream, 1)),
+        fontsize=10,
+        ha="left",
+    )
+    ax.set_yticks([2, 1], ["customer: cancel", "warehouse: ship"])
+    ax.set_xticks(range(len(run.steps)), [f"step {i + 1}" for i in range(len(run.steps))])
+    ax.set_xlim(-0.6, len(run.steps) - 0.2)
+    ax.set_ylim(0.0, 2.6)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9)
+    how = "expected version checked" if run.check else "no version check (any)"
+    ax.set_title(
+        f"two commands on order-1 at version 2, {how}: it ends {run.state['status']}", loc="left"
+    )
+    return ax
+
+
+def draw_snapshot_costs(
+    with_snapshots: list[int], without: list[int], every: int, ax: Any = None
+) -> Any:
+    """Events replayed by each command's load, with and without a snapshot every ``every`` events."""
+    import matplotlib.pyplot as plt
+
+    from ...viz.style import PALETTE
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.6), layout="constrained")
+    xs = range(1, len(without) + 1)
+    ax.step(xs, without, where="mid", color=PALETTE[1], linestyle="--", label="full replay")
+    ax.step(
+        xs, with_snapshots, where="mid", color=PALETTE[0], label=f"snapshot every {every} events"
+    )
+    ax.set_xlabel("command (each loads the order first)")
+    ax.set_ylabel("events replayed by the load")
+    ax.legend(loc="upper left")
+    ax.set_title(
+        f"{len(without)} commands on one order: {sum(without)} events replayed in all,"
+        f" {sum(with_snapshots)} with snapshots",
+        loc="left",
+    )
+    return ax
 
 
 # ---------------------------------------------------------------- the build exercise
