@@ -135,3 +135,116 @@ def test_step_player_is_a_play_button_a_slider_and_an_output():
     assert slider.continuous_update is False and slider.max == len(sim.trace) - 1
     slider.value = 3  # runs the callback: it must not raise
     plt.close("all")
+
+
+# -- the queue family (profiles rabbitmq, sqs, sqs-fifo, service-bus) --------------------
+
+
+def _queue_shop(profile: str, settings: dict | None = None, *, until: float | None = None):
+    """Eight orders on a queue profile, one of them poison; billing (two members) and shipping."""
+    import evtlib as ev
+
+    sim = ev.Simulation(seed=0)
+    broker = ev.Broker(sim, profile=profile, settings=settings or {})
+    broker.create_topic("orders")
+
+    def charge(event):
+        if event.data["poison"]:
+            raise ValueError("card number unreadable")
+
+    ev.Consumer(broker, "billing-1", "orders", charge, group="billing", service_time=20)
+    ev.Consumer(broker, "billing-2", "orders", charge, group="billing", service_time=60)
+    ev.Consumer(broker, "shipping", "orders", group="shipping", service_time=5)
+    for i in range(8):
+        event = ev.Event(
+            id=f"evt-{i}",
+            type="OrderPlaced",
+            time=i * 10.0,
+            key=f"order-{i}",
+            data={"poison": i == 2},
+        )
+        sim.schedule(i * 10.0, broker.publish, "orders", event)
+    sim.run(until=until)
+    return sim, broker
+
+
+def test_a_queue_broker_has_a_queue_per_subscription_fed_by_the_topic():
+    """Service Bus: the topic copies into two subscriptions; each has its $DeadLetterQueue."""
+    sim, broker = _queue_shop("service-bus", {"MaxDeliveryCount": 3}, until=45)
+    g = flow_graph(broker)
+    kinds = {}
+    for _, d in g.nodes(data=True):
+        kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
+    assert kinds == {"topic": 1, "queue": 2, "dlq": 2, "consumer": 3}
+    assert g.has_edge("topic:orders", "queue:billing")
+    assert g.has_edge("topic:orders", "queue:shipping")
+    assert g.has_edge("queue:billing", "dlq:billing (dead letters)")
+    assert g.has_edge("queue:billing", "consumer:billing-2")
+    billing = broker.groups["billing"].stats()
+    assert g.nodes["queue:billing"]["waiting"] == billing["waiting"]
+    assert g.nodes["queue:billing"]["in_flight"] == billing["in_flight"] > 0
+    held = sum(g.nodes[f"consumer:billing-{i}"]["in_flight"] for i in (1, 2))
+    assert held == billing["in_flight"]  # every locked message has its holder
+    assert g.nodes["consumer:billing-1"]["held_word"] == "locked"
+
+
+def test_sqs_draws_a_dead_letter_queue_only_with_a_redrive_policy():
+    """SQS has no dead-letter queue unless maxReceiveCount is configured."""
+    _, plain = _queue_shop("sqs", until=45)
+    assert not [n for n, d in flow_graph(plain).nodes(data=True) if d["kind"] == "dlq"]
+    _, redrive = _queue_shop("sqs", {"maxReceiveCount": 3}, until=45)
+    dlqs = [n for n, d in flow_graph(redrive).nodes(data=True) if d["kind"] == "dlq"]
+    assert dlqs == ["dlq:billing (dead letters)", "dlq:shipping (dead letters)"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "words"),
+    [
+        ("rabbitmq", ("exchange", "quorum queue", "unacked", "DLX")),
+        ("sqs-fifo", ("SNS FIFO topic", "SQS FIFO queue", "in flight", "redrive policy")),
+        ("service-bus", ("topic", "subscription", "locked", "$DeadLetterQueue")),
+    ],
+)
+def test_draw_flow_names_each_queue_broker_in_its_own_words(profile, words):
+    """Each profile's labels use its broker's terms; the broker's dead-lettering is counted."""
+    settings = {"rabbitmq": {"x-delivery-limit": 2}, "sqs-fifo": {"maxReceiveCount": 3}}
+    _, broker = _queue_shop(profile, settings.get(profile, {"MaxDeliveryCount": 3}))
+    g = flow_graph(broker)
+    ax = draw_flow(broker)
+    assert _node_points(ax) == g.number_of_nodes()
+    arrows = [t.arrow_patch for t in ax.texts if getattr(t, "arrow_patch", None)]
+    assert len(arrows) == g.number_of_edges()
+    dotted = [a for a in arrows if a.get_linestyle() in (":", "dotted")]
+    assert len(dotted) == 2  # queue -> its dead-letter queue, one per subscription
+    text = " ".join(t.get_text() for t in ax.texts)
+    for word in words:
+        assert word in text, (word, text)
+    assert "1 moved by the broker" in text  # the poison order, dead-lettered by the broker
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["topic", "dead-letter queue", "queue", "consumer"]
+    from evtlib.viz.describe import describe
+
+    assert "one queue per subscription" in describe(ax.figure)
+    save(ax.figure, f"flow_{profile}")
+    plt.close(ax.figure)
+
+
+def test_a_queue_broker_step_rings_the_consumers_queue():
+    """render_step on a queue broker: the past snapshot draws, the step's queue is ringed."""
+    sim, broker = _queue_shop("rabbitmq", {"x-delivery-limit": 2})
+    k = next(i for i, r in enumerate(sim.trace) if r.kind == "redelivered")
+    ax = render_step(sim.trace, k, broker=broker)
+    rings = [c for c in ax.collections if c.get_sizes()[0] == 560]
+    assert len(rings) == 1 and len(rings[0].get_offsets()) >= 2  # the consumer and its queue
+    plt.close(ax.figure)
+
+
+def test_queue_graph_colours_stay_apart_for_colour_blind_readers():
+    """The roles of a queue graph differ by shape, and their colours stay apart under CVD."""
+    from evtlib.viz.colorblind import VISIONS, min_distance
+    from evtlib.viz.flowgraph import _SHAPES, _color
+
+    roles = ["producer", "topic", "queue", "dlq", "consumer", "readmodel"]
+    assert len({_SHAPES[r] for r in roles}) == len(roles)
+    for vision in VISIONS:
+        assert min_distance([_color(r) for r in roles], vision)[0] >= 10, vision

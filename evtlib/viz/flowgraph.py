@@ -1,14 +1,26 @@
 """The event-flow graph: who publishes where, and who reads what.
 
 :func:`flow_graph` reads a running system (a :class:`~evtlib.Broker` and
-everything attached to it) into a :class:`networkx.DiGraph`:
+everything attached to it) into a :class:`networkx.DiGraph`.  A log
+(profile ``"kafka"``):
 
     producer -> topic -> partition -> group -> consumer -> read model
 
-Each node has a ``kind`` (producer, topic, dlq, partition, group, consumer,
-readmodel), a ``label`` to print and a ``layer`` (its column, left to
-right), plus a snapshot of its state: how many events wait in each partition
-for each group, what is in flight, who crashed.  :func:`draw_flow` draws it.
+A queue broker (:class:`~evtlib.queues.QueueBroker`: profiles ``"rabbitmq"``,
+``"sqs"``, ``"sqs-fifo"``, ``"service-bus"``) fans a topic out to one queue
+per subscription, and the broker's own dead-letter queue hangs off each
+queue that has one:
+
+    producer -> topic (exchange) -> queue (one per subscription) -> consumer
+                                        +-> dead-letter queue
+
+Each node has a ``kind`` (producer, topic, dlq, partition, queue, group,
+consumer, readmodel), a ``label`` to print and a ``layer`` (its column, left
+to right), plus a snapshot of its state: how many events wait in each
+partition for each group (or in each queue), what is in flight (a queue
+broker's word for it: RabbitMQ "unacked", SQS "in flight", Service Bus
+"locked"), what the broker dead-lettered, who crashed.  :func:`draw_flow`
+draws it.
 
 The layout is computed, not simulated: each layer is a column, and nodes
 keep the order in which the system created them.  The same system always
@@ -26,6 +38,7 @@ from .. import checks
 from ..broker import Broker
 from ..metrics import lag_at
 from ..protocols import BrokerBackend
+from ..queues import QueueBroker
 from ..readmodel import ReadModel
 from ..trace import Trace
 from .describe import note
@@ -39,6 +52,7 @@ LAYERS = {
     "topic": 1,
     "dlq": 1,
     "partition": 2,
+    "queue": 2,
     "group": 3,
     "consumer": 4,
     "readmodel": 5,
@@ -49,6 +63,7 @@ _SHAPES = {  # one shape per role: colour is never the only way to tell them apa
     "topic": "s",
     "dlq": "v",
     "partition": "d",
+    "queue": "8",
     "group": "h",
     "consumer": "o",
     "readmodel": "D",
@@ -58,8 +73,9 @@ _SHAPES = {  # one shape per role: colour is never the only way to tell them apa
 def node_id(kind: str, name: str) -> str:
     """The id of a node in a flow graph: ``"consumer:billing-1"``.
 
-    Partitions are ``"partition:orders[0]"`` and dead-letter topics
-    ``"dlq:orders.dlq"``.
+    Partitions are ``"partition:orders[0]"``, dead-letter topics
+    ``"dlq:orders.dlq"``, a queue broker's subscription queues
+    ``"queue:billing"`` and their dead-letter queues ``"dlq:billing (dead letters)"``.
     """
     return f"{kind}:{name}"
 
@@ -108,8 +124,13 @@ def flow_graph(
 
     def add(kind: str, name: str, label: str | None = None, **attrs: Any) -> str:
         nid = node_id(kind, name)
-        g.add_node(nid, kind=kind, name=name, label=label or name, layer=LAYERS[kind], **attrs)
+        attrs.setdefault("layer", LAYERS[kind])
+        g.add_node(nid, kind=kind, name=name, label=label or name, **attrs)
         return nid
+
+    if isinstance(broker, QueueBroker):
+        _queue_graph(g, broker, add, now, down, dead)
+        return g
 
     for p in broker.producers:
         add("producer", p.name, blocked=bool(getattr(p, "blocked", False)))
@@ -152,6 +173,131 @@ def flow_graph(
             if dst in g and not g.has_edge(src, dst):
                 g.add_edge(src, dst)
     return g
+
+
+#: Each queue profile's words: what its topic is, what a subscription's queue is, what a
+#: message held by a consumer is called, and where the broker puts its dead letters.
+QUEUE_WORDS: dict[str, dict[str, str]] = {
+    "rabbitmq": {
+        "topic": "exchange",
+        "queue": "quorum queue",
+        "held": "unacked",
+        "dead": "dead-letter queue (DLX)",
+    },
+    "sqs": {
+        "topic": "SNS topic",
+        "queue": "SQS queue",
+        "held": "in flight",
+        "dead": "dead-letter queue (redrive policy)",
+    },
+    "sqs-fifo": {
+        "topic": "SNS FIFO topic",
+        "queue": "SQS FIFO queue",
+        "held": "in flight",
+        "dead": "dead-letter queue (redrive policy)",
+    },
+    "service-bus": {
+        "topic": "topic",
+        "queue": "subscription",
+        "held": "locked",
+        "dead": "$DeadLetterQueue",
+    },
+}
+
+
+def _holders(broker: QueueBroker, sub: Any) -> dict[str, int]:
+    """How many of ``sub``'s in-flight messages each member holds, read from public state.
+
+    A message in flight was last delivered to its holder: the latest
+    ``delivered``/``redelivered`` record of its id by a member of ``sub``.
+    A message still on the wire (sent, not yet arrived) has no such record
+    yet and is counted under ``""``.
+    """
+    held = [e.id for e in sub.in_flight()]
+    if not held:
+        return {}
+    members = {c.name for c in sub.members}
+    last: dict[str, str] = {}
+    wanted = set(held)
+    for r in broker.sim.trace.filter(kind=("delivered", "redelivered")):
+        if r.event_id in wanted and r.actor in members:
+            last[r.event_id] = r.actor
+    out: dict[str, int] = {}
+    for eid in held:
+        who = last.get(eid, "")
+        out[who] = out.get(who, 0) + 1
+    return out
+
+
+def _queue_graph(
+    g: nx.DiGraph, broker: QueueBroker, add: Any, now: float, down: set[str] | None, dead: list
+) -> None:
+    """The flow graph of a queue broker: topic -> one queue per subscription -> consumers.
+
+    The numbers (waiting, in flight, dead letters) are the queue's state now;
+    with ``at`` (a past time) only the structure and who was down are shown.
+    """
+    words = QUEUE_WORDS.get(broker.profile.name, QUEUE_WORDS["sqs"])
+    snap = down is None
+    for p in broker.producers:
+        add("producer", p.name, blocked=bool(getattr(p, "blocked", False)))
+    for t in broker.topics.values():
+        kind = "dlq" if _is_dlq(t.name, dead) else "topic"
+        add(kind, t.name, f"{t.name}\n({words['topic']})", published=t.published)
+    for p in broker.producers:
+        g.add_edge(node_id("producer", p.name), _topic_node(g, p.topic.name))
+    for sub in broker.groups.values():
+        stats = sub.stats() if snap else {}
+        qid = add(
+            "queue",
+            sub.name,
+            f"{sub.name}\n{words['queue']}",
+            aliases=[node_id("group", sub.name)],
+            waiting=stats.get("waiting"),
+            in_flight=stats.get("in_flight"),
+            held_word=words["held"],
+        )
+        for t in sub.topics:
+            tid = _topic_node(g, t)
+            if tid in g:
+                g.add_edge(tid, qid, fanout=True)
+        # The broker's own dead-letter queue: where the profile has one (SQS only with a
+        # redrive policy), or where something was dead-lettered.
+        n_dead = stats.get("dead_lettered", 0)
+        if sub.rules.max_deliveries is not None or n_dead:
+            did = add(
+                "dlq",
+                f"{sub.name} (dead letters)",
+                f"{sub.name}\n{words['dead']}",
+                layer=LAYERS["group"],
+                below=True,
+                dead_letters=n_dead if snap else None,
+                native=True,
+            )
+            g.add_edge(qid, did, moved=n_dead if snap else None)
+        holders = _holders(broker, sub) if snap else {}
+        for c in broker.consumers:  # crashed members too: a subscription forgets them
+            if c.group is not sub:
+                continue
+            alive = c.alive if down is None else (c.started and c.name not in down)
+            cid = add(
+                "consumer",
+                c.name,
+                alive=alive,
+                owns=[],
+                in_flight=holders.get(c.name, 0) if snap else None,
+                held_word=words["held"],
+            )
+            g.add_edge(qid, cid)
+            if isinstance(c, ReadModel):
+                rid = add("readmodel", c.name, f"{c.name}\nview")
+                g.add_edge(cid, rid)
+    for r in broker.sim.trace.filter(kind="published", until=now):
+        src = node_id("consumer", r.actor)
+        if src in g and r.topic is not None:
+            dst = _topic_node(g, r.topic)
+            if dst in g and not g.has_edge(src, dst):
+                g.add_edge(src, dst)
 
 
 def _topic_node(g: nx.DiGraph, name: str) -> str:
@@ -197,17 +343,26 @@ def layered_layout(g: nx.DiGraph, *, dx: float = 1.0, dy: float = 1.0) -> dict[s
     """Positions for a layered graph: one column per ``layer``, top to bottom.
 
     Nodes keep the order they were added in, so the picture is the same on
-    every run.  Columns are centred on y = 0 and empty layers are skipped.
+    every run.  Columns are centred on y = 0 and empty layers are skipped;
+    nodes with ``below=True`` go under the lowest node of the graph.
     """
     columns: dict[int, list[str]] = {}
+    below: dict[int, list[str]] = {}
     for n, data in g.nodes(data=True):
-        columns.setdefault(data.get("layer", 0), []).append(n)
+        where = below if data.get("below") else columns
+        where.setdefault(data.get("layer", 0), []).append(n)
     pos = {}
-    for x, layer in enumerate(sorted(columns)):
-        nodes = columns[layer]
+    xs = {layer: x for x, layer in enumerate(sorted(set(columns) | set(below)))}
+    for layer, nodes in columns.items():
         top = (len(nodes) - 1) / 2
         for i, n in enumerate(nodes):
-            pos[n] = (x * dx, (top - i) * dy)
+            pos[n] = (xs[layer] * dx, (top - i) * dy)
+    # Nodes marked ``below`` (a queue broker's dead-letter queues) go under everything
+    # else in their column, so the arrows to the consumers do not run through them.
+    floor = min((y for _, y in pos.values()), default=0.0)
+    for layer, nodes in below.items():
+        for i, n in enumerate(nodes):
+            pos[n] = (xs[layer] * dx, floor - (i + 1) * dy)
     return pos
 
 
@@ -245,23 +400,26 @@ def draw_flow(
         g = broker_or_graph
     else:
         g = flow_graph(broker_or_graph, at=at)
-    pos = layered_layout(g, dx=2.2)
+    queues = any(d["kind"] == "queue" for _, d in g.nodes(data=True))
+    dy = 1.4 if queues else 1.0  # a queue's label has three lines
+    pos = layered_layout(g, dx=2.2, dy=dy)
     if ax is None:
-        n_rows = max(
-            (sum(1 for p in pos.values() if p[0] == x) for x in {p[0] for p in pos.values()}),
-            default=1,
-        )
-        _, ax = plt.subplots(figsize=(10, max(3.0, 0.7 * n_rows + 1.6)), layout="constrained")
+        ys = [p[1] for p in pos.values()] or [0.0]
+        n_rows = (max(ys) - min(ys)) / dy + 1
+        _, ax = plt.subplots(figsize=(10, max(3.0, 0.7 * dy * n_rows + 1.6)), layout="constrained")
     wanted = set(highlight)
+
+    def hot_node(n: str) -> bool:
+        d = g.nodes[n]
+        return n in wanted or d["name"] in wanted or any(a in wanted for a in d.get("aliases", ()))
 
     # Edges first, underneath.  A back edge (right to left: a consumer that
     # publishes) curves so it does not run through the nodes it passes.
     for u, v, data in g.edges(data=True):
         (x0, y0), (x1, y1) = pos[u], pos[v]
         back = x1 <= x0
-        hot = (u in wanted or g.nodes[u]["name"] in wanted) and (
-            v in wanted or g.nodes[v]["name"] in wanted
-        )
+        hot = hot_node(u) and hot_node(v)
+        to_dead_letters = bool(g.nodes[v].get("native"))
         ax.annotate(
             "",
             xy=(x1, y1),
@@ -273,7 +431,7 @@ def draw_flow(
                 shrinkA=11,
                 shrinkB=11,
                 connectionstyle="arc3,rad=0.35" if back else "arc3,rad=0",
-                linestyle="--" if back else "-",
+                linestyle="--" if back else (":" if to_dead_letters else "-"),
             ),
             zorder=1,
         )
@@ -298,12 +456,14 @@ def draw_flow(
             continue
         xs = [pos[n][0] for n in nodes]
         ys = [pos[n][1] for n in nodes]
-        faces = ["#D9D9D9" if g.nodes[n].get("alive") is False else COLORS[kind] for n in nodes]
+        color = _color(kind)
+        faces = ["#D9D9D9" if g.nodes[n].get("alive") is False else color for n in nodes]
         ax.scatter(xs, ys, s=260, marker=_SHAPES[kind], c=faces, edgecolors="white", zorder=3)
-        handles.append(
-            Line2D([], [], ls="", marker=_SHAPES[kind], ms=9, color=COLORS[kind], label=kind)
-        )
-    hot_nodes = [n for n, d in g.nodes(data=True) if n in wanted or d["name"] in wanted]
+        label = kind
+        if kind == "dlq" and any(g.nodes[n].get("native") for n in nodes):
+            label = "dead-letter queue"
+        handles.append(Line2D([], [], ls="", marker=_SHAPES[kind], ms=9, color=color, label=label))
+    hot_nodes = [n for n in g.nodes if hot_node(n)]
     if hot_nodes:
         ax.scatter(
             [pos[n][0] for n in hot_nodes],
@@ -342,11 +502,15 @@ def draw_flow(
             text += f"  end={d['end']}"
         if d["kind"] == "group" and snapshot and d.get("lag"):
             text += f"\nlag {d['lag']}"
+        if d["kind"] == "queue" and snapshot and d.get("waiting") is not None:
+            text += f"\n{d['waiting']} waiting, {d['in_flight']} {d['held_word']}"
+        if d["kind"] == "dlq" and snapshot and d.get("dead_letters"):
+            text += f"\n{d['dead_letters']} moved by the broker"
         if d["kind"] == "consumer" and snapshot:
             if d.get("alive") is False:
                 text += "\n(crashed)"
             elif d.get("in_flight"):
-                text += f"\n{d['in_flight']} in flight"
+                text += f"\n{d['in_flight']} {d.get('held_word', 'in flight')}"
         if d["kind"] == "producer" and snapshot and d.get("blocked"):
             text += "\n(blocked)"
         ax.text(x, y - 0.3, text, ha="center", va="top", fontsize=10, zorder=7)
@@ -370,9 +534,22 @@ def draw_flow(
         title = f"event flow ({g.graph['snapshot']})"
     if title:
         ax.set_title(title)
-    note(
-        ax,
-        "Event flow graph, left to right: who publishes to which topic and partitions, "
-        "which groups and consumers read them; each role has its own shape, every node its name",
-    )
+    if any(d["kind"] == "queue" for _, d in g.nodes(data=True)):
+        words = (
+            "Event flow graph of a queue broker, left to right: who publishes to which topic, "
+            "the topic copying each message into one queue per subscription, the consumers "
+            "taking messages from their queue, and the broker's dead-letter queues (dotted "
+            "arrows); each role has its own shape, every node its name"
+        )
+    else:
+        words = (
+            "Event flow graph, left to right: who publishes to which topic and partitions, "
+            "which groups and consumers read them; each role has its own shape, every node its name"
+        )
+    note(ax, words)
     return ax
+
+
+def _color(kind: str) -> str:
+    """The colour of a role; a queue is drawn as its subscription (the queue family's group)."""
+    return COLORS.get(kind) or COLORS["group"]

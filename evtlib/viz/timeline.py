@@ -31,7 +31,15 @@ from ..trace import Trace, TraceRecord
 from .describe import note
 from .style import first_seen_colors, kind_color
 
-__all__ = ["draw_timeline", "TimelineDrawn", "MARKERS", "marker_for", "lanes_of"]
+__all__ = [
+    "draw_timeline",
+    "TimelineDrawn",
+    "MARKERS",
+    "MEMBERSHIP",
+    "marker_for",
+    "lanes_of",
+    "members_view",
+]
 
 #: Marker shape of each kind of record, one shape per kind (colour is never the only
 #: encoding): matplotlib's shapes for the core's kinds and the commonest pattern kinds,
@@ -59,6 +67,8 @@ MARKERS: dict[str, str] = {
     "paused": "4",
     "resumed": "h",
     "rebalanced": "d",
+    "revoked": "$-$",
+    "assigned": "$+$",
     "timeout": "p",
     "rewind": "<",
     "evicted": "$E$",
@@ -126,6 +136,17 @@ _BY_EVENT = frozenset({"published", "delivered", "handled"})
 _PRODUCING = frozenset({"published", "blocked", "rejected"})
 _GROUPING = frozenset({"rebalanced", "rewind"})
 _RECEIVING = frozenset({"delivered", "redelivered", "handled"})
+#: What only a broker does (a queue broker's own steps): its lane goes above the consumers.
+_BROKERING = frozenset(
+    {"requeued", "kept-copy", "deduplicated", "expired", "dead-lettered", "redriven"}
+)
+
+#: Group membership: who joined, left or was evicted, and the group's rebalances (and, where
+#: the group writes them, the partitions each member was revoked or assigned).
+MEMBERSHIP = frozenset({"joined", "left", "rebalanced", "revoked", "assigned", "evicted"})
+
+#: Records that end a member's hold on a message (its in-flight span).
+_SETTLING = frozenset({"handled", "failed", "timeout", "lost", "ack-ignored", "dead-lettered"})
 
 
 class TimelineDrawn(NamedTuple):
@@ -155,7 +176,8 @@ def lanes_of(records: Iterable[tuple[Any, ...]]) -> list[str]:
     """The lanes for ``records``, top to bottom.
 
     Producers first (actors that publish and never receive), then groups
-    (actors that rebalance or rewind), then everyone else, in the order
+    (actors that rebalance or rewind) and brokers (actors that only do what
+    a queue broker does: requeue, dead-letter...), then everyone else, in the order
     they first appear.  A consumer that also publishes (a reaction, a
     dead-letter) stays a consumer.  ``records`` are TraceRecords, or rows in
     their field order (read by index).
@@ -174,11 +196,39 @@ def lanes_of(records: Iterable[tuple[Any, ...]]) -> list[str]:
         kinds = does[actor]
         if kinds & _PRODUCING and not kinds & _RECEIVING:
             return 0
-        if kinds & _GROUPING:
+        if kinds & _GROUPING or (kinds <= _BROKERING):
             return 1
         return 2
 
     return sorted(first, key=lambda a: (rank(a), first[a]))
+
+
+def members_view(records: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``records`` with each group's ``rebalanced`` record moved into its members' lanes.
+
+    A group rebalances as a whole, but what a learner needs to see is *whose*
+    work stopped and moved: each member of the group at that time (known from
+    its ``joined`` record, whose detail names the group) gets a copy of the
+    record in its own lane.  A rebalance of a group with no member among the
+    records keeps its group lane.  Rows keep TraceRecord's field order.
+    """
+    rows = list(records)
+    member_of: dict[str, str] = {}
+    for r in rows:
+        if r[1] == "joined" and r[7]:
+            member_of.setdefault(r[2], r[7])
+    out: list[tuple[Any, ...]] = []
+    joined: dict[str, list[str]] = {}
+    for r in rows:
+        if r[1] == "joined" and r[2] in member_of:
+            members = joined.setdefault(member_of[r[2]], [])
+            if r[2] not in members:
+                members.append(r[2])
+        if r[1] == "rebalanced" and joined.get(r[2]):
+            out.extend((r[0], r[1], m, *r[3:]) for m in joined[r[2]])
+        else:
+            out.append(r)
+    return out
 
 
 def draw_timeline(
@@ -191,6 +241,8 @@ def draw_timeline(
     broker: Broker | Mapping[str, str] | None = None,
     hide: Iterable[str] = ("committed",),
     title: str | None = None,
+    membership: bool = True,
+    held: bool | None = None,
 ) -> TimelineDrawn:
     """Draw a swimlane timeline of a trace; return a :class:`TimelineDrawn`.
 
@@ -212,6 +264,17 @@ def draw_timeline(
         Where to look up correlation ids (or a mapping event id -> correlation id).
     hide:
         Kinds not to draw (default: ``committed``, which is frequent and quiet).
+    membership:
+        Draw group membership (:data:`MEMBERSHIP`: ``joined``, ``left``,
+        ``evicted``, and each ``rebalanced`` of a group as a marker in the
+        lane of every member it had then, see :func:`members_view`); False
+        leaves all of them out.
+    held:
+        Draw, in each consumer's lane, a bar for the time it held each
+        message unacknowledged (a queue broker's "in flight", "locked",
+        "unacked"), from the delivery to the handling, failure or timeout
+        that ended it.  Default: on for a queue broker's trace (deliveries
+        without offsets), off for a log's.
     """
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
@@ -226,7 +289,19 @@ def draw_timeline(
     # Records are read by index, in TraceRecord's field order: r[0] time,
     # r[1] kind, r[2] actor, r[3] event id, r[4] topic, r[5] partition,
     # r[6] offset (so a Trace's own rows can be used without conversion).
+    if not isinstance(membership, bool):
+        raise ValueError(f"membership must be True or False, got {membership!r}")
+    if held is not None and not isinstance(held, bool):
+        raise ValueError(f"held must be True, False or None (automatic), got {held!r}")
     everything = _records(trace_or_records)
+    hidden = frozenset(hide)
+    if membership:
+        if "rebalanced" not in hidden and any(r[1] == "rebalanced" for r in everything):
+            everything = members_view(everything)
+    else:
+        hidden |= MEMBERSHIP
+    if held is None:  # a queue broker's deliveries carry no offset
+        held = any(r[1] == "delivered" and r[6] in (None, -1) for r in everything)
     color_key = _color_key(color_by, broker)
     records = everything
     if window is not None:
@@ -234,7 +309,6 @@ def draw_timeline(
         if not t1 > t0:
             raise ValueError(f"window must be (t0, t1) with t1 > t0, got {window!r}")
         records = [r for r in everything if t0 <= r[0] <= t1]
-    hidden = frozenset(hide)
     shown = [r for r in records if r[1] not in hidden]
     # Lanes keep the order of the whole trace, so zooming does not reshuffle them.
     if window is None:
@@ -297,15 +371,24 @@ def draw_timeline(
     # Where each (topic, partition, offset) was published, and by whom.
     arrows = 0
     if not dense:
+        # A delivery's arrow starts where its message was published: the same
+        # (topic, partition, offset) on a log; on a queue broker (no offsets) the
+        # latest publish of the same event id to the topic before the delivery.
         origin: dict[tuple, tuple[float, str]] = {}
+        starts: dict[int, tuple[float, str]] = {}
+        in_view = {id(r) for r in shown} if len(shown) != len(everything) else None
         for r in everything:
             if r[1] == "published":
-                origin[(r[4], r[5], r[6])] = (r[0], r[2])
+                origin[_place(r)] = (r[0], r[2])
+            elif r[1] in ("delivered", "redelivered") and (in_view is None or id(r) in in_view):
+                src = origin.get(_place(r))
+                if src is not None:
+                    starts[id(r)] = src
         xs, ys, us, vs, cs = [], [], [], [], []
         for r in shown:
             if r[1] not in ("delivered", "redelivered"):
                 continue
-            src = origin.get((r[4], r[5], r[6]))
+            src = starts.get(id(r))
             if src is None or src[1] not in lane_y:
                 continue
             t_pub, who = src
@@ -332,6 +415,26 @@ def draw_timeline(
                 zorder=2,
             )
         arrows = len(xs)
+
+    # Holds: how long each consumer kept each message unacknowledged (queue brokers).
+    spans = []
+    if held:
+        lo, hi = window if window is not None else (-np.inf, np.inf)
+        spans = [
+            sp
+            for sp in _held_spans([r for r in everything if r[1] not in ("committed",)])
+            if sp[2] in lane_y and sp[1] >= lo and sp[0] <= hi and sp[3] in event_color
+        ]
+        if spans:
+            ax.hlines(
+                [lane_y[sp[2]] - 0.2 for sp in spans],
+                [sp[0] for sp in spans],
+                [sp[1] for sp in spans],
+                colors=_rgba_array([event_color[sp[3]] for sp in spans]),
+                lw=2.5,
+                alpha=0.55,
+                zorder=2,
+            )
 
     # Markers: one line of markers (no line) per kind and colour.  Kinds on the
     # normal path are coloured by event, so they take one per palette colour;
@@ -401,6 +504,35 @@ def draw_timeline(
                 label=f"{kind} ({n})",
             )
         )
+    # Words where a marker alone does not say enough: the delivery count of a
+    # redelivery, and the reason a queue broker gave when it dead-lettered a message.
+    if not dense:
+        again = [r for r in by_kind.get("redelivered", ()) if r[7] and r[7].startswith("attempt")]
+        for r in again[:60]:
+            ax.annotate(
+                r[7].split()[-1],
+                (r[0], lane_y[r[2]]),
+                xytext=(4, 5),
+                textcoords="offset points",
+                fontsize=9,
+                color="#7A3E00",
+                zorder=6,
+            )
+        native = [r for r in by_kind.get("dead-lettered", ()) if r[7] and " moved to " in r[7]]
+        for r in native[:12]:
+            ax.annotate(
+                _short_reason(r[7]),
+                (r[0], lane_y[r[2]]),
+                xytext=(6, -4),
+                textcoords="offset points",
+                fontsize=9,
+                va="top",
+                zorder=6,
+            )
+    if spans:
+        handles.append(
+            Line2D([], [], color="#555555", lw=2.5, alpha=0.55, label=f"unacked ({len(spans)})")
+        )
     if arrows:
         handles.insert(0, Line2D([], [], color="#555555", lw=1, label=f"delivery ({arrows})"))
     ax.legend(
@@ -433,9 +565,50 @@ def draw_timeline(
         f"A timeline of {n_events} events, one lane per actor ({', '.join(lanes[:10])}"
         f"{' and more' if len(lanes) > 10 else ''}), simulated time left to right: "
         + ("arrows from publisher to consumer, " if arrows else "")
+        + ("a bar in a consumer's lane while it held a message unacknowledged, " if spans else "")
+        + (
+            "each redelivery labelled with its delivery count, "
+            if not dense and "redelivered" in by_kind
+            else ""
+        )
         + "one colour per event, one marker shape per kind of record",
     )
     return TimelineDrawn(ax, lanes, arrows, markers, dense)
+
+
+def _place(r: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Where a record's message sits: (topic, partition, offset) on a log; on a queue
+    broker, whose messages have no offsets, (topic, event id)."""
+    if r[6] in (None, -1):
+        return (r[4], r[3])
+    return (r[4], r[5], r[6])
+
+
+def _held_spans(records: list[tuple[Any, ...]]) -> list[tuple[float, float, str, str | None]]:
+    """Each delivery's hold, ``(start, end, consumer, event id)``: from the (re)delivery to
+    the first record in that lane that ends it (handled, failed, timeout...), or to the
+    lane's crash.  A hold with no end in the records is left out."""
+    open_: dict[tuple[str, Any], float] = {}
+    spans = []
+    for r in records:
+        kind, actor = r[1], r[2]
+        if kind in ("delivered", "redelivered"):
+            open_[(actor, r[3])] = r[0]
+        elif kind in _SETTLING:
+            start = open_.pop((actor, r[3]), None)
+            if start is not None:
+                spans.append((start, r[0], actor, r[3]))
+        elif kind == "crashed":
+            for key in [k for k in open_ if k[0] == actor]:
+                spans.append((open_.pop(key), r[0], actor, key[1]))
+    return spans
+
+
+def _short_reason(detail: str | None) -> str:
+    """The broker's reason from a dead-lettered record's detail ("delivery_limit after 3 ...")."""
+    if not detail:
+        return ""
+    return detail.split(" after ", 1)[0].split(" (", 1)[0]
 
 
 @lru_cache(maxsize=256)
