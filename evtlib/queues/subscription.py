@@ -368,9 +368,12 @@ class Subscription(MessageQueue):
         ``failed``       hold it for the consumer's ``retry_after`` ms, then give it
                          back: waiting again, delivery count + 1 at the next delivery
         ``retry``        likewise, after ``outcome.delay`` ms
-        ``dead-letter``  the broker's own dead-letter queue where the profile has one
-                         the application can use (Service Bus, RabbitMQ); otherwise
-                         publish ``outcome.letter`` to ``outcome.topic`` and delete
+        ``dead-letter``  the subscription's own dead-letter queue when the outcome's
+                         topic is the subscription's dead-letter topic (set by a
+                         ``DeadLetterConsumer``: RabbitMQ's dead-letter exchange;
+                         Service Bus ``DeadLetterMessage``; SQS: sent to the DLQ by
+                         the consumer); otherwise publish ``outcome.letter`` to
+                         ``outcome.topic`` and delete (counted ``lettered``)
         ===============  ============================================================
 
         An acknowledgement of a delivery that is no longer the message's
@@ -441,7 +444,8 @@ class Subscription(MessageQueue):
             self._delete(msg)
         elif kind == "dead-letter":
             record = outcome.record
-            if self.rules.native_dead_letter:
+            mine = outcome.topic is None or outcome.topic == self.dead_letter_topic
+            if self.rules.native_dead_letter and mine:
                 reason = self.rules.app_reason
                 if self.rules.keeps_app_reason and hasattr(record, "reason"):
                     reason = f"{record.reason}"  # the application's own reason is kept

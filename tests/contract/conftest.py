@@ -1,11 +1,18 @@
-"""The backends a contract test runs on: the simulation, and RabbitMQ when one answers.
+"""The backends a contract test runs on: the simulation, its rabbitmq profile, and RabbitMQ.
 
-Every test in this folder takes the ``backend`` fixture and runs twice: on a
-seeded :class:`~evtlib.sim.Simulation` and on a real RabbitMQ through
-:mod:`evtlib.adapters.rabbitmq`.  Without a reachable RabbitMQ the second run
-is skipped with a message that says how to start one; with
-``EVTLIB_REQUIRE_RABBITMQ=1`` (set by ``.ci/run``) it fails instead, so CI
-always runs it.
+Every test in this folder takes the ``backend`` fixture and runs three
+times: on a seeded :class:`~evtlib.sim.Simulation` of the log family
+(``profile="kafka"``, backend ``"sim"``), on the simulated RabbitMQ
+(``Broker(sim, profile="rabbitmq")``, backend ``"sim-rabbitmq"``) and on a
+real RabbitMQ through :mod:`evtlib.adapters.rabbitmq`.  Without a reachable
+RabbitMQ the last run is skipped with a message that says how to start one;
+with ``EVTLIB_REQUIRE_RABBITMQ=1`` (set by ``.ci/run``) it fails instead, so
+CI always runs it.
+
+Where the simulated rabbitmq profile behaves otherwise than RabbitMQ 3.10
+through the adapter, a test says so with :meth:`Backend.differs`, naming an
+entry of :data:`~tests.contract.differences.DIFFERENCES` (which gives the
+reason); nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import pytest
 
 from evtlib import Broker, Simulation
 
-BACKENDS = ("sim", "rabbitmq")
+from .differences import DIFFERENCES
+
+BACKENDS = ("sim", "sim-rabbitmq", "rabbitmq")
 REQUIRE_ENV = "EVTLIB_REQUIRE_RABBITMQ"
 _reachability: dict[str, str | None] = {}
 _control: dict[str, str | None] = {}
@@ -93,9 +102,12 @@ class Backend:
     def __init__(self, kind: str, prefix: str, *, profile: str = "rabbitmq") -> None:
         self.kind = kind
         self._names = count(1)
-        if kind == "sim":
+        if kind in ("sim", "sim-rabbitmq"):
             self.sim: Any = Simulation(seed=0)
-            self.broker: Any = Broker(self.sim)  # the log family (profile "kafka")
+            if kind == "sim":
+                self.broker: Any = Broker(self.sim)  # the log family (profile "kafka")
+            else:
+                self.broker = Broker(self.sim, profile="rabbitmq")  # the queue family
             self.prefix = prefix
         else:
             from evtlib.adapters.rabbitmq import RabbitBroker, RealTime
@@ -105,6 +117,25 @@ class Backend:
             # Queues on a real broker outlive a failed run: a random suffix keeps runs apart.
             self.prefix = f"{prefix}-{secrets.token_hex(3)}"
 
+    @property
+    def simulated(self) -> bool:
+        """Whether this backend is a simulation (either family)."""
+        return self.kind != "rabbitmq"
+
+    def differs(self, difference: str) -> bool:
+        """Whether ``difference`` (a key of ``DIFFERENCES``) applies here: on ``sim-rabbitmq``.
+
+        A test that asserts something else on the simulated rabbitmq profile
+        asks this first, so each such place names its reason.
+        """
+        if difference not in DIFFERENCES:
+            raise KeyError(f"difference must be one of {sorted(DIFFERENCES)}, got {difference!r}")
+        return self.kind == "sim-rabbitmq"
+
+    def partitions(self, n: int) -> int:
+        """``n``, or 1 on the simulated rabbitmq profile (difference ``"partitions"``)."""
+        return 1 if self.differs("partitions") else n
+
     def name(self, base: str) -> str:
         """A topic name unique to this test (and run, on RabbitMQ)."""
         return f"{self.prefix}.{base}{next(self._names)}"
@@ -112,7 +143,7 @@ class Backend:
     def wait(self, condition: Callable[[], bool], timeout: float = 15_000.0) -> None:
         """Run until ``condition()`` holds; fail after ``timeout`` ms (simulated or real)."""
         sim = self.sim
-        if self.kind == "sim":
+        if self.simulated:
             deadline = sim.now + timeout
             while not condition():
                 if sim.peek() > deadline:
@@ -127,7 +158,7 @@ class Backend:
 
     def dead_letter_queue(self, topic: str) -> Any:
         """The view of a dead-letter topic: the pattern's own, or RabbitMQ's."""
-        if self.kind == "sim":
+        if self.simulated:
             from evtlib.patterns import DeadLetterQueue
 
             return DeadLetterQueue(self.broker, topic)
@@ -143,7 +174,7 @@ class Backend:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    """The same scenario on the simulated broker and on RabbitMQ."""
+    """The same scenario on the simulated broker, its rabbitmq profile and on RabbitMQ."""
     if request.param == "rabbitmq":
         require_rabbitmq()
     prefix = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.lower()).strip("-")
@@ -154,7 +185,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         b.close()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=("sim", "rabbitmq"))
 def log_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """The same log scenario on the simulated broker and on RabbitMQ streams (profile "kafka")."""
     if request.param == "rabbitmq":

@@ -29,7 +29,7 @@ FAST_RETRIES = RetryPolicy(max_attempts=3, backoff="fixed", base=20.0, jitter="n
 def test_fan_out_every_group_gets_every_event(backend):
     """Two groups on one topic each receive all events."""
     orders = backend.name("orders")
-    backend.broker.create_topic(orders, partitions=2)
+    backend.broker.create_topic(orders, partitions=backend.partitions(2))
     got: dict[str, list[str]] = {"billing": [], "shipping": []}
     for group in got:
         Consumer(backend.broker, group, orders, lambda e, g=group: got[g].append(e.id))
@@ -43,7 +43,7 @@ def test_fan_out_every_group_gets_every_event(backend):
 def test_competing_consumers_share_partitions_and_handle_each_event_once(backend):
     """Inside a group each partition has one owner and each event is handled once."""
     orders = backend.name("orders")
-    backend.broker.create_topic(orders, partitions=4)
+    backend.broker.create_topic(orders, partitions=backend.partitions(4))
     by: dict[str, list[str]] = defaultdict(list)
     a = Consumer(
         backend.broker, "billing-1", orders, lambda e: by["billing-1"].append(e.id), group="billing"
@@ -52,7 +52,10 @@ def test_competing_consumers_share_partitions_and_handle_each_event_once(backend
         backend.broker, "billing-2", orders, lambda e: by["billing-2"].append(e.id), group="billing"
     )
     assignment = backend.broker.groups["billing"].assignment()
-    assert sorted(assignment.values()) == ["billing-1", "billing-1", "billing-2", "billing-2"]
+    if backend.differs("assignment"):  # one queue: both members compete for every message
+        assert assignment == {orders: "billing-1, billing-2"}
+    else:
+        assert sorted(assignment.values()) == ["billing-1", "billing-1", "billing-2", "billing-2"]
     shop = Producer(backend.broker, "shop", orders)
     sent = [shop.emit("OrderPlaced", f"order-{i}", {"n": i}).id for i in range(40)]
     backend.wait(lambda: len(by["billing-1"]) + len(by["billing-2"]) >= 40)
@@ -66,7 +69,7 @@ def test_competing_consumers_share_partitions_and_handle_each_event_once(backend
 def test_order_per_key_is_the_order_published(backend):
     """Events with the same key are handled in the order they were published."""
     orders = backend.name("orders")
-    backend.broker.create_topic(orders, partitions=2)
+    backend.broker.create_topic(orders, partitions=backend.partitions(2))
     seen: dict[str, list[int]] = defaultdict(list)
     Consumer(backend.broker, "audit", orders, lambda e: seen[e.key].append(e.data["n"]))
     shop = Producer(backend.broker, "shop", orders)
@@ -122,7 +125,7 @@ def test_a_crash_scheduled_for_now_happens_and_the_group_carries_on(backend):
 def _dlq_setup(backend, handler):
     orders = backend.name("orders")
     dlq = f"{orders}.dlq"
-    backend.broker.create_topic(orders, partitions=2)
+    backend.broker.create_topic(orders, partitions=backend.partitions(2))
     backend.broker.create_topic(dlq)
     consumer = DeadLetterConsumer(
         backend.broker, "billing", orders, handler, dlq=dlq, policy=FAST_RETRIES
@@ -227,7 +230,7 @@ def test_a_failing_saga_compensates_in_reverse_order(backend):
 def test_a_read_model_folds_every_event(backend):
     """A read model on either broker ends in the fold of the events it was sent."""
     orders = backend.name("orders")
-    backend.broker.create_topic(orders, partitions=2)
+    backend.broker.create_topic(orders, partitions=backend.partitions(2))
 
     def fold(state, event):
         state = dict(state)
@@ -255,4 +258,9 @@ def test_redrive_refuses_the_same_arguments_on_every_backend(backend):
         view.redrive(to=dlq)
     with pytest.raises(TypeError, match=r"where must be callable"):
         view.redrive(where="reason == 'failed'")
-    assert view.redrive(to=orders, rate=5.0) == []  # nothing in it: a valid call plans nothing
+    if backend.differs("redrive-target"):  # back to the failing subscription's queue only
+        with pytest.raises(ValueError, match=r"to must be None on the rabbitmq profile"):
+            view.redrive(to=orders, rate=5.0)
+        assert view.redrive(rate=5.0) == []
+    else:
+        assert view.redrive(to=orders, rate=5.0) == []  # nothing in it: a valid call plans nothing

@@ -40,7 +40,7 @@ def workload(seed: int, n: int = 120) -> list[Event]:
 def run(backend: Backend, events: list[Event]) -> tuple[dict, list[tuple]]:
     orders = backend.name("orders")
     dlq = f"{orders}.dlq"
-    backend.broker.create_topic(orders, partitions=3)
+    backend.broker.create_topic(orders, partitions=backend.partitions(3))
     backend.broker.create_topic(dlq)
     state: dict[str, int] = {}
     seen: set[str] = set()
@@ -77,6 +77,20 @@ def run(backend: Backend, events: list[Event]) -> tuple[dict, list[tuple]]:
     for r in view.list():
         assert r.event in events  # unchanged on its way through broker and DLQ
     return dict(sorted(state.items())), records
+
+
+def test_the_simulated_rabbitmq_profile_ends_as_the_log_does_but_for_partitions():
+    """The same workload on Broker(sim, profile="rabbitmq"): the same read model and dead letters
+    as on the simulated log, the records' partition aside (difference "partitions": one queue)."""
+    events = workload(seed=7)
+    log = Backend("sim", "differential")
+    queue = Backend("sim-rabbitmq", "differential")
+    expected = run(log, events)
+    actual = run(queue, events)
+    assert queue.differs("partitions")
+    assert actual[0] == expected[0]
+    assert [r[:5] + r[6:] for r in actual[1]] == [r[:5] + r[6:] for r in expected[1]]
+    assert {r[5] for r in actual[1]} == {0}
 
 
 def test_the_same_workload_ends_the_same_on_both_brokers():
