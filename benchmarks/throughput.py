@@ -17,6 +17,14 @@ of wall time (median of ``--repeat`` runs):
   and no classes, trace, metrics, checks or faults: about the best a
   library of these semantics could do in pure Python.
 
+Competing consumers on one queue, the queue family's shape, in the same
+run: one subscription of 4 consumers on one queue (``queue_rabbitmq``,
+``queue_sqs``: ``Broker(sim, profile=...)``, prefetch 1, the same producer,
+latency and service time; ``events`` deliveries), against the same group
+shape on the log (``kafka_one_group``: one group of 4 consumers, one per
+partition of 4).  ``queue_rabbitmq_vs_kafka`` and ``queue_sqs_vs_kafka``
+are their ratios to that row.
+
 The ratios (``evtlib_vs_floor``...) are the median of the ratios within
 each round, where the contenders run back to back: this machine's speed
 drifts by up to 2x, and a ratio within a round is steadier than a ratio of
@@ -72,6 +80,28 @@ def run_evtlib(events: int, trace: bool) -> tuple[int, float]:
     sim.run()
     elapsed = time.perf_counter() - t0
     deliveries = sum(len(c.handled_at) for c in consumers)
+    return deliveries, elapsed
+
+
+def run_one_group(events: int, profile: str) -> tuple[int, float]:
+    """One subscription (group) of 4 competing consumers: a queue profile, or kafka's 4 partitions."""
+    sim = ev.Simulation(seed=1, trace=False)
+    broker = ev.Broker(sim, profile=profile, latency=ev.Exponential(LATENCY_MS))
+    broker.create_topic("orders", PARTITIONS if profile == "kafka" else 1)
+    if profile == "kafka":
+        broker.group("g", start="earliest")
+    ev.Producer(broker, "shop", "orders", ev.Poisson(RATE_PER_S), make=_make, count=events)
+    consumers = [
+        ev.Consumer(
+            broker, f"c{c}", "orders", None, group="g", service_time=ev.Exponential(SERVICE_MS)
+        )
+        for c in range(GROUPS * CONSUMERS_PER_GROUP)
+    ]
+    t0 = time.perf_counter()
+    sim.run()
+    elapsed = time.perf_counter() - t0
+    deliveries = sum(len(c.handled_at) for c in consumers)
+    assert deliveries == events, (profile, deliveries)
     return deliveries, elapsed
 
 
@@ -244,6 +274,9 @@ def main() -> None:
         "simpy": [],
         "heapq_floor": [],
         "fused_loop": [],
+        "kafka_one_group": [],
+        "queue_rabbitmq": [],
+        "queue_sqs": [],
     }
     for _ in range(args.repeat):
         for name, fn, extra in (
@@ -252,6 +285,9 @@ def main() -> None:
             ("evtlib_traced", run_evtlib, (True,)),
             ("simpy", run_simpy, ()),
             ("fused_loop", run_fused, ()),
+            ("kafka_one_group", run_one_group, ("kafka",)),
+            ("queue_rabbitmq", run_one_group, ("rabbitmq",)),
+            ("queue_sqs", run_one_group, ("sqs",)),
         ):
             gc.collect()
             n, dt = fn(args.events, *extra)
@@ -271,6 +307,9 @@ def main() -> None:
     out["evtlib_vs_floor"] = ratio("evtlib", "heapq_floor")
     out["traced_vs_floor"] = ratio("evtlib_traced", "heapq_floor")
     out["fused_loop_vs_floor"] = ratio("fused_loop", "heapq_floor")
+    out["queue_rabbitmq_vs_kafka"] = ratio("queue_rabbitmq", "kafka_one_group")
+    out["queue_sqs_vs_kafka"] = ratio("queue_sqs", "kafka_one_group")
+    out["queue_rabbitmq_vs_evtlib"] = ratio("queue_rabbitmq", "evtlib")
     print(json.dumps(out))
 
 
