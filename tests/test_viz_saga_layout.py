@@ -45,25 +45,31 @@ def _crosses(polylines: list[Path], box: Bbox) -> bool:
 
 
 def layout_problems(ax) -> list[str]:
-    """Every arrow that crosses a state it does not join, every overlapping label, in words."""
+    """Every arrow that crosses a box it does not join, every overlapping label, in words.
+
+    Reads the artists' gids: boxes ``state:``/``node:<name>``, arrows
+    ``transition:``/``edge:<src>-><dst>``, labels ``label:<src>-><dst>`` (an
+    arrow's own) and ``loop:<state>``.  Used for every boxes-and-arrows picture.
+    """
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     states, labels, arrows = {}, {}, {}
     for t in ax.texts:
         gid = t.get_gid() or ""
-        box = t.get_bbox_patch().get_window_extent(renderer)
-        if gid.startswith("state:"):
-            states[gid[6:]] = box
+        patch = t.get_bbox_patch()
+        box = (patch or t).get_window_extent(renderer)
+        if gid.startswith(("state:", "node:")):
+            states[gid.split(":", 1)[1]] = box
         elif gid.startswith(("label:", "loop:")):
             labels[gid] = box
     for p in ax.patches:
         gid = p.get_gid() or ""
-        if gid.startswith("transition:"):
+        if gid.startswith(("transition:", "edge:")):
             path = p.get_transform().transform_path(p.get_path())
             # The shaft and the head, as polylines (curves flattened; a closed head's
             # last vertex is a placeholder, which to_polygons drops).
-            arrows[gid[len("transition:") :]] = [
+            arrows[gid.split(":", 1)[1]] = [
                 Path(poly) for poly in path.to_polygons(closed_only=False)
             ]
     problems = []

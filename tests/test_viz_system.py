@@ -58,3 +58,62 @@ def test_dashboard_draws_every_service_and_group():
     plt.close(fig)
     with pytest.raises(TypeError, match="broker must be a Broker"):
         draw_dashboard("broker")
+
+
+def test_the_shop_system_draws_the_outbox_and_the_relay_with_every_link_named():
+    """Order service -> orders + outbox (one transaction) -> relay -> topic -> fulfilment -> saga."""
+    from test_viz_saga_layout import layout_problems
+
+    from evtlib.viz.system import LINKS, draw_shop_system
+
+    run = run_schedule(11)
+    ax = draw_shop_system(run)
+    nodes = {
+        t.get_gid()[5:]: t.get_text() for t in ax.texts if (t.get_gid() or "").startswith("node:")
+    }
+    assert nodes["outbox"] == "outbox (table)" and nodes["relay"] == "outbox relay"
+    edges = [p.get_gid()[5:] for p in ax.patches if (p.get_gid() or "").startswith("edge:")]
+    assert {"order-service->outbox", "outbox->relay", "relay->orders", "orders->fulfilment"} <= set(
+        edges
+    )
+    labels = {t.get_gid()[6:] for t in ax.texts if (t.get_gid() or "").startswith("label:")}
+    assert set(edges) <= labels  # every arrow says what it carries
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [text for _, text in LINKS.values()]  # line styles explained, no colour key
+    written = " ".join(t.get_text() for t in ax.texts)
+    assert f"({run.details['events published']} events)" in written
+    assert layout_problems(ax) == []
+    save(ax.figure, "shop_system")
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="run must be a ShopRun with the patterns"):
+        draw_shop_system(run_schedule(11, patterns=False))
+
+
+def test_a_causal_chain_draws_one_lane_per_service_and_one_arrow_per_causation():
+    """A declined order saga started by an OrderPlaced: 7 messages, 4 lanes, 6 causation arrows."""
+    from test_viz_saga_layout import layout_problems
+
+    from evtlib import Broker, Event, Simulation
+    from evtlib.patterns import SagaOrchestrator, Shop, order_saga
+    from evtlib.viz.system import draw_causal_chain
+
+    sim = Simulation(1)
+    broker = Broker(sim, latency=1)
+    definition = order_saga(Shop())
+    definition.participants(broker, failures=[FailurePlan("payment")])
+    placed = Event(id="evt-order", type="OrderPlaced", time=0.0, source="order-service", key="o1")
+    SagaOrchestrator(broker, definition).start({"order_id": "o1", "qty": 1}, cause=placed)
+    sim.run()
+    messages = {e.id: e for t in broker.topics for e in broker.events(t)}
+    chain = [placed, *sorted(messages.values(), key=lambda e: (e.time, e.id))]
+    ax = draw_causal_chain(chain, notes={"evt-order": "fulfilment started saga-000001"})
+    lanes = [t.get_text() for t in ax.get_yticklabels()]
+    assert lanes == ["order-service", "order-orchestrator", "inventory", "payments"]
+    arrows = [p for p in ax.patches if (p.get_gid() or "").startswith("edge:")]
+    assert len(arrows) == len(chain) - 1
+    assert chain[-1].type == "CommandSucceeded" and chain[-1].source == "inventory"  # the undo
+    assert layout_problems(ax) == []
+    save(ax.figure, "causal_chain")
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="events must hold at least one message"):
+        draw_causal_chain([])

@@ -1,25 +1,40 @@
 """Pictures of a whole system: one saga's steps over time, and a lag dashboard.
 
 * :func:`draw_saga_timeline`: one lane per step of a saga, its actions as
-  green bars, failed attempts as red crosses, its compensations as purple
-  bars, so "compensated in reverse order" reads from top-left to bottom-right
-  and back up.  The input is a :class:`~evtlib.patterns.SagaInstance`'s
+  solid bars, its compensations as hatched bars labelled ``undo``, a failed
+  attempt pale and ended by a cross, so "compensated in reverse order" reads
+  from top-left to bottom-right and back up.  The input is a :class:`~evtlib.patterns.SagaInstance`'s
   ``history`` (plain data), so orchestrated and choreographed sagas draw alike.
 * :func:`draw_dashboard`: every consumer's consistency lag beside every
   group's consumer lag, for a system of many services.
+* :func:`draw_shop_system`: the capstone's architecture, from the order
+  service's database (orders and outbox, one transaction) through the relay,
+  the ``orders`` topic and fulfilment to the saga and its participants; each
+  arrow says what it carries, its line style what kind of link it is.
+* :func:`draw_causal_chain`: one order's messages across services, found by
+  their correlation id, each arrow a ``causation_id``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .. import checks
 from ..broker import Broker
 from ..protocols import BrokerBackend
+from .describe import note
 from .lag import draw_consistency_lag, draw_consumer_lag
 
-__all__ = ["SagaBar", "SagaTimelineDrawn", "saga_bars", "draw_saga_timeline", "draw_dashboard"]
+__all__ = [
+    "SagaBar",
+    "SagaTimelineDrawn",
+    "saga_bars",
+    "draw_saga_timeline",
+    "draw_dashboard",
+    "draw_shop_system",
+    "draw_causal_chain",
+]
 
 _ACTION = "#59A14F"
 _FAILED = "#C62828"
@@ -95,13 +110,14 @@ def draw_saga_timeline(
         Default: the saga's id, final state and path.
 
     Each attempt is a bar from when the saga entered the state to when it
-    left it, numbered in the order the saga made them.  A green bar is an
-    action that succeeded, a purple one a compensation that succeeded; a
-    red cross ends an attempt that failed or timed out.  A retry's bar
+    left it, numbered in the order the saga made them.  An action is a solid
+    bar, a compensation a hatched one labelled ``undo``; an attempt that
+    failed or timed out is pale and ends in a cross.  A retry's bar
     includes the wait before it was sent (the history records when the
     saga decided to retry, not when the command left).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     history = getattr(saga, "history", saga)
@@ -127,6 +143,7 @@ def draw_saga_timeline(
             color=color,
             alpha=1.0 if b.ok else 0.45,
             edgecolor="white",
+            hatch="//" if b.phase == "compensation" else None,
         )
         label = f"{i}" if b.phase == "action" else f"{i} undo"
         ax.text(b.start + width / 2, y[b.step] + 0.33, label, ha="center", fontsize=10)
@@ -153,9 +170,19 @@ def draw_saga_timeline(
     ax.tick_params(axis="y", length=0)
     ax.legend(
         handles=[
-            Patch(color=_ACTION, label="action"),
-            Patch(color=_COMPENSATION, label="compensation"),
-            Patch(color="#BBBBBB", label="failed attempt (pale)"),
+            Patch(facecolor=_ACTION, edgecolor="white", label="action (solid)"),
+            Patch(
+                facecolor=_COMPENSATION, edgecolor="white", hatch="//", label="compensation (undo)"
+            ),
+            Line2D(
+                [],
+                [],
+                color=_FAILED,
+                marker="X",
+                markersize=9,
+                linestyle="none",
+                label="attempt failed or timed out\n(pale bar, a cross at its end)",
+            ),
         ],
         loc="upper left",
         bbox_to_anchor=(1.0, 1.0),
@@ -196,3 +223,350 @@ def draw_dashboard(broker: Broker, *, title: str | None = None, exclude: Iterabl
     if title:
         fig.suptitle(title, x=0.01, ha="left")
     return fig
+
+
+# -- boxes and arrows ----------------------------------------------------------------
+
+_SERVICE = "#D6E4F0"
+_TABLE = "#FCEFC7"
+_TOPIC = "#E8DFF0"
+_INK = "#444444"
+#: What each line style means in :func:`draw_shop_system` (its legend says so too).
+LINKS = {
+    "message": ("-", "a message through the broker"),
+    "database": ("--", "a database read or write"),
+    "call": ("-.", "a call inside one process"),
+    "dead-letter": (":", "dead-lettering"),
+}
+
+
+class _Node(NamedTuple):
+    x: float
+    y: float
+    text: str
+    face: str
+    style: str = "round,pad=0.35"
+
+
+class _Edge(NamedTuple):
+    src: str
+    dst: str
+    label: str
+    link: str = "message"
+    at: tuple[float, float] | None = None  # label centre (inches); None: the middle
+    rad: float = 0.0
+
+
+def _draw_graph(ax: Any, nodes: dict[str, _Node], edges: list[_Edge]) -> None:
+    """Boxes, then arrows clipped at them, then labels in white boxes; gids name each artist."""
+    from matplotlib.patches import FancyArrowPatch
+
+    boxes = {}
+    for name, n in nodes.items():
+        boxes[name] = ax.text(
+            n.x,
+            n.y,
+            n.text,
+            ha="center",
+            va="center",
+            fontsize=10,
+            bbox=dict(boxstyle=n.style, fc=n.face, ec="#777777", lw=0.9),
+            zorder=3,
+            gid=f"node:{name}",
+        )
+    for e in edges:
+        style, _ = LINKS[e.link]
+        ax.add_patch(
+            FancyArrowPatch(
+                (nodes[e.src].x, nodes[e.src].y),
+                (nodes[e.dst].x, nodes[e.dst].y),
+                arrowstyle="-|>",
+                mutation_scale=14,
+                color=_INK,
+                lw=1.3,
+                linestyle=style,
+                connectionstyle=f"arc3,rad={e.rad}",
+                patchA=boxes[e.src].get_bbox_patch(),
+                patchB=boxes[e.dst].get_bbox_patch(),
+                shrinkA=1,
+                shrinkB=2,
+                zorder=4,
+                gid=f"edge:{e.src}->{e.dst}",
+            )
+        )
+        if e.label:
+            (x0, y0), (x1, y1) = (nodes[e.src].x, nodes[e.src].y), (nodes[e.dst].x, nodes[e.dst].y)
+            x, y = e.at or (
+                (x0 + x1) / 2 + e.rad / 2 * (y1 - y0),
+                (y0 + y1) / 2 - e.rad / 2 * (x1 - x0),
+            )
+            ax.text(
+                x,
+                y,
+                e.label,
+                ha="center",
+                va="center",
+                fontsize=9.5,
+                color=_INK,
+                linespacing=1.1,
+                bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.9),
+                zorder=6,
+                gid=f"label:{e.src}->{e.dst}",
+            )
+
+
+def _link_legend(ax: Any, links: Iterable[str], **kw: Any) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=_INK, lw=1.3, linestyle=LINKS[k][0], label=LINKS[k][1]) for k in links
+    ]
+    ax.legend(handles=handles, frameon=False, fontsize=10, handlelength=2.8, **kw)
+
+
+def draw_shop_system(run: Any = None, ax: Any = None, *, title: str | None = None) -> Any:
+    """The whole shop with its four patterns, as boxes and labelled arrows; return the Axes.
+
+    The order service writes the order and its ``OrderPlaced`` to the
+    ``orders`` and ``outbox`` tables in one local transaction; the outbox
+    relay polls the outbox, publishes to the ``orders`` topic and marks the
+    row sent; fulfilment (idempotent, with an id-set of processed events)
+    starts one saga per order, or retries and then dead-letters to
+    ``orders.dlq``; the saga orchestrator sends commands to the participants'
+    command topics and reads their replies.  The line style says what kind
+    of link an arrow is (see :data:`LINKS`); the text on it what it carries.
+
+    ``run``: a :class:`~evtlib.course.chaos.ShopRun` with the patterns, whose
+    counts are written on the arrows (events published, sagas started,
+    dead letters), or None for the architecture alone.
+    """
+    import matplotlib.pyplot as plt
+
+    n: dict[str, int] = {}
+    if run is not None:
+        if not getattr(run, "patterns", False):
+            raise ValueError(
+                "run must be a ShopRun with the patterns (patterns=True): the naive twins have"
+                f" no outbox and no relay, got {type(run).__name__} with patterns="
+                f"{getattr(run, 'patterns', None)!r}"
+            )
+        n = dict(run.details)
+
+    def count(key: str, unit: str) -> str:
+        return f"\n({n[key]} {unit})" if key in n else ""
+
+    nodes = {
+        "order-service": _Node(0.0, 0.0, "order service", _SERVICE),
+        "orders-table": _Node(2.7, 0.45, "orders (table)", _TABLE, "square,pad=0.35"),
+        "outbox": _Node(2.7, -0.45, "outbox (table)", _TABLE, "square,pad=0.35"),
+        "relay": _Node(5.7, -0.45, "outbox relay", _SERVICE),
+        "orders": _Node(7.7, -0.45, "orders (topic)", _TOPIC),
+        "fulfilment": _Node(10.3, -0.45, "fulfilment\n(idempotent:\nprocessed ids)", _SERVICE),
+        "dlq": _Node(10.3, 1.15, "orders.dlq (topic)", _TOPIC),
+        "orchestrator": _Node(10.3, -2.45, "order saga\norchestrator", _SERVICE),
+        "commands": _Node(7.7, -2.45, "<service>.commands\n(3 topics)", _TOPIC),
+        "participants": _Node(5.3, -2.45, "inventory, payments,\nshipping (services)", _SERVICE),
+        "replies": _Node(7.7, -3.75, "order-orchestrator\n.replies (topic)", _TOPIC),
+    }
+    edges = [
+        _Edge("order-service", "orders-table", "insert the order", "database", (1.25, 0.62)),
+        _Edge(
+            "order-service",
+            "outbox",
+            "insert OrderPlaced,\nsame transaction",
+            "database",
+            (1.2, -0.62),
+        ),
+        _Edge("outbox", "relay", "polls unsent\nrows", "database", (4.7, -0.05)),
+        _Edge(
+            "relay",
+            "orders",
+            "publishes, then\nmarks sent" + count("events published", "events"),
+            "message",
+            (6.8, 0.05 if n else -0.05),
+        ),
+        _Edge("orders", "fulfilment", "delivers", "message", (9.0, -0.22)),
+        _Edge(
+            "fulfilment",
+            "dlq",
+            "dead-letters after\nretries" + count("dead-lettered", "orders"),
+            "dead-letter",
+            (11.35, 0.4),
+        ),
+        _Edge(
+            "fulfilment",
+            "orchestrator",
+            "starts one saga\nper order" + count("sagas", "sagas"),
+            "call",
+            (11.3, -1.5),
+        ),
+        _Edge("orchestrator", "commands", "commands", "message", (9.0, -2.22)),
+        _Edge("commands", "participants", "delivers", "message", (6.5, -2.22)),
+        _Edge("participants", "replies", "replies", "message", (6.1, -3.3)),
+        _Edge("replies", "orchestrator", "delivers", "message", (9.55, -3.3)),
+    ]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12.5, 6.2), layout="constrained")
+    from matplotlib.patches import FancyBboxPatch
+
+    frame = FancyBboxPatch(
+        (1.7, -0.95),
+        2.0,
+        2.1,
+        boxstyle="round,pad=0.05",
+        fc="none",
+        ec="#777777",
+        ls="--",
+        lw=1.0,
+        zorder=1,
+        gid="frame:order-database",
+    )
+    ax.add_patch(frame)
+    ax.text(
+        2.7,
+        1.05,
+        "order database:\none transaction",
+        ha="center",
+        va="center",
+        fontsize=9.5,
+        color=_INK,
+        gid="label:order-database",
+    )
+    _draw_graph(ax, nodes, edges)
+    ax.set_xlim(-1.0, 12.1)
+    ax.set_ylim(-4.35, 1.65)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    _link_legend(ax, LINKS, loc="lower left", bbox_to_anchor=(0.0, 0.0), ncols=1)
+    ax.set_title(
+        title
+        or "the shop: outbox and relay, idempotent fulfilment with a dead-letter queue, the saga",
+        loc="left",
+        fontsize=10,
+    )
+    note(
+        ax,
+        "The shop's architecture: order service writes orders and outbox tables in one"
+        " transaction; the relay polls the outbox and publishes to the orders topic;"
+        " fulfilment reads it idempotently, dead-letters what keeps failing to orders.dlq and"
+        " starts one saga per order; the orchestrator sends commands to inventory, payments"
+        " and shipping and reads their replies",
+    )
+    return ax
+
+
+def draw_causal_chain(
+    events: Iterable[Any],
+    ax: Any = None,
+    *,
+    copies: Mapping[str, int] | None = None,
+    notes: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """One story's messages as a swimlane: a lane per service, an arrow per ``causation_id``.
+
+    ``events`` are the messages of one story (one correlation id), each once,
+    in the order they happened: each is drawn in the lane of the service
+    that sent it (its ``source``), one column per message, with its type, id
+    and time.  An arrow joins each message to the one named by its
+    ``causation_id``: the message it reacts to.  ``copies`` (event id ->
+    how many times it is on the logs) writes "on the log N times" under a
+    message published more than once; ``notes`` adds a line of text under
+    a message.  Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    from .saga import _bezier, _box, _inside
+
+    chain = list(events)
+    if not chain:
+        raise ValueError("events must hold at least one message of the story, got none")
+    copies = dict(copies or {})
+    notes = dict(notes or {})
+    lanes = list(dict.fromkeys(e.source for e in chain))
+    import textwrap
+
+    texts = []
+    for e in chain:
+        lines = [e.type, f"{e.id}, {e.time:.0f} ms"]
+        if copies.get(e.id, 1) > 1:
+            lines.append(f"on the log {copies[e.id]} times")
+        if e.id in notes:
+            lines += textwrap.wrap(notes[e.id], 22)
+        texts.append("\n".join(lines))
+    width = [0.082 * max(len(line) for line in t.split("\n")) + 0.3 for t in texts]
+    row = [lanes.index(e.source) for e in chain]
+    # Neighbours sit in different lanes (a reply comes from another service), so the
+    # columns can be closer than a box is wide; boxes in one lane must not touch.
+    dx = max(width) / 2 + 0.2
+    for i in range(len(chain)):
+        for j in range(i + 1, len(chain)):
+            if row[j] == row[i]:
+                dx = max(dx, ((width[i] + width[j]) / 2 + 0.25) / (j - i))
+                break
+    dy = 1.15
+    nodes = {
+        e.id: _Node(i * dx, -row[i] * dy, t, _SERVICE)
+        for i, (e, t) in enumerate(zip(chain, texts, strict=True))
+    }
+    boxes = {
+        e.id: _box((nodes[e.id].x, nodes[e.id].y), (width[i], 0.2 * texts[i].count("\n") + 0.45))
+        for i, e in enumerate(chain)
+    }
+    edges = []
+    for e in chain:
+        if e.causation_id not in nodes:
+            continue
+        a, b = nodes[e.causation_id], nodes[e.id]
+        others = [box for k, box in boxes.items() if k not in (e.causation_id, e.id)]
+        for rad in (0.0, 0.3, -0.3, 0.5, -0.5):
+            if not any(
+                _inside(p, box, 0.05)
+                for p in _bezier((a.x, a.y), (b.x, b.y), rad)
+                for box in others
+            ):
+                break
+        edges.append(_Edge(e.causation_id, e.id, "", "message", None, rad))
+    if ax is None:
+        across = dx * (len(chain) - 1) + (width[0] + width[-1]) / 2 + 1.8
+        _, ax = plt.subplots(figsize=(across, dy * len(lanes) + 1.2), layout="constrained")
+    for i in range(0, len(lanes), 2):  # every other lane shaded, so a row reads across
+        ax.axhspan(-i * dy - dy / 2, -i * dy + dy / 2, color="#F3F3F3", zorder=0)
+    _draw_graph(ax, nodes, edges)
+    ax.set_yticks([-i * dy for i in range(len(lanes))], lanes)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="y", length=0, labelsize=10)
+    ax.set_xlim(-width[0] / 2 - 0.1, dx * (len(chain) - 1) + width[-1] / 2 + 0.1)
+    ax.set_ylim(-(len(lanes) - 0.5) * dy, dy / 2)
+    ax.set_aspect("equal")
+    from matplotlib.lines import Line2D
+
+    ax.legend(
+        handles=[
+            Line2D(
+                [], [], color=_INK, lw=1.3, label="arrow: causation_id (the message it reacts to)"
+            )
+        ],
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        frameon=False,
+        fontsize=10,
+        borderaxespad=0.1,
+    )
+    correlation = chain[0].correlation_id
+    ax.set_title(
+        title or f"every message with correlation_id {correlation}, in the order sent",
+        loc="left",
+        fontsize=10,
+        pad=24,
+    )
+    note(
+        ax,
+        f"One story followed across services: {len(chain)} messages with one correlation id,"
+        f" one lane per service that sent them ({', '.join(lanes)}), an arrow from each"
+        " message to the one it reacts to; the last was sent by "
+        f"{chain[-1].source}: {chain[-1].type}",
+    )
+    return ax

@@ -4,6 +4,8 @@
   whole shop, with the patterns or their naive twins, traced for a timeline.
 * :func:`rated_chaos`: a few schedules whose fault rates are the knobs,
   through both; the invariants tallied (explorer).
+* :func:`order_chain`: one order's messages across services, found by the
+  correlation id every message of its story carries (observability).
 * :func:`fulfilment_schedule`: one chaos schedule in which fulfilment's
   handling is the learner's ``fulfil(event, seen, start_saga)`` (the build
   exercise: the weakest link of the shop, written by the learner).
@@ -17,7 +19,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ... import checks
 from ...broker import Broker, NetworkFaults
@@ -39,6 +41,9 @@ __all__ = [
     "rated_chaos",
     "draw_rated_chaos",
     "fulfilment_schedule",
+    "OrderChain",
+    "order_chain",
+    "draw_order_chain",
 ]
 
 
@@ -165,6 +170,84 @@ def draw_rated_chaos(tallies: dict[str, dict[str, int]], ax: Any = None) -> Any:
     )
 
 
+# ---------------------------------------------------------------- one order, followed
+
+
+class OrderChain(NamedTuple):
+    """One order's story: every message that carries its correlation id.
+
+    ``events`` are the distinct messages (by id) in the order they were
+    sent; ``copies`` says how many times each is on the logs (a relay that
+    published again, a participant answering a command it had seen);
+    ``sagas`` the sagas the order started (normally one) and ``dead`` whether
+    it was dead-lettered.
+    """
+
+    order_id: str
+    correlation_id: str
+    events: list[Event]
+    copies: dict[str, int]
+    sagas: list[SagaInstance]
+    dead: bool
+
+    def services(self) -> list[str]:
+        """The services that sent a message about the order, in the order they first did."""
+        return list(dict.fromkeys(e.source for e in self.events))
+
+    def notes(self) -> dict[str, str]:
+        """A line for the picture under the ``OrderPlaced``: what fulfilment did with it."""
+        first = self.events[0].id
+        did = [f"fulfilment started {s.id}" for s in self.sagas]
+        if self.dead:
+            did.append("fulfilment dead-lettered it")
+        return {first: "; ".join(did)} if did else {}
+
+
+def order_chain(run: ShopRun, order_id: str) -> OrderChain:
+    """Follow ``order_id`` through a run of the shop by correlation id, as a tracing tool does.
+
+    The order's ``OrderPlaced`` starts the story (its correlation id is its
+    own id); the saga fulfilment starts copies that correlation id onto every
+    command, and each reply onto its own (``Event.reaction``).  So one query,
+    "every message with this correlation id", finds the order on every topic.
+    """
+    checks.instance("run", run, ShopRun)
+    placed = {e.data["order_id"]: e for e in run.broker.events("orders") if e.type == "OrderPlaced"}
+    if order_id not in placed:
+        raise ValueError(
+            f"order_id must be an order published in this run, got {order_id!r};"
+            f" published: {sorted(placed)}"
+        )
+    correlation = placed[order_id].correlation_id
+    seen: dict[str, Event] = {}
+    copies: Counter[str] = Counter()
+    for topic in run.broker.topics:
+        if topic == "orders.dlq":
+            continue  # a dead letter is the same event again, not a new message
+        for e in run.broker.events(topic):
+            if e.correlation_id == correlation:
+                seen.setdefault(e.id, e)
+                copies[e.id] += 1
+    events = sorted(seen.values(), key=lambda e: (e.time, e.id))
+    dead = any(e.correlation_id == correlation for e in run.broker.events("orders.dlq"))
+    sagas = [s for s in run.sagas if s.correlation_id == correlation]
+    return OrderChain(order_id, str(correlation), events, dict(copies), sagas, dead)
+
+
+def draw_order_chain(chain: OrderChain, ax: Any = None) -> Any:
+    """The order's messages as a swimlane, one lane per service (see :func:`~evtlib.viz.system.draw_causal_chain`)."""
+    from ...viz.system import draw_causal_chain
+
+    return draw_causal_chain(
+        chain.events,
+        ax,
+        copies=chain.copies,
+        notes=chain.notes(),
+        title=f"{chain.order_id}: every message with correlation_id {chain.correlation_id},"
+        " in the order sent",
+    )
+
+
 # ---------------------------------------------------------------- the build exercise
 
 
@@ -213,6 +296,10 @@ def fulfilment_schedule(
     broker = Broker(sim, latency=1.0, faults=faults if faults.active else None)
     broker.create_topic("orders")
     broker.create_topic("orders.dlq")
+    # Crashes are noticed at once here (session_timeout=0, a simplification): Kafka's
+    # default session.timeout.ms is 45 s, and a broker refuses less than
+    # group.min.session.timeout.ms (6 s by default).
+    broker.group("fulfilment", session_timeout=0)
     shop = Shop(100)
     definition = order_saga(shop, retries=3)
     definition.participants(broker, failures=s.saga_failures)
@@ -238,7 +325,8 @@ def fulfilment_schedule(
                 "qty": 1,
                 "total": data["total"],
                 "card": order.card,
-            }
+            },
+            cause=event,
         )
         sagas.append(saga)
         return saga
