@@ -7,21 +7,21 @@ returns the first one broken as a
 :func:`~evtlib.course.scenarios.build_check.build_check` runs about 200 of
 them and shows the first breaking schedule's timeline.
 
-* 03, :func:`billing_schedule`: ``start_billing(broker, charge)`` returns the
+* 04, :func:`billing_schedule`: ``start_billing(broker, charge)`` returns the
   billing :class:`~evtlib.Consumer` (its handler and its commit choice);
   billing crashes once or twice.  Invariants: every order charged; a crash
   charges at most :data:`DOUBLE_CHARGES_PER_CRASH` orders a second time.
-* 04, :func:`fold_schedule`: a read model's ``fold(state, event)``; the relay
+* 05, :func:`fold_schedule`: a read model's ``fold(state, event)``; the relay
   publishes some orders twice (same event id, a new offset).  Invariant: at
   the end the view counts each order once.
-* 05, :func:`retry_schedule`: ``wait_ms(attempt, rng)``, the wait before a
+* 06, :func:`retry_schedule`: ``wait_ms(attempt, rng)``, the wait before a
   failed payment is tried again, for billing consumers that failed together
   while the payment provider was down.  Invariants: no retry storm (the
   provider falls over only the first time); every order charged by the end.
-* 06, :func:`relay_schedule`: ``relay_once(conn, publish, now)``, one poll of
+* 07, :func:`relay_schedule`: ``relay_once(conn, publish, now)``, one poll of
   an outbox relay; the relay dies before or after some publications.
   Invariants: every saved order's event published; first publications in
-  commit order; an event published again only after a relay crash.
+  the outbox's seq order (commit order with one writer, as here); an event published again only after a relay crash.
 """
 
 from __future__ import annotations
@@ -74,6 +74,10 @@ def billing_schedule(
     def charge(event: Event) -> None:
         charged.append(key_of(event))
 
+    # Crashes are noticed at once here (session_timeout=0, a simplification): Kafka's
+    # default session.timeout.ms is 45 s, and a broker refuses less than
+    # group.min.session.timeout.ms (6 s by default).
+    broker.group("billing", session_timeout=0)
     billing = start_billing(broker, charge)
     keep = sim.trace if trace else None
     if not isinstance(billing, Consumer):
@@ -339,7 +343,7 @@ def relay_schedule(relay_once: Callable[..., Any], seed: int, trace: bool = Fals
     if firsts != saved:
         return Breach(
             seed,
-            "first publications in commit order",
+            "first publications in seq order",
             "order",
             f"published {', '.join(firsts)}",
             keep,
