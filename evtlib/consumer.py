@@ -52,6 +52,7 @@ from .delivery import Delivery, DeliveryLoop
 from .distributions import Duration, as_duration
 from .errors import CommitError
 from .events import Event
+from .group import Group
 from .outcome import ACK, SETTLED, Outcome, failed
 from .protocols import BrokerBackend, DeliveryMode
 
@@ -218,7 +219,7 @@ class Consumer(DeliveryLoop):
             f"still handling after max.poll.interval.ms={self._max_poll:g}: the group rebalances without it",
         )
         self._evicted = True
-        self.group.leave(self)
+        self.group.leave(self, "was evicted (max.poll.interval.ms)")
 
     def _rejoin_after_eviction(self) -> None:
         """The handling that got it evicted ended: its next poll rejoins the group."""
@@ -248,8 +249,11 @@ class Consumer(DeliveryLoop):
     def crash(self) -> None:
         """Die now: work in progress is abandoned, nothing more is committed.
 
-        The group notices after its ``session_timeout`` and rebalances.
-        At-most-once deliveries in progress are lost (already committed).
+        It stops heartbeating: a Kafka group notices ``session_timeout``
+        after its last heartbeat (between the session timeout less one
+        heartbeat interval and the session timeout after the crash), removes
+        it and rebalances; its partitions stay stopped until then.  At-most-once
+        deliveries in progress are lost (already committed).
         """
         if not self.alive:
             raise ValueError(f"consumer {self.name!r} is not running, so it cannot crash")
@@ -266,11 +270,12 @@ class Consumer(DeliveryLoop):
             if st.owner is self:
                 st.rewind()
         self._release_all(abandoned)
-        timeout = self.group.session_timeout
-        if timeout:
-            sim.post(sim.now + timeout, self._expire, (self._epoch,))
+        group = self.group
+        if isinstance(group, Group):
+            # It stops heartbeating: the group notices after its session timeout.
+            group.crashed(self)
         else:
-            self.group.leave(self)
+            group.leave(self)  # a queue broker sees the closed connection at once
 
     def _abandon(self, why: str) -> list[PartitionState]:
         """Drop every delivery in flight (a crash or a stop); at-most-once ones are lost."""
@@ -311,12 +316,12 @@ class Consumer(DeliveryLoop):
             if generation == st.generation and self._inflight.get(st) == offset:
                 self._trace_delivered(st.partition, offset, arrived, attempt)
 
-    def _expire(self, epoch: int) -> None:
-        if epoch == self._epoch and not self.alive:
-            self.group.leave(self)
-
     def restart(self) -> None:
-        """Come back after a crash and rejoin the group."""
+        """Come back after a crash and rejoin the group.
+
+        Back before the group noticed the crash, it joins as a new member:
+        the old one keeps its partitions (stopped) until its session expires.
+        """
         if self.alive:
             raise ValueError(f"consumer {self.name!r} is running; only a crashed consumer restarts")
         if not self.started:
@@ -515,7 +520,19 @@ class Consumer(DeliveryLoop):
             )
 
     def commit(self, topic: str, partition: int, offset: int) -> None:
-        """Commit ``offset`` (the next event to read) for a partition this consumer owns."""
+        """Commit ``offset`` (the next event to read) for a partition this consumer owns.
+
+        Only the log family has offsets: on a queue broker each message is
+        acknowledged by itself, when its handling ends.
+        """
+        prof = getattr(self.broker, "profile", None)
+        if prof is not None and prof.family == "queue":
+            raise CommitError(
+                f"{self.name} reads from a {prof.name} queue, which has no offsets to commit:"
+                f" {prof.broker} acknowledges each message when its handling ends (the handler"
+                " returns: acknowledged; it raises: delivered again). commit() is for the kafka"
+                " profile's partitions"
+            )
         st = self.group.states.get(TopicPartition(topic, partition))
         if st is None:
             raise KeyError(f"group {self.group.name!r} does not read {topic}[{partition}]")

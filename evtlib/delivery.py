@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from array import array
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from .broker import NetworkFaults, Partition
 from .distributions import as_duration
@@ -27,7 +27,7 @@ from .outcome import ACK, Outcome, failed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .group import Group
-    from .protocols import BrokerBackend, DeliveryMode, Runner
+    from .protocols import BrokerBackend, DeliveryMode, Member, Runner
 
 __all__ = ["Delivery", "DeliveryLoop"]
 
@@ -108,11 +108,22 @@ class DeliveryLoop:
 
     def wake(self) -> None:
         """Start deliveries while there is a free slot and something to fetch."""
-        if not self.alive or self.paused or self.busy >= self.concurrency:
+        if not self.alive or self.busy >= self.concurrency:
             return
         owned = self._owned
         n = len(owned)
         if not n:
+            return
+        group = self.group
+        if group.awaiting and self in group.awaiting:
+            # A poll while a rebalance waits for this member: it rejoins first (eager:
+            # revoking every partition), and the group wakes it again when it is over.
+            group.rejoined(cast("Member", self))  # the consumer is the member
+            owned = self._owned
+            n = len(owned)
+            if not n or not self.alive or self.busy >= self.concurrency:
+                return
+        if self.paused:
             return
         now = self.sim.now
         while self.busy < self.concurrency:

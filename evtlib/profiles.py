@@ -54,6 +54,14 @@ MINUTE = 60_000
 _KAFKA_CONSUMER = "https://kafka.apache.org/documentation/#consumerconfigs"
 _KAFKA_TOPIC = "https://kafka.apache.org/documentation/#topicconfigs"
 _KAFKA_PRODUCER = "https://kafka.apache.org/documentation/#producerconfigs"
+_KAFKA_SESSION = "https://kafka.apache.org/documentation/#consumerconfigs_session.timeout.ms"
+_KAFKA_HEARTBEAT = "https://kafka.apache.org/documentation/#consumerconfigs_heartbeat.interval.ms"
+_KAFKA_ASSIGNMENT = (
+    "https://kafka.apache.org/documentation/#consumerconfigs_partition.assignment.strategy"
+)
+_KAFKA_BROKER_MIN_SESSION = (
+    "https://kafka.apache.org/documentation/#brokerconfigs_group.min.session.timeout.ms"
+)
 _RABBIT_ACK_TIMEOUT = "https://www.rabbitmq.com/docs/consumers#acknowledgement-timeout"
 _RABBIT_MAXLEN = "https://www.rabbitmq.com/docs/maxlength"
 _RABBIT_QUORUM = "https://www.rabbitmq.com/docs/quorum-queues#poison-message-handling"
@@ -176,15 +184,39 @@ KAFKA = Profile(
             "session.timeout.ms",
             45_000,
             "ms",
-            "a member not heard from (no heartbeat) for this long leaves the group",
-            _KAFKA_CONSUMER,
+            "a member not heard from (no heartbeat) for this long is removed from the group;"
+            " its partitions stay stopped until then (a group may set its own)",
+            _KAFKA_SESSION,
+            simulated=True,
         ),
         Setting(
             "heartbeat.interval.ms",
             3_000,
             "ms",
-            "how often a member tells the group it is alive",
-            _KAFKA_CONSUMER,
+            "how often a member heartbeats, from a background thread (KIP-62): a crash is"
+            " noticed between session.timeout.ms minus this and session.timeout.ms after it",
+            _KAFKA_HEARTBEAT,
+            simulated=True,
+        ),
+        Setting(
+            "group.min.session.timeout.ms",
+            6_000,
+            "ms",
+            "a broker setting: the shortest session timeout a group may ask for (evtlib"
+            " accepts shorter ones, down to 0, and says so where a scenario uses one)",
+            _KAFKA_BROKER_MIN_SESSION,
+        ),
+        Setting(
+            "partition.assignment.strategy",
+            "eager",
+            "",
+            "eager: every member revokes every partition at each rebalance, and nothing flows"
+            " until it completes (Kafka's default [RangeAssignor, CooperativeStickyAssignor]"
+            " rebalances eagerly until RangeAssignor is removed); cooperative-sticky: only the"
+            " partitions that move are revoked, in two rounds",
+            _KAFKA_ASSIGNMENT,
+            simulated=True,
+            choices=("eager", "cooperative-sticky"),
         ),
         Setting(
             "max.poll.interval.ms",

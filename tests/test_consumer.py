@@ -545,3 +545,14 @@ def test_partition_state_keeps_committed_le_done_le_position():
     assert all(cm <= d <= pos for cm, d, pos in seen)
     c.commit("orders", 0, 10)
     assert st.committed == st.done == st.position == 10
+
+
+def test_commit_on_a_queue_broker_says_queues_acknowledge_per_message():
+    """Queue brokers (RabbitMQ, SQS, Service Bus) acknowledge each message; there is no offset to
+    commit: https://www.rabbitmq.com/docs/confirms#acknowledgement-modes"""
+    sim = Simulation(0)
+    broker = Broker(sim, profile="sqs")
+    broker.create_topic("orders")
+    c = Consumer(broker, "billing", "orders")
+    with pytest.raises(CommitError, match=r"billing reads from a sqs queue, which has no offsets"):
+        c.commit("orders", 0, 0)

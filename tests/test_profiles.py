@@ -85,7 +85,7 @@ def test_bad_profiles_and_settings_say_what_is_valid():
     with pytest.raises(ValueError, match=r"kafka profile's settings \(auto.offset.reset, "):
         Broker(sim, settings={"VisibilityTimeout": 1000})
     with pytest.raises(ValueError, match="does not simulate yet"):
-        Broker(sim, settings={"session.timeout.ms": 10_000})
+        Broker(sim, settings={"max.poll.records": 100})
     with pytest.raises(ValueError, match="auto.offset.reset must be one of 'latest', 'earliest'"):
         Broker(sim, settings={"auto.offset.reset": "beginning"})
     assert Broker(sim, profile="sqs", name="sqs").profile.family == "queue"
