@@ -124,6 +124,10 @@ def _schedule_run(seed: int, twin: str, n_events: int = 6) -> dict[str, Any]:
     faults = NetworkFaults(duplicate=rng.choice((0.0, 0.2)), drop=rng.choice((0.0, 0.1)))
     broker = Broker(sim, latency=Uniform(1, 5), faults=faults)
     broker.create_topic("orders", partitions=2)
+    # Crashes are noticed at once here (session_timeout=0, a simplification): Kafka's
+    # default session.timeout.ms is 45 s, and a broker refuses less than
+    # group.min.session.timeout.ms (6 s by default).
+    broker.group("billing", session_timeout=0)
     plan = {
         p: [v for v in range(1, n_events + 1) if rng.random() < 0.15]
         for p in IDEMPOTENT_CRASH_POINTS

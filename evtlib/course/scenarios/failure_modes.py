@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ...broker import Broker
 from ...consumer import Consumer
 from ...distributions import Constant, Rate, Schedule, Uniform
-from ...events import Event, thaw
+from ...events import Event
 from ...faults import crash, pause
 from ...producer import Producer
 from ...sim import Simulation
@@ -28,6 +29,11 @@ __all__ = [
     "retry_storm",
     "lag_spiral",
     "schema_drift",
+    "drift_tally",
+    "REQUIRED",
+    "MODES",
+    "can_read",
+    "compatibility",
     "half_finished",
     "order_tally",
 ]
@@ -57,6 +63,10 @@ def shop_services(
     broker = Broker(sim, latency=1.0)
     for name in ("orders", "payments", "shipments"):
         broker.create_topic(name, partitions=2)
+    # Crashes are noticed at once here (session_timeout=0, a simplification): Kafka's
+    # default session.timeout.ms is 45 s, and a broker refuses less than
+    # group.min.session.timeout.ms (6 s by default).
+    broker.group("email", session_timeout=0)
 
     # A reaction is published by the consumer itself (the trace names it as the actor).
     def capture(e: Event) -> None:
@@ -386,69 +396,176 @@ def lag_spiral(
 
     Orders arrive at ``rate`` a second for 4 s; billing needs ``service_ms``
     per order, so normally it is busy ``rate * service_ms / 1000`` of the
-    time.  It pauses for ``pause_ms`` at 1 s.  An order older than
-    ``deadline_ms`` when billing reaches it has an expired authorisation:
-    billing spends the time anyway and puts it back at the end of the queue
-    (at most three attempts, then gives up).  Once the backlog is older than
-    the deadline, every order costs two or three attempts: billing's real
-    capacity drops exactly when it is behind.  ``info`` counts the
-    ``requeued`` and ``gave_up`` orders.
+    time.  It pauses for ``pause_ms`` at 1 s.  An order's payment
+    authorisation is valid for ``deadline_ms``: when billing reaches an
+    order whose authorisation has expired, it spends the time anyway, asks
+    for a new authorisation (valid ``deadline_ms`` from now) and publishes
+    the *same* event again at the end of ``orders`` to retry it: the same
+    id and the same data, as every retry in this course (an event is an
+    immutable fact).  Billing counts the attempts itself, by event id, as a
+    queue broker counts deliveries; after three it gives up.  Once the
+    backlog is older than the deadline, every order costs two or three
+    attempts: billing's real capacity drops exactly when it is behind.
+    ``info`` counts the ``requeued`` publications and the ``gave_up``
+    orders; :meth:`Run.effects` lists the orders given up.
     """
     sim = Simulation(seed=seed)
     broker = Broker(sim, latency=1.0)
     broker.create_topic("orders")
     shop_ = Producer(broker, "shop", "orders", Rate(rate), until=4000.0, make=make_order)
-    requeue = Producer(broker, "billing-requeue", "orders")
+    attempts: dict[str, int] = {}  # event id -> attempts so far (billing's own memory)
+    authorised: dict[str, float] = {}  # event id -> when its current authorisation was issued
     gave_up: list[str] = []
+    requeued = [0]
 
     def charge(e: Event) -> None:
-        if sim.now - e.time > deadline_ms:
-            attempt = e.data.get("attempt", 1)
-            if attempt >= 3:
-                gave_up.append(key_of(e))
-                return
-            requeue.emit(e.type, e.key, {**thaw(e.data), "attempt": attempt + 1})
+        if sim.now - authorised.get(e.id, e.time) <= deadline_ms:
+            return  # charged in time
+        attempt = attempts.get(e.id, 1)
+        if attempt >= 3:
+            gave_up.append(key_of(e))
+            return
+        attempts[e.id] = attempt + 1
+        authorised[e.id] = sim.now  # a new authorisation, valid from now
+        broker.publish("orders", e, actor="billing")  # the same event, unchanged: a retry
+        requeued[0] += 1
 
     billing = Consumer(broker, "billing", "orders", charge, service_time=service_ms)
     pause(sim, billing, at=1000.0, duration=pause_ms)
     sim.run(until=until)
-    info = {"requeued": requeue.published, "gave_up": len(gave_up)}
+    info = {"requeued": requeued[0], "gave_up": len(gave_up)}
     return Run(sim, broker, shop_, (billing,), tuple(gave_up), info)
 
 
-def schema_drift(
-    *, seed: int = 7, orders: int = 40, switch_at: int = 21, strict: bool = False
-) -> Run:
-    """The order service ships version 2 of ``OrderPlaced`` without telling analytics.
+#: The readers and the changes :func:`schema_drift` offers.
+READERS = ("defaulting", "strict")
+CHANGES = ("rename", "additive")
 
-    From order ``switch_at`` on, the event says ``amount_cents`` instead of
-    ``total``.  A tolerant analytics consumer (``strict=False``) reads
-    ``total`` with a default of 0 and silently under-counts revenue; a strict
-    one (``strict=True``) raises ``KeyError`` and blocks its partition.
-    The producer did not even bump the event's ``version``: nothing tells
-    the consumer that the shape changed.
-    ``info`` has the ``true_revenue`` and the ``counted_revenue``.
+
+def schema_drift(
+    *,
+    seed: int = 7,
+    orders: int = 40,
+    switch_at: int = 21,
+    reader: str = "defaulting",
+    change: str = "rename",
+) -> Run:
+    """The order service changes the shape of ``OrderPlaced`` under an analytics reader written for the old one.
+
+    From order ``switch_at`` on, the producer sends the new shape, without
+    bumping the event's ``version``: nothing tells a consumer that the
+    shape changed.  ``change="rename"`` replaces ``total`` by
+    ``amount_cents`` (a breaking change); ``change="additive"`` adds
+    ``amount_cents`` and keeps ``total`` (a compatible one).
+
+    Analytics adds up ``total``.  A ``"defaulting"`` reader takes
+    ``data.get("total", 0)``: on a renamed event it silently counts 0 (this
+    is not Fowler's Tolerant Reader, which ignores the fields it does not
+    use but still requires those it does).  A ``"strict"`` reader takes
+    ``data["total"]``: it raises ``KeyError``, and at-least-once delivery
+    retries the event for ever, blocking its partition like a poison message.
+
+    ``info`` has the ``true_revenue``, the ``counted_revenue``, each order's
+    ``outcome`` (counted right, counted as 0, not read: see
+    :func:`drift_tally`) and the orders sent in the new shape (``changed``).
     """
+    from ... import checks
+
+    checks.one_of("reader", reader, READERS)
+    checks.one_of("change", change, CHANGES)
     sim = Simulation(seed=seed)
     broker = Broker(sim, latency=1.0)
     broker.create_topic("orders")
-    counted = [0]
+    counted: dict[str, int] = {}
 
     def make(i: int, rng: Any) -> tuple[str, str, dict[str, Any]]:
         total = 10 + (i * 7) % 90
-        if i < switch_at:
-            return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "total": total}
-        return "OrderPlaced", f"order-{i}", {"order_id": f"order-{i}", "amount_cents": total * 100}
+        data: dict[str, Any] = {"order_id": f"order-{i}", "total": total}
+        if i >= switch_at:
+            if change == "rename":
+                del data["total"]
+            data["amount_cents"] = total * 100
+        return "OrderPlaced", f"order-{i}", data
 
     def add(e: Event) -> None:
-        counted[0] += e.data["total"] if strict else e.data.get("total", 0)
+        counted[e.data["order_id"]] = (
+            e.data["total"] if reader == "strict" else e.data.get("total", 0)
+        )
 
     analytics = Consumer(broker, "analytics", "orders", add, service_time=5.0, retry_delay=50.0)
     shop_ = Producer(broker, "shop", "orders", Rate(50.0), count=orders, make=make)
     sim.run(until=2000.0)
-    true = sum(10 + (i * 7) % 90 for i in range(1, orders + 1))
-    info = {"true_revenue": true, "counted_revenue": counted[0]}
-    return Run(sim, broker, shop_, (analytics,), (), info)
+    truth = {f"order-{i}": 10 + (i * 7) % 90 for i in range(1, orders + 1)}
+    outcome = {
+        k: "not read"
+        if k not in counted
+        else "counted right"
+        if counted[k] == v
+        else "counted as 0"
+        for k, v in truth.items()
+    }
+    info = {
+        "true_revenue": sum(truth.values()),
+        "counted_revenue": sum(counted.values()),
+        "outcome": outcome,
+        "changed": tuple(f"order-{i}" for i in range(switch_at, orders + 1)),
+    }
+    return Run(sim, broker, shop_, (analytics,), tuple(counted), info)
+
+
+def drift_tally(run: Run, *, changed_only: bool = False) -> dict[str, int]:
+    """For :func:`schema_drift`: orders counted right, counted as 0, and never read (stuck behind).
+
+    ``changed_only=True`` counts only the orders sent in the new shape.
+    """
+    keys = run.info["changed"] if changed_only else run.info["outcome"]
+    tally = Counter(run.info["outcome"][k] for k in keys)
+    return {k: tally.get(k, 0) for k in ("counted right", "counted as 0", "not read")}
+
+
+class _Required:
+    """The marker of a field without a default (a reader fails if the event lacks it)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: A schema field without a default: ``{"order_id": REQUIRED, "note": ""}``.
+REQUIRED: Any = _Required()
+
+#: The compatibility modes of Confluent Schema Registry (the non-transitive ones).
+MODES = ("BACKWARD", "FORWARD", "FULL")
+
+
+def can_read(reader: Mapping[str, Any], writer: Mapping[str, Any]) -> bool:
+    """Whether a reader expecting ``reader`` can read events written with ``writer`` (Avro's rule).
+
+    A schema maps each field name to its default, or to :data:`REQUIRED`.
+    Fields the writer has and the reader does not are ignored; a field the
+    reader needs and the writer lacks is filled from the reader's default,
+    and without one the read fails.  Field types are not modelled.
+    """
+    for name, schema in (("reader", reader), ("writer", writer)):
+        if not isinstance(schema, Mapping):
+            raise TypeError(
+                f"{name} must be a mapping field -> default (or REQUIRED), got {schema!r}"
+            )
+    return all(field in writer or default is not REQUIRED for field, default in reader.items())
+
+
+def compatibility(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, bool]:
+    """Which compatibility modes accept ``new`` as the next version after ``old``.
+
+    As Confluent Schema Registry defines them: ``BACKWARD`` (its default)
+    means consumers using the new schema can read data written with the old
+    one (new readers of old events: the upcaster's direction); ``FORWARD``
+    means consumers using the old schema can read data written with the new
+    one (old readers of new events: the direction of schema drift);
+    ``FULL`` means both.
+    """
+    backward = can_read(new, old)
+    forward = can_read(old, new)
+    return {"BACKWARD": backward, "FORWARD": forward, "FULL": backward and forward}
 
 
 def half_finished(*, seed: int = 8, orders: int = 40, stock: int = 30) -> Run:

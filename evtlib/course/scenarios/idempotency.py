@@ -319,6 +319,10 @@ def billing_schedule(handler: Callable[..., Any], seed: int, trace: bool = False
     )
     broker.create_topic("orders", partitions=2)
     db = sqlite3.connect(":memory:", isolation_level=None)
+    # Crashes are noticed at once here (session_timeout=0, a simplification): Kafka's
+    # default session.timeout.ms is 45 s, and a broker refuses less than
+    # group.min.session.timeout.ms (6 s by default).
+    broker.group("billing", session_timeout=0)
     db.executescript(BUILD_SCHEMA)
     faults = _Faults(
         inside={i for i in range(1, 7) if rng.random() < 0.04},

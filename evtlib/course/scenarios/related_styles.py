@@ -315,6 +315,10 @@ def projection_schedule(fold: Callable[..., Any], seed: int, trace: bool = False
     history = _history(rng, seed)
     broker = Broker(sim, latency=1.0, faults=NetworkFaults(duplicate=rng.choice((0.0, 0.2))))
     broker.create_topic("inventory")
+    # Crashes are noticed at once here (session_timeout=0, a simplification): Kafka's
+    # default session.timeout.ms is 45 s, and a broker refuses less than
+    # group.min.session.timeout.ms (6 s by default).
+    broker.group("available", session_timeout=0)
     errors: list[str] = []
 
     def guarded(state: Any, event: Event) -> Any:
