@@ -587,7 +587,8 @@ def _place(r: tuple[Any, ...]) -> tuple[Any, ...]:
 def _held_spans(records: list[tuple[Any, ...]]) -> list[tuple[float, float, str, str | None]]:
     """Each delivery's hold, ``(start, end, consumer, event id)``: from the (re)delivery to
     the first record in that lane that ends it (handled, failed, timeout...), or to the
-    lane's crash.  A hold with no end in the records is left out."""
+    lane's crash or closed channel (RabbitMQ's consumer_timeout).  A hold with no end in the
+    records is left out."""
     open_: dict[tuple[str, Any], float] = {}
     spans = []
     for r in records:
@@ -598,6 +599,10 @@ def _held_spans(records: list[tuple[Any, ...]]) -> list[tuple[float, float, str,
             start = open_.pop((actor, r[3]), None)
             if start is not None:
                 spans.append((start, r[0], actor, r[3]))
+            if kind == "timeout" and r[7] and "closed the channel" in r[7]:
+                # RabbitMQ's consumer_timeout closes the channel: every message it held goes back.
+                for key in [k for k in open_ if k[0] == actor]:
+                    spans.append((open_.pop(key), r[0], actor, key[1]))
         elif kind == "crashed":
             for key in [k for k in open_ if k[0] == actor]:
                 spans.append((open_.pop(key), r[0], actor, key[1]))
