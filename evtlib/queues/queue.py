@@ -48,6 +48,10 @@ _COUNTS = (
 )
 
 
+#: The states a message does not leave (except by a redrive, which ages it again).
+_GONE = frozenset(("deleted", "dead-lettered", "expired", "dropped"))
+
+
 class MessageQueue:
     """A subscription's queue: waiting messages, messages in flight, and where the others went."""
 
@@ -181,6 +185,7 @@ class MessageQueue:
         if msg.holder is not None:
             msg.holder.unacked.pop(msg.seq, None)
         msg.holder = None
+        msg.delivery = None
         self._in_flight -= 1
         msg.state = "detached"  # the caller says where it goes
         if not self._in_flight:  # nothing left to time out: forget the deadlines
@@ -245,6 +250,11 @@ class MessageQueue:
             self._waiting -= 1  # its heap entry, if any, is skipped when it comes to the top
         self._detach(msg)
         msg.state = state
+        aging = self._aging
+        if aging and aging[0][1] is msg:  # forget the oldest entries of messages that are gone
+            aging.popleft()
+            while aging and aging[0][1].state in _GONE:
+                aging.popleft()
         if state != "dead-lettered":  # a dead letter still takes room (Service Bus counts it)
             self.stored_bytes -= msg.size
         self._counts["deleted" if state == "deleted" else state.replace("-", "_")] += 1
