@@ -13,23 +13,23 @@ __all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS", "check_ex4"]
 
 #: The failure modes of exercise 1 and the notebook of the pattern that answers each.
 PATTERNS = {
-    "dual write": 6,
-    "duplicates": 7,
-    "poison message": 8,
-    "retry storm": 8,
-    "half-finished order across services": 9,
+    "dual write": 7,
+    "duplicates": 8,
+    "poison message": 9,
+    "retry storm": 9,
+    "half-finished order across services": 10,
 }
 
 
 def check_ex1(answer: Any) -> bool:
-    """Map each failure mode to the notebook number (6-9) of the pattern that answers it."""
+    """Map each failure mode to the notebook number (7-10) of the pattern that answers it."""
     return check(
         "ex1",
         answer,
         hint=(
             "a dict with the keys " + ", ".join(repr(k) for k in PATTERNS) + " and notebook "
-            "numbers as values: 6 outbox, 7 idempotent consumer, 8 dead-letter queue "
-            "(with retries and backoff), 9 saga."
+            "numbers as values: 7 outbox, 8 idempotent consumer, 9 dead-letter queue "
+            "(with retries and backoff), 10 saga."
         ),
         test=lambda a: {k: int(v) for k, v in dict(a).items()} == PATTERNS,
     )

@@ -6,7 +6,7 @@
   provider's outages.
 * :func:`spiral` runs :func:`~evtlib.course.scenarios.lag_spiral` with a
   chosen pause and load; :func:`draw_spiral` draws the lag, titled with the
-  orders re-queued and given up.
+  retries (the same events published again) and the orders given up.
 
 Pure and seeded: the same arguments give the same run.
 """
@@ -47,7 +47,7 @@ def draw_storm_lag(run: Run, ax: Any = None) -> Any:
 
 
 def spiral(*, pause_ms: float = 400.0, rate: float = 60.0) -> Run:
-    """Billing pauses ``pause_ms`` at 1 s under ``rate`` orders a second; stale orders are re-queued."""
+    """Billing pauses ``pause_ms`` at 1 s under ``rate`` orders a second; expired orders are retried."""
     checks.number("pause_ms", pause_ms, above=0)
     checks.number("rate", rate, above=0, max=90)
     return lag_spiral(pause_ms, rate=rate)
@@ -61,5 +61,5 @@ def draw_spiral(run: Run, ax: Any = None) -> Any:
     return draw_consumer_lag(
         run.group,
         ax=ax,
-        title=f"{info['requeued']} re-queued, {info['gave_up']} given up",
+        title=f"{info['requeued']} retries (the same events published again), {info['gave_up']} orders given up",
     )

@@ -11,11 +11,11 @@ from ..scenarios import lag_spiral, retry_storm
 def ex1() -> dict[str, int]:
     """Outbox for the dual write, idempotence for duplicates, DLQ and backoff, saga."""
     return {
-        "dual write": 6,
-        "duplicates": 7,
-        "poison message": 8,
-        "retry storm": 8,
-        "half-finished order across services": 9,
+        "dual write": 7,
+        "duplicates": 8,
+        "poison message": 9,
+        "retry storm": 9,
+        "half-finished order across services": 10,
     }
 
 
