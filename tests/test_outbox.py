@@ -93,8 +93,8 @@ def test_crash_after_commit_keeps_the_event_for_the_relay(world):
 # -- the relay ---------------------------------------------------------------
 
 
-def test_relay_publishes_in_commit_order_and_marks_rows_sent(world):
-    """Rows go out oldest first, keyed by aggregate id, and get a simulated sent_at."""
+def test_relay_publishes_in_seq_order_and_marks_rows_sent(world):
+    """Rows go out in seq order (oldest first), keyed by aggregate id, with a simulated sent_at."""
     sim, broker = world
     service = OrderService(sim)
     relay = OutboxRelay(sim, service.db, broker, "orders", poll_interval=100, until=1000)
@@ -105,6 +105,7 @@ def test_relay_publishes_in_commit_order_and_marks_rows_sent(world):
     assert broker.events("orders") == placed
     assert [r["sent_at"] for r in service.outbox()] == [100.0, 100.0, 100.0]
     assert relay.published == 3 and relay.duplicates == 0 and relay.polls == 11
+    assert relay.empty_polls == 10  # every poll but the one at 100 ms found nothing
 
 
 def test_relay_crash_after_publish_publishes_again_visibly(world):
@@ -153,11 +154,16 @@ def test_relay_batch_size_limits_each_poll(world):
 
 
 def test_relay_keeps_a_row_the_broker_rejected(world):
-    """A full buffer stops the batch; the row stays unsent and is tried again."""
+    """A nacked publish stops the batch; the row stays unsent and is tried again.
+
+    RabbitMQ: a full queue with x-overflow=reject-publish nacks the publish
+    (a Kafka topic never refuses for a slow consumer).
+    """
     sim = Simulation(seed=2)
-    broker = Broker(sim)
-    broker.create_topic("orders", capacity=1, policy="reject")
-    Consumer(broker, "idle", "orders", start=False)  # a group that reads nothing
+    broker = Broker(sim, profile="rabbitmq")
+    broker.create_topic("orders")
+    broker.group("idle", settings={"x-max-length": 1, "x-overflow": "reject-publish"})
+    Consumer(broker, "idle", "orders", start=False)  # a queue that nobody reads
     service = OrderService(sim)
     service.place_order("ada", 1)
     service.place_order("bob", 2)
@@ -249,7 +255,7 @@ def test_reprs_show_state_without_addresses(world):
     naive = DualWriteService(sim, broker, "orders", name="naive")
     plan = CrashPlan("after-commit", allowed=OUTBOX_CRASH_POINTS)
     for obj, text in (
-        (service, "<OrderService orders placed=0"),
+        (service, "<OrderService order-service placed=0"),
         (relay, "<OutboxRelay relay -> orders stopped"),
         (naive, "<DualWriteService naive order=db-first"),
         (plan, "<CrashPlan planned={'after-commit': [1]}"),
@@ -374,12 +380,13 @@ plans = st.fixed_dictionaries({p: visits for p in OUTBOX_CRASH_POINTS})
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(seed=st.integers(0, 10_000), plan=plans, n_orders=st.integers(1, 6))
 def test_outbox_never_loses_or_invents(seed, plan, n_orders):
-    """For any crash schedule: every committed order's event is published, in commit order,
+    """For any crash schedule: every committed order's event is published, in seq order
+    (commit order here: one writer),
     no rolled-back order's event ever is, and duplicates are exactly the relay's
     crashes between publishing and marking."""
     o = run_outbox_scenario(seed, pattern=True, crash_points=plan, n_orders=n_orders)
     assert o.lost == 0 and o.invented == 0 and o.ok
-    assert o.in_commit_order
+    assert o.in_seq_order
     assert o.committed == n_orders - sum(1 for p, _ in o.crashes if p == "before-commit")
     republished = sum(1 for p, _ in o.crashes if p == "relay-after-publish")
     assert o.duplicates == republished == o.trace_kinds.get("duplicate-published", 0)
@@ -475,3 +482,12 @@ def test_a_refused_constructor_registers_no_name(world):
         DualWriteService(sim, broker, "orders", name="dual", crash_at="nowhere")
     OutboxRelay(sim, service.db, broker, "orders", crash_at="relay-after-publish")
     DualWriteService(sim, broker, "orders", name="dual")
+
+
+def test_the_service_is_named_apart_from_its_topic(world):
+    """The order service is 'order-service' (the events' source), the topic 'orders'."""
+    sim, broker = world
+    service = OrderService(sim)
+    event = service.place_order("ada", 30)
+    assert service.name == "order-service" and event.source == "order-service"
+    assert "order-service wrote the change" in sim.trace.filter(kind="outbox-written")[0].sentence()

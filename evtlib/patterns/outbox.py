@@ -11,7 +11,10 @@ The pattern.  :class:`OrderService` writes the order *and* an outbox row
 holding the event (as JSON, with Debezium's columns ``id, aggregatetype,
 aggregateid, type, payload``) in ONE local SQLite transaction: both or
 neither.  An :class:`OutboxRelay` (a polling publisher) then reads unsent rows
-in commit order, publishes each, and marks it sent.  If the relay dies after
+in the order of the outbox sequence (``seq``), publishes each, and marks it
+sent.  That order is commit order only with one writer (as here) or a
+sequence handed out in commit order; with concurrent writers a transaction
+can take a lower ``seq`` and commit later.  If the relay dies after
 publishing a row but before marking it, it publishes the row again when it
 restarts: the outbox turns "maybe lost" into "at least once", and the
 duplicates are real (traced as ``duplicate-published``).  Consumers must be
@@ -98,7 +101,7 @@ CREATE TABLE IF NOT EXISTS orders (
     status   TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- insert order = commit order
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,  -- insert order (= commit order with one writer)
     id            TEXT NOT NULL UNIQUE,               -- the event id
     aggregatetype TEXT NOT NULL,
     aggregateid   TEXT NOT NULL,                      -- becomes the message key
@@ -142,7 +145,7 @@ class _OrderWriter:
         sim: Scheduler,
         db: sqlite3.Connection | str | None = None,
         *,
-        name: str = "orders",
+        name: str = "order-service",
         crash_at: CrashSpec = None,
     ) -> None:
         checks.instance("sim", sim, Scheduler, "Simulation or another runner")
@@ -249,7 +252,7 @@ class OrderService(_OrderWriter):
         return event
 
     def outbox(self) -> list[dict[str, Any]]:
-        """The rows of the ``outbox`` table in commit order, as dicts (payload as JSON text)."""
+        """The rows of the ``outbox`` table in ``seq`` order, as dicts (payload as JSON text)."""
         cols = (
             "seq",
             "id",
@@ -293,7 +296,7 @@ class DualWriteService(_OrderWriter):
         db: sqlite3.Connection | str | None = None,
         *,
         order: str = "db-first",
-        name: str = "orders",
+        name: str = "order-service",
         crash_at: CrashSpec = None,
     ) -> None:
         checks.instance("broker", broker, BrokerBackend, "Broker")
@@ -336,7 +339,7 @@ class DualWriteService(_OrderWriter):
 
 
 class OutboxRelay:
-    """A polling publisher: unsent outbox rows -> the broker, in commit order.
+    """A polling publisher: unsent outbox rows -> the broker, in ``seq`` order.
 
     Parameters
     ----------
@@ -417,6 +420,8 @@ class OutboxRelay:
         self.alive = True
         self.running = False
         self.polls = 0
+        #: Polls that found no unsent row: a query for nothing.
+        self.empty_polls = 0
         self.published = 0
         self.duplicates = 0
         self.cleaned = 0
@@ -495,6 +500,8 @@ class OutboxRelay:
                 f"relay {self.name!r}: db must be an open sqlite3 connection, got a closed one ({exc})"
             ) from None
         self.polls += 1
+        if not rows:
+            self.empty_polls += 1
         sent = 0
         for seq, event_id, payload in rows:
             event = Event.from_json(payload)

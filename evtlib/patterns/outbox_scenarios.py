@@ -48,6 +48,9 @@ class Outcome:
     events published for orders that were rolled back.  ``duplicates``:
     publications beyond the first of an event.  ``ok`` means nothing was
     lost or invented (duplicates are allowed: consumers de-duplicate).
+    ``in_seq_order``: first publications came in the order of the outbox
+    sequence, which is commit order here (one writer); with concurrent
+    writers it need not be.
     """
 
     twin: str
@@ -61,7 +64,7 @@ class Outcome:
     crashes: tuple[tuple[str, int], ...] = ()
     lost_orders: tuple[str, ...] = ()
     invented_orders: tuple[str, ...] = ()
-    in_commit_order: bool = True
+    in_seq_order: bool = True
     trace_kinds: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -118,8 +121,8 @@ def _run(seed: int, twin: str, plan: CrashPlan, n_orders: int, trace: bool = Tru
     first_seen = list(dict.fromkeys(published_keys))
     lost = sorted(committed - set(published_keys))
     invented = sorted(set(published_keys) - committed)
-    # Order ids grow with commit order here (one writer), so first publications
-    # in commit order means the ids appear sorted.
+    # Order ids grow with the outbox seq here (one writer: seq, order id and commit
+    # all follow the one clock), so first publications in seq order means sorted ids.
     in_order = first_seen == sorted(first_seen)
     return Outcome(
         twin=twin,
@@ -133,7 +136,7 @@ def _run(seed: int, twin: str, plan: CrashPlan, n_orders: int, trace: bool = Tru
         crashes=tuple(plan.fired),
         lost_orders=tuple(lost),
         invented_orders=tuple(invented),
-        in_commit_order=in_order,
+        in_seq_order=in_order,
         trace_kinds=sim.trace.counts(),
     )
 
@@ -230,7 +233,7 @@ def outbox_sweep(n_schedules: int = 1000, seed: int = 0, n_orders: int = 8) -> d
             t["invented"] += o.invented
             t["duplicates"] += o.duplicates
             t["crashes"] += len(o.crashes)
-            t["out_of_order"] += not o.in_commit_order
+            t["out_of_order"] += not o.in_seq_order
     return tallies
 
 

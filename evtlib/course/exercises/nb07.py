@@ -82,7 +82,7 @@ def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
         "ex4",
         answer,
         run_one=relay_schedule,
-        what="every saved order's event published, in commit order, again only after a crash",
+        what="every saved order's event published, in outbox seq order, again only after a crash",
         schedules=schedules,
         draw=draw,
         hints={
@@ -97,7 +97,10 @@ def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
                 "before publishing it. Publish first, then mark; a crash in between publishes it again, "
                 "which idempotent consumers make harmless."
             ),
-            "order": "publish the unsent rows in commit order: ORDER BY seq.",
+            "order": (
+                "publish the unsent rows in the order of the outbox sequence (ORDER BY seq); with one "
+                "writer, as here, that is commit order."
+            ),
             "extra": (
                 "an event went out again with no crash in between: mark each row sent (sent_at = now) right "
                 "after publishing it, so the next poll skips it."

@@ -39,7 +39,7 @@ def ex3() -> int:
 
 
 def ex4() -> Callable[[sqlite3.Connection, Callable[[str], None], float], None]:
-    """Unsent rows in commit order: publish, then mark sent (a crash in between republishes)."""
+    """Unsent rows in seq order: publish, then mark sent (a crash in between republishes)."""
 
     def relay_once(conn: sqlite3.Connection, publish: Callable[[str], None], now: float) -> None:
         rows = conn.execute(
