@@ -298,7 +298,7 @@ def draw_load_curve(curve: LoadCurve, ax: Any = None) -> Any:
     note(
         ax,
         "p99 consistency lag against utilisation: a mark per seed, the median line, and the"
-        " M/M/1 curve; flat at low utilisation, steep as it nears 1",
+        " M/M/1 curve; gentle at low utilisation, steep as it nears 1",
     )
     return ax
 
