@@ -161,12 +161,12 @@ CASES: tuple[tuple[str, str, str, dict[str, Any] | None, bool], ...] = (
     (REPUBLISH_15, "service-bus, duplicate detection on", "service-bus",
      {"RequiresDuplicateDetection": True}, False),
     (REPUBLISH_15, "sqs-fifo (5 min deduplication)", "sqs-fifo", None, False),
+    (REPUBLISH_15, "any broker + idempotent consumer", "sqs-fifo", None, True),
     (REDELIVERY, "kafka, idempotent producer", "kafka", None, False),
     (REDELIVERY, "sqs-fifo (5 min deduplication)", "sqs-fifo", None, False),
     (REDELIVERY, "service-bus, duplicate detection on", "service-bus",
      {"RequiresDuplicateDetection": True}, False),
     (REDELIVERY, "any broker + idempotent consumer", "kafka", None, True),
-    (REPUBLISH_15, "any broker + idempotent consumer", "sqs-fifo", None, True),
 )  # fmt: skip
 
 
