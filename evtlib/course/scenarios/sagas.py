@@ -161,7 +161,8 @@ def draw_fault_sweep(tallies: dict[str, dict[str, int]], ax: Any = None) -> Any:
         labels=("naive sequence", "orchestrated saga"),
         ax=ax,
         order=OUTCOMES,
-        title=f"{n} random fault schedules: how each order ended",
+        unit="orders",
+        title=f"{n} random fault schedules of one order each: how each order ended",
     )
 
 
