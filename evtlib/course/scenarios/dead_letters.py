@@ -5,6 +5,9 @@
   (explorer: attempts, backoff, base wait, jitter, poison count).
 * :func:`storm_run`: the retry storm of notebook 09 with the policy's knobs
   (explorer: jitter, clients, base wait).
+* :func:`native_dead_letters`: the same failing order on each queue broker
+  profile, with a plain consumer that retries for ever: the broker counts the
+  deliveries and dead-letters it by itself, recording its own reason.
 * :func:`retry_schedule`: one seeded fault schedule around a learner's
   ``decide(error, attempt)``, the dead-letter decision (the build exercise).
 
@@ -18,11 +21,17 @@ from typing import Any
 
 from ... import checks
 from ...broker import Broker
-from ...consumer import Delivery
+from ...consumer import Consumer, Delivery
 from ...distributions import Schedule
 from ...events import Event
 from ...outcome import Outcome
-from ...patterns import DeadLetterConsumer, RetryPolicy, head_of_line, retry_storm
+from ...patterns import (
+    DeadLetterConsumer,
+    DeadLetterQueue,
+    RetryPolicy,
+    head_of_line,
+    retry_storm,
+)
 from ...patterns.dlq_scenarios import HeadOfLine, PoisonError, StormResult
 from ...producer import Producer
 from ...sim import Simulation
@@ -34,9 +43,65 @@ __all__ = [
     "storm_run",
     "draw_storm_run",
     "retry_schedule",
+    "NATIVE",
+    "native_dead_letters",
     "OUTAGE_MAX_MS",
     "POISON_HOLD_MAX_MS",
 ]
+
+
+#: (profile, its settings, the setting that dead-letters, as the broker calls it)
+NATIVE: tuple[tuple[str, dict[str, Any], str], ...] = (
+    ("rabbitmq", {}, "x-delivery-limit 20 (the default from RabbitMQ 4.0)"),
+    ("sqs", {"maxReceiveCount": 3}, "redrive policy maxReceiveCount 3 (set by hand)"),
+    ("service-bus", {}, "MaxDeliveryCount 10 (the default)"),
+)
+
+
+def native_dead_letters() -> list[dict[str, Any]]:
+    """One GBP order that always fails, a consumer that retries for ever, on each queue profile.
+
+    The broker counts the deliveries and moves the message to the
+    subscription's dead-letter queue by itself.  One row per profile: the
+    setting, the deliveries counted, and what the broker's record says
+    (``reason``, ``error_type`` as the broker names it, ``error_message``):
+    the broker never saw the handler's exception.
+    """
+    rows = []
+    for profile, settings, setting in NATIVE:
+        sim = Simulation(0)
+        broker = Broker(sim, profile=profile, settings=settings or None)
+        broker.create_topic("orders")
+        broker.create_topic("orders.dlq")
+
+        def charge(event: Event) -> None:
+            raise LookupError(f"no exchange rate for {event.data['currency']}")
+
+        Consumer(broker, "billing", "orders", charge, retry_delay=10)
+        broker.group("billing").use_dead_letter_topic("orders.dlq")  # the queue's dead-letter queue
+        order = Event(
+            id="evt-000004",
+            type="OrderPlaced",
+            time=0.0,
+            source="order-service",
+            key="order-4",
+            data={"order_id": "order-4", "total": 17, "currency": "GBP"},
+        )
+        broker.publish("orders", order, actor="order-service")
+        sim.run()
+        (record,) = DeadLetterQueue(broker, "orders.dlq").list()
+        rows.append(
+            {
+                "broker": profile,
+                "dead-letters after": setting,
+                "deliveries": record.attempts,
+                "why it moved": record.error_type,
+                "the LookupError": "recorded"
+                if "LookupError" in record.error_message
+                else "not recorded",
+            }
+        )
+    return rows
 
 
 def poison_run(
