@@ -135,3 +135,55 @@ def test_event_sourcing_pictures_draw(tmp_path):
     ax = draw_snapshot_costs(a["replayed"], b["replayed"], 10)
     assert ax.get_ylabel() == "events replayed by the load"
     plt.close("all")
+
+
+def _handlers():
+    from evtlib.course.styles import decide_order
+    from evtlib.patterns.event_store import ConcurrencyError
+
+    def starter(orders, order_id, command, data=None):  # the notebook's starting point
+        order = orders.load(order_id)
+        return orders.save(order, decide_order(order.state, command, data))
+
+    def unchecked(orders, order_id, command, data=None):  # the naive twin: expected_version ANY
+        order = orders.load(order_id)
+        return orders.save(order, decide_order(order.state, command, data), check=False)
+
+    def no_reload(orders, order_id, command, data=None):
+        order = orders.load(order_id)
+        for _ in range(5):
+            try:
+                return orders.save(order, decide_order(order.state, command, data))
+            except ConcurrencyError:
+                pass
+        return None
+
+    return starter, unchecked, no_reload
+
+
+def test_handler_exercise_tells_each_mistake_apart():
+    """Over the 200 races: the solution holds; no retry gives up, ANY appends stale, no reload loses or stays silent."""
+    from evtlib.course.scenarios.build_check import sweep
+    from evtlib.course.scenarios.related_styles import handler_schedule
+    from evtlib.course.solutions.nb12 import ex4, near_miss_ex4
+
+    starter, unchecked, no_reload = _handlers()
+    assert sweep(handler_schedule, ex4()).ok
+    near = sweep(handler_schedule, near_miss_ex4())
+    assert near.near_miss and set(near.kinds) <= {"gave-up"}
+    assert set(sweep(handler_schedule, starter).kinds) == {"gave-up"}
+    assert set(sweep(handler_schedule, unchecked).kinds) == {"stale"}
+    assert set(sweep(handler_schedule, no_reload).kinds) <= {"lost", "silent"}
+
+
+def test_handler_exercise_switches_off_execute():
+    """Calling orders.execute is the loop itself: the run says so."""
+    from evtlib.course.scenarios.related_styles import handler_schedule
+    from evtlib.course.styles import decide_order
+
+    breach = handler_schedule(
+        lambda orders, oid, c, d=None: orders.execute(oid, lambda s: decide_order(s, c, d)), 0
+    )
+    assert (
+        breach is not None and breach.kind == "error" and "write the loop yourself" in breach.detail
+    )

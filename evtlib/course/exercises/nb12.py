@@ -6,10 +6,10 @@ from typing import Any
 
 from ..helpers import check
 from ..scenarios.build_check import build_check
-from ..scenarios.related_styles import projection_schedule
+from ..scenarios.related_styles import handler_schedule, projection_schedule
 from ..styles import shipping_labels, unique_usernames
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
 
 
 def check_ex1(answer: Any) -> bool:
@@ -73,5 +73,55 @@ def check_ex3(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
             ),
             "replay": "replaying the log from {} gave another state: the fold must depend only on state and event.",
             "near": "almost: look at the first breaking history's timeline.",
+        },
+    )
+
+
+def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
+    """Build: a command handler with optimistic concurrency, against racing writers."""
+    return build_check(
+        "ex4",
+        answer,
+        run_one=handler_schedule,
+        what=("every event decided on the order as it was, each command applied once or refused"),
+        schedules=schedules,
+        draw=draw,
+        hints={
+            "none": (
+                "fill in handle(orders, order_id, command, data), then set answer = handle. Load"
+                " the order, decide, save with the version you loaded; on a ConcurrencyError,"
+                " load again and decide again."
+            ),
+            "wrong": (
+                "load (orders.load), decide (decide_order(order.state, command, data)), save"
+                " (orders.save(order, changes)); catch ConcurrencyError and go round again, a"
+                " few times."
+            ),
+            "stale": (
+                "your save did not check the version (check=False appends whatever the stream"
+                " holds now), so an event was decided on an order that had changed. Save with"
+                " the version you loaded: the default."
+            ),
+            "gave-up": (
+                "a ConcurrencyError means another writer appended first: load the order again,"
+                " decide again on what it is now, and save again. Rivals may win more than once:"
+                " retry up to 5 times."
+            ),
+            "lost": (
+                "the command was never saved although the order allowed it: after a conflict,"
+                " load the order again (a fresh orders.load) before deciding and saving again."
+            ),
+            "silent": (
+                "when the order refuses the command, decide_order raises CommandRejected: let it"
+                " through (do not catch it), so the caller knows. And after a conflict, load"
+                " again: the fresh state may refuse what the stale one allowed."
+            ),
+            "twice": "save the command's events once: stop the loop when a save succeeds (return).",
+            "error": (
+                "your handler raised. Use orders.load and orders.save (orders.execute is the"
+                " loop you are writing, so it is switched off here) and catch only"
+                " ConcurrencyError."
+            ),
+            "near": "almost: it fails only when rivals win twice in a row; retry more than once.",
         },
     )

@@ -8,6 +8,9 @@
 * :func:`draw_order_stream`, :func:`draw_race`, :func:`draw_snapshot_costs`:
   the event-sourcing pictures (an order rebuilt from its stream to decide a
   command; two writers racing on one version; the replay a snapshot saves).
+* :func:`handler_schedule`: one seeded race for the learner's command
+  handler ``handle(orders, order_id, command, data)``: rival writers append
+  between its load and its save (build exercise 4: optimistic concurrency).
 * :func:`projection_schedule`: one seeded event history folded by the
   learner's ``fold(state, event)``, live through a read model, from a
   snapshot and by replay (the build exercise: a projection fold).
@@ -20,12 +23,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from functools import partial, reduce
+from random import Random
 from typing import Any
 
 from ... import checks
 from ...broker import Broker, NetworkFaults
 from ...events import Event
 from ...faults import crash
+from ...patterns.event_store import CommandRejected, EventStore, Repository
 from ...readmodel import ReadModel
 from ...sim import Simulation
 from ..styles import (
@@ -39,6 +44,7 @@ from ..styles import (
 from .build_check import Breach
 
 __all__ = [
+    "handler_schedule",
     "draw_order_stream",
     "draw_race",
     "draw_snapshot_costs",
@@ -112,7 +118,6 @@ def draw_order_stream(events: list[Event], command: str, ax: Any = None) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from ...patterns.event_store import CommandRejected
     from ...viz.style import COLORS
 
     if ax is None:
@@ -377,4 +382,155 @@ def projection_schedule(fold: Callable[..., Any], seed: int, trace: bool = False
             f"replaying the log gives {replayed}, not {want}",
             keep,
         )
+    return None
+
+
+# ---------------------------------------------------------------- build exercise 4
+
+
+class _RacyStore(EventStore):
+    """An event store where rival writers append just before the learner's next appends."""
+
+    def __init__(self, rivals: list[str], stream: str) -> None:
+        super().__init__()
+        self.rivals = rivals  # one rival command per coming append, in order
+        self.stream = stream
+        self.rival_appends = 0
+
+    def append(self, stream: str, events: Any, *, expected_version: int | str) -> int:
+        events = list(events)  # read them once
+        if self.rivals:
+            command = self.rivals.pop(0)
+            state: Any = dict(NEW_ORDER)
+            for e in self.read(self.stream):
+                state = order_fold(state, e)
+            try:
+                changes = decide_order(state, command, _LINE if command == "add_line" else None)
+            except CommandRejected:
+                changes = []
+            version = self.version(self.stream)
+            rival = [
+                Event(
+                    id=f"rival-{version + i}",
+                    type=kind,
+                    time=0.0,
+                    source="rival",
+                    key=self.stream,
+                    data=data,
+                )
+                for i, (kind, data) in enumerate(changes, 1)
+            ]
+            if rival:
+                super().append(self.stream, rival, expected_version=version)
+                self.rival_appends += 1
+        return super().append(stream, events, expected_version=expected_version)
+
+
+class _OwnLoop(Repository):
+    """The learner's repository: ``load`` and ``save``; ``execute`` is theirs to write."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> int:
+        raise NotImplementedError(
+            "write the loop yourself with orders.load(...) and orders.save(...)"
+        )
+
+
+_LINE = {"sku": "mug", "qty": 2, "price": 4}
+
+
+def handler_schedule(handle: Callable[..., Any], seed: int, trace: bool = False) -> Breach | None:
+    """One race for ``handle(orders, order_id, command, data)``: do the invariants hold?
+
+    ``order-1`` starts placed or paid (seeded); the learner's command is one
+    the order allows then.  Rival writers (0, 1 or 2) each append a command
+    of their own just before one of the learner's appends.  Invariants:
+    every event the learner appended was decided on the order as it was
+    (``stale``); the command is applied once, unless the order as the rivals
+    left it refuses it, and then ``CommandRejected`` propagates (``lost``,
+    ``gave-up``, ``twice``).
+    """
+    from ...patterns.event_store import ConcurrencyError
+
+    rng = Random(seed)
+    paid = rng.random() < 0.5
+    command = rng.choice(("ship", "cancel") if paid else ("add_line", "pay", "cancel"))
+    choices = ("cancel", "ship") if paid else ("add_line", "add_line", "pay", "cancel")
+    n = rng.choices((0, 1, 2), weights=(40, 45, 15))[0]
+    store = _RacyStore([], "order-1")
+    orders = _OwnLoop(store, order_fold, NEW_ORDER)
+    for c, d in [("place", {"total": 30})] + ([("pay", None)] if paid else []):
+        loaded = orders.load("order-1")
+        orders.save(loaded, decide_order(loaded.state, c, d))
+    start = store.version("order-1")
+    store.rivals = [rng.choice(choices) for _ in range(n)]
+    data = dict(_LINE) if command == "add_line" else None
+    what = f"{command} on a {'paid' if paid else 'placed'} order with {n} rival append(s)"
+    outcome = "returned"
+    try:
+        handle(orders, "order-1", command, data)
+    except CommandRejected:
+        outcome = "rejected"
+    except ConcurrencyError as exc:
+        outcome = f"gave up ({exc})"
+    except Exception as exc:
+        return Breach(
+            seed, "the handler runs", "error", f"{what}: it raised {type(exc).__name__}: {exc}"
+        )
+    state: Any = dict(NEW_ORDER)
+    mine = 0
+    for v, e in enumerate(store.read("order-1"), 1):
+        if v > start and e.source != "rival":
+            mine += 1
+            try:
+                want = decide_order(state, command, data)
+            except CommandRejected as exc:
+                return Breach(
+                    seed,
+                    "every event is decided on the order as it is",
+                    "stale",
+                    f"{what}: it appended {e.type} to an order that was already {state['status']}"
+                    f" ({exc})",
+                )
+            if [(e.type, dict(e.data))] != want:
+                return Breach(
+                    seed,
+                    "every event is decided on the order as it is",
+                    "stale",
+                    f"{what}: it appended {e.type} {dict(e.data)}; the order as it was called for"
+                    f" {want[0][0]} {want[0][1]}",
+                )
+        state = order_fold(state, e)
+    if mine > 1:
+        return Breach(
+            seed, "the command is applied once", "twice", f"{what}: it appended {mine} events"
+        )
+    if outcome.startswith("gave up"):
+        return Breach(
+            seed,
+            "a conflict is retried on the order as it now is",
+            "gave-up",
+            f"{what}: the handler {outcome}",
+        )
+    if mine == 0:
+        try:
+            decide_order(state, command, data)
+            allowed = True
+        except CommandRejected:
+            allowed = False
+        if allowed:
+            return Breach(
+                seed,
+                "the command is applied unless the order refuses it",
+                "lost",
+                f"{what}: nothing was appended ({outcome}), yet the order"
+                f" ({state['status']}) allows it",
+            )
+        if outcome != "rejected":
+            return Breach(
+                seed,
+                "a refused command says so",
+                "silent",
+                f"{what}: the order ({state['status']}) refuses it, but the handler {outcome}"
+                " instead of letting CommandRejected through",
+            )
     return None

@@ -44,3 +44,37 @@ def near_miss_ex3() -> Any:
         return state
 
     return available
+
+
+def ex4() -> Any:
+    """Load, decide, save with the loaded version; on a conflict load again (up to 5 tries)."""
+    from ...patterns.event_store import ConcurrencyError
+    from ..styles import decide_order
+
+    def handle(orders: Any, order_id: str, command: str, data: Any = None) -> int:
+        for attempt in range(5):
+            order = orders.load(order_id)
+            try:
+                return orders.save(order, decide_order(order.state, command, data))
+            except ConcurrencyError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return handle
+
+
+def near_miss_ex4() -> Any:
+    """One retry only: right until rivals win twice in a row."""
+    from ...patterns.event_store import ConcurrencyError
+    from ..styles import decide_order
+
+    def handle(orders: Any, order_id: str, command: str, data: Any = None) -> int:
+        order = orders.load(order_id)
+        try:
+            return orders.save(order, decide_order(order.state, command, data))
+        except ConcurrencyError:
+            order = orders.load(order_id)
+            return orders.save(order, decide_order(order.state, command, data))
+
+    return handle
