@@ -9,6 +9,7 @@ from ..helpers import check
 from ..scenarios import billing_crash, charge_tally, consumer_outage
 from ..scenarios.build_check import build_check
 from ..scenarios.builds_04_07 import billing_schedule
+from ..scenarios.delivery import SETUPS
 
 __all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
 
@@ -29,14 +30,15 @@ def check_ex1(answer: Any) -> bool:
 
 
 def check_ex2(answer: Any) -> bool:
-    """Which buffer policy loses orders without the producer ever hearing of it?"""
+    """Which setup of the back-pressure comparison lost orders without the producer being told?"""
     return check(
         "ex2",
         answer,
-        "drop-oldest",
+        "rabbitmq drop-head",
         hint=(
-            "one of 'block', 'reject', 'drop-oldest' (a str). 'reject' tells the producer "
-            "(it gets an error); which one does not?"
+            f"one of {', '.join(repr(s) for s in SETUPS)} (a str). Look at the bars: which setup"
+            " accepted every order (nothing refused) and yet shipped fewer than 100? A refusal"
+            " (a nack, an exception) tells the producer; a drop does not."
         ),
     )
 

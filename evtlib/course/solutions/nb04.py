@@ -17,8 +17,9 @@ def ex1() -> int:
 
 
 def ex2() -> str:
-    """``drop-oldest`` discards waiting events; the producer is never told."""
-    return "drop-oldest"
+    """A full RabbitMQ queue with ``x-overflow="drop-head"`` (the default) drops its oldest
+    message, and the publish still succeeds: the producer is never told."""
+    return "rabbitmq drop-head"
 
 
 def ex3() -> int:
