@@ -81,7 +81,7 @@ def test_the_shop_system_draws_the_outbox_and_the_relay_with_every_link_named():
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == [text for _, text in LINKS.values()]  # line styles explained, no colour key
     written = " ".join(t.get_text() for t in ax.texts)
-    assert f"({run.details['events published']} events)" in written
+    assert f"({run.details['events published']} publishes)" in written
     assert layout_problems(ax) == []
     save(ax.figure, "shop_system")
     plt.close(ax.figure)

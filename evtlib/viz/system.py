@@ -306,7 +306,7 @@ def _draw_graph(ax: Any, nodes: dict[str, _Node], edges: list[_Edge]) -> None:
                 e.label,
                 ha="center",
                 va="center",
-                fontsize=9.5,
+                fontsize=10,
                 color=_INK,
                 linespacing=1.1,
                 bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.9),
@@ -381,7 +381,7 @@ def draw_shop_system(run: Any = None, ax: Any = None, *, title: str | None = Non
         _Edge(
             "relay",
             "orders",
-            "publishes, then\nmarks sent" + count("events published", "events"),
+            "publishes, then\nmarks sent" + count("events published", "publishes"),
             "message",
             (6.8, 0.05 if n else -0.05),
         ),
@@ -428,7 +428,7 @@ def draw_shop_system(run: Any = None, ax: Any = None, *, title: str | None = Non
         "order database:\none transaction",
         ha="center",
         va="center",
-        fontsize=9.5,
+        fontsize=10,
         color=_INK,
         gid="label:order-database",
     )
