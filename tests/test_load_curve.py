@@ -113,3 +113,17 @@ def test_the_charts_name_what_they_draw():
     assert any("expected" in label for label in labels)
     assert "events" in ax.get_ylabel()
     plt.close(ax.figure)
+
+
+def test_load_explorer_is_one_seed_of_the_curve():
+    """The explorer's curve is load_curve with one seed; constant service sits below exponential."""
+    one = C.load_explorer(seed=3)
+    assert one.seeds == (3,)
+    assert one == C.load_curve(seeds=(3,))
+    ax = C.draw_load_curve(one)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "simulated: seed 3"
+    plt.close(ax.figure)
+    const = C.load_explorer(seed=3, service="constant")
+    assert const.median()[-1] < one.median()[-1]
+    with pytest.raises(ValueError, match="service"):
+        C.load_explorer(service="uniform")

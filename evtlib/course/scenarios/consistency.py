@@ -34,6 +34,7 @@ __all__ = [
     "LoadCurve",
     "load_curve",
     "draw_load_curve",
+    "load_explorer",
     "BacklogGrowth",
     "backlog_growth",
     "draw_backlog_growth",
@@ -230,6 +231,11 @@ def load_curve(
     return LoadCurve(us, seed_list, tuple(rows), float(service_ms), float(window_ms), service)
 
 
+def load_explorer(*, seed: int = 1, service: str = "exponential") -> LoadCurve:
+    """:func:`load_curve` with one seed, for an explorer: how much is luck, and what constant service changes."""
+    return load_curve(seeds=(seed,), service=service)
+
+
 def draw_load_curve(curve: LoadCurve, ax: Any = None) -> Any:
     """p99 consistency lag against utilisation: a mark per seed, their median, and M/M/1's curve."""
     import matplotlib.pyplot as plt
@@ -242,16 +248,18 @@ def draw_load_curve(curve: LoadCurve, ax: Any = None) -> Any:
     us = curve.utilisations
     xs = [u for u, row in zip(us, curve.p99, strict=True) for _ in row]
     ys = [y for row in curve.p99 for y in row]
-    ax.scatter(
-        xs,
-        ys,
-        s=22,
-        marker="o",
-        color=PALETTE[0],
-        alpha=0.45,
-        lw=0,
-        label=f"simulated: one mark per seed ({len(curve.seeds)} seeds)",
-    )
+    n = len(curve.seeds)
+    if n > 1:
+        ax.scatter(
+            xs,
+            ys,
+            s=22,
+            marker="o",
+            color=PALETTE[0],
+            alpha=0.45,
+            lw=0,
+            label=f"simulated: one mark per seed ({n} seeds)",
+        )
     ax.plot(
         us,
         curve.median(),
@@ -259,21 +267,23 @@ def draw_load_curve(curve: LoadCurve, ax: Any = None) -> Any:
         lw=2.0,
         marker="s",
         ms=5,
-        label="simulated: median of the seeds",
+        label=f"simulated: median of the {n} seeds"
+        if n > 1
+        else f"simulated: seed {curve.seeds[0]}",
     )
-    if curve.service == "exponential":
-        grid = [i / 200 for i in range(0, 195)]
-        theory = [mm1_time_in_system(u, curve.service_ms, 99) for u in grid]
-        ax.plot(
-            grid,
-            theory,
-            color=PALETTE[1],
-            lw=1.8,
-            ls="--",
-            label="M/M/1 theory: p99 = ln(100) x S / (1 - utilisation)",
-        )
+    grid = [i / 200 for i in range(0, 195)]
+    theory = [mm1_time_in_system(u, curve.service_ms, 99) for u in grid]
+    ax.plot(
+        grid,
+        theory,
+        color=PALETTE[1],
+        lw=1.8,
+        ls="--",
+        label="M/M/1 theory (exponential service): p99 = ln(100) x S / (1 - utilisation)",
+    )
     ax.axvline(1.0, color="#555555", lw=1.0, ls=":")
-    top = max(ys) * 1.15
+    # The same scale whatever the seeds: the data, or the theory at the highest utilisation.
+    top = max(*ys, mm1_time_in_system(max(us), curve.service_ms, 99)) * 1.15
     ax.annotate(
         "utilisation 1: capacity",
         xy=(1.0, top * 0.03),
