@@ -206,13 +206,20 @@ QUEUE_WORDS: dict[str, dict[str, str]] = {
 
 
 def _holders(broker: QueueBroker, sub: Any) -> dict[str, int]:
-    """How many of ``sub``'s in-flight messages each member holds, read from public state.
+    """How many of ``sub``'s in-flight messages each member holds (unacknowledged).
 
-    A message in flight was last delivered to its holder: the latest
-    ``delivered``/``redelivered`` record of its id by a member of ``sub``.
-    A message still on the wire (sent, not yet arrived) has no such record
-    yet and is counted under ``""``.
+    Read from ``sub.holding()`` (every delivery a member holds now) where the
+    subscription has it; otherwise from the trace: a message in flight was
+    last delivered to its holder (the latest ``delivered``/``redelivered``
+    record of its id by a member), and one still on the wire, with no such
+    record yet, counts under ``""``.
     """
+    holding = getattr(sub, "holding", None)
+    if callable(holding):
+        out: dict[str, int] = {}
+        for d in holding():
+            out[d.consumer] = out.get(d.consumer, 0) + 1
+        return out
     held = [e.id for e in sub.in_flight()]
     if not held:
         return {}
@@ -222,7 +229,7 @@ def _holders(broker: QueueBroker, sub: Any) -> dict[str, int]:
     for r in broker.sim.trace.filter(kind=("delivered", "redelivered")):
         if r.event_id in wanted and r.actor in members:
             last[r.event_id] = r.actor
-    out: dict[str, int] = {}
+    out = {}
     for eid in held:
         who = last.get(eid, "")
         out[who] = out.get(who, 0) + 1

@@ -385,7 +385,47 @@ def draw_order(run: BrokerRun, ax: Any = None) -> Any:
         held=False,
         title=title,
     )
-    return drawn.ax
+    ax = drawn.ax
+    # Not colour alone: each handling is numbered with its step in its order (1 placed,
+    # 2 paid, 3 shipped), and the legend names each order's colour.
+    lane = {a: -i for i, a in enumerate(drawn.lanes)}
+    seen: set[str] = set()
+    for r in run.trace.filter(kind="handled"):
+        if r.event_id in seen or r.event_id is None:
+            continue
+        seen.add(r.event_id)
+        step = (int(r.event_id.split("-")[1]) - 1) % 3 + 1
+        ax.annotate(
+            f"{step}",
+            (r.time, lane[r.actor]),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            fontsize=9,
+        )
+    from matplotlib.lines import Line2D
+
+    from ...viz.style import first_seen_colors
+
+    color_of = first_seen_colors()
+    color_of(None)  # as draw_timeline does: the first colour goes to "no event"
+    handles = list(ax.get_legend().legend_handles)
+    handles.append(Line2D([], [], ls="", label="1-3: step in order"))
+    for o in (14, 15, 16, 17):
+        handles.append(
+            Line2D(
+                [], [], ls="", marker="s", ms=7, color=color_of(f"order-{o}"), label=f"order-{o}"
+            )
+        )
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=10,
+        frameon=False,
+        borderaxespad=0,
+    )
+    return ax
 
 
 # -- 4. the timeout that redelivers ------------------------------------------------------
