@@ -42,9 +42,10 @@ def test_scenarios_are_deterministic():
 
 
 def test_slow_email_times_out_and_sends_twice():
-    """A delivery over its ack timeout is redelivered while the first attempt finishes."""
+    """Kafka evicts a member still handling after max.poll.interval.ms; its late commit fails and the event is
+    redelivered while the first attempt finishes."""
     run = S.slow_email()
-    assert run.trace.filter(kind="timeout")
+    assert run.trace.filter(kind="evicted") and run.trace.filter(kind="commit-rejected")
     assert max(Counter(run.effects).values()) == 2
 
 
@@ -55,19 +56,6 @@ def test_outage_buffers_then_catches_up():
     assert max(series.total) >= 25
     assert series.total[-1] == 0
     assert len(run.effects) == run.producer.published
-
-
-@pytest.mark.parametrize(
-    ("policy", "rejected", "dropped", "blocked"),
-    [("block", 0, 0, True), ("reject", 20, 0, False), ("drop-oldest", 0, 20, False)],
-)
-def test_backpressure_policies(policy, rejected, dropped, blocked):
-    """Each policy does what it says with a full buffer: wait, refuse or discard."""
-    info = S.backpressure(policy).info
-    assert info["rejected"] == rejected
-    assert info["dropped"] == dropped
-    assert (info["blocked_ms"] > 0) is blocked
-    assert info["handled"] + info["dropped"] == info["published"]
 
 
 def test_more_consumers_cut_lag_until_partitions_run_out():

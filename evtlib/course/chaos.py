@@ -356,7 +356,8 @@ def run_schedule(
     plan = {f"order-{i + 1:06d}": o for i, o in enumerate(s.orders)}
 
     def start(event: Event) -> None:
-        sagas.append(coordinator.start(_saga_data(event, plan[event.data["order_id"]], tries)))
+        data = _saga_data(event, plan[event.data["order_id"]], tries)
+        sagas.append(coordinator.start(data, cause=event))
 
     if db is None:
         db = connect()
