@@ -34,6 +34,7 @@ from ...patterns import (
 )
 from ...patterns.dlq_scenarios import HeadOfLine, PoisonError, StormResult
 from ...producer import Producer
+from ...queues import QueueBroker
 from ...sim import Simulation
 from .build_check import Breach
 
@@ -67,10 +68,11 @@ def native_dead_letters() -> list[dict[str, Any]]:
     (``reason``, ``error_type`` as the broker names it, ``error_message``):
     the broker never saw the handler's exception.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for profile, settings, setting in NATIVE:
         sim = Simulation(0)
         broker = Broker(sim, profile=profile, settings=settings or None)
+        assert isinstance(broker, QueueBroker)  # a queue profile gives the queue family's broker
         broker.create_topic("orders")
         broker.create_topic("orders.dlq")
 
