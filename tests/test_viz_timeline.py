@@ -229,19 +229,28 @@ def test_native_dead_lettering_is_in_the_brokers_lane_with_its_reason():
 
 
 def test_rebalances_are_drawn_in_each_members_lane():
-    """A crash rebalances billing: both members' lanes get the marker, no group lane."""
+    """Each billing rebalance is drawn in the lane of every member billing had then, no group lane."""
     sim, _ = shop(10)
     sim.run()
-    rebalances = [r for r in sim.trace if r.kind == "rebalanced" and r.actor == "billing"]
     drawn = draw_timeline(sim.trace, hide=())
     assert "billing" not in drawn.lanes
     lines = [ln for ln in drawn.ax.lines if ln.get_label() == "_rebalanced"]
-    points = {(x, y) for ln in lines for x, y in ln.get_xydata().tolist()}
     lane = {a: -i for i, a in enumerate(drawn.lanes)}
-    crash = next(r.time for r in sim.trace if r.kind == "crashed")
-    for member in ("billing-1", "billing-2"):
-        assert (crash, lane[member]) in points
-    assert len(rebalances) >= 2
+    billing = {lane["billing-1"], lane["billing-2"]}
+    drawn_points = Counter(
+        (x, y) for ln in lines for x, y in ln.get_xydata().tolist() if y in billing
+    )
+    expected: Counter = Counter()
+    members: list[str] = []
+    for r in sim.trace:
+        if r.kind == "joined" and r.detail == "billing":
+            members.append(r.actor)
+        elif r.kind in ("left", "evicted") and r.actor in members:
+            members.remove(r.actor)  # a member that left gets no later rebalance
+        elif r.kind == "rebalanced" and r.actor == "billing":
+            expected.update((r.time, lane[m]) for m in members)
+    assert drawn_points == expected
+    assert (45000.0, lane["billing-2"]) not in expected  # it had left (session timeout)
     plt.close(drawn.ax.figure)
 
 

@@ -208,8 +208,8 @@ def members_view(records: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
     A group rebalances as a whole, but what a learner needs to see is *whose*
     work stopped and moved: each member of the group at that time (known from
-    its ``joined`` record, whose detail names the group) gets a copy of the
-    record in its own lane.  A rebalance of a group with no member among the
+    its ``joined`` record, whose detail names the group, until it ``left`` or
+    was ``evicted``) gets a copy of the record in its own lane.  A rebalance of a group with no member among the
     records keeps its group lane.  Rows keep TraceRecord's field order.
     """
     rows = list(records)
@@ -224,6 +224,10 @@ def members_view(records: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             members = joined.setdefault(member_of[r[2]], [])
             if r[2] not in members:
                 members.append(r[2])
+        elif r[1] in ("left", "evicted") and r[2] in member_of:
+            members = joined.get(member_of[r[2]], [])
+            if r[2] in members:
+                members.remove(r[2])  # no longer a member: later rebalances are not its
         if r[1] == "rebalanced" and joined.get(r[2]):
             out.extend((r[0], r[1], m, *r[3:]) for m in joined[r[2]])
         else:
