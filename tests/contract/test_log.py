@@ -97,7 +97,8 @@ def test_a_new_owner_resumes_at_the_committed_offset(log_backend):
             second.append((delivery.event.key, delivery.attempt))
 
     Survives(broker, "billing-2", orders, group="billing")
-    log_backend.wait(lambda: len(second) == 2)
+    # The partition moves once the dead member's session.timeout.ms (45 s) has passed.
+    log_backend.wait(lambda: len(second) == 2, timeout=60_000)
     log_backend.idle()
     assert first == [("order-1", 1), ("order-2", 1)]
     assert second == [("order-2", 2), ("order-3", 1)]
