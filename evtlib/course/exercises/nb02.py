@@ -17,7 +17,15 @@ from ...producer import Producer
 from ...sim import Simulation
 from ..helpers import check
 
-__all__ = ["LIFECYCLE", "key_order_report", "check_ex1", "check_ex2", "check_ex3", "check_ex4"]
+__all__ = [
+    "LIFECYCLE",
+    "key_order_report",
+    "check_ex1",
+    "check_ex2",
+    "check_ex3",
+    "check_ex4",
+    "check_ex5",
+]
 
 #: Exercise 3: what happens to every order, in this order.
 LIFECYCLE = ("OrderPlaced", "OrderPaid", "OrderShipped")
@@ -119,4 +127,18 @@ def check_ex4(answer: Any) -> bool:
         expected="earliest",
         hint="A new group starts either at the beginning of each partition's log or at its "
         "end. Answer with the string you would pass as broker.group(..., start=...).",
+    )
+
+
+def check_ex5(answer: Any) -> bool:
+    """Retention 50 ms, an ``audit`` group joins at t=120 ms from ``earliest``: how many of 30?"""
+    from ..scenarios.partitions import retention_run
+
+    return check(
+        "ex5",
+        answer,
+        expected=retention_run(retention=50, join_at=120).info["handled"],
+        hint="an int: at t=120 ms the log keeps only orders younger than 50 ms; 'earliest' is the"
+        " oldest one still kept (orders arrive every 5 ms from t=0). You can run"
+        " retention_run(retention=50, join_at=120) and read .info.",
     )

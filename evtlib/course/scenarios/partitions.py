@@ -330,7 +330,8 @@ def draw_compaction(
                 ha="center",
                 va="center",
                 fontsize=8,
-                color="black" if kept else "#777777",
+                color="black" if kept else "#444444",
+                bbox=None if kept else {"facecolor": "white", "edgecolor": "none", "alpha": 0.85},
             )
     ax.set_xlim(-2.6, max(len(c) for _, c in stages) + 0.1)
     ax.set_ylim(-0.2, rows)

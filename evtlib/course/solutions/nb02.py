@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["ex1", "ex2", "ex3", "ex4"]
+__all__ = ["ex1", "ex2", "ex3", "ex4", "ex5"]
 
 
 def ex1() -> int:
@@ -25,3 +25,8 @@ def ex3() -> Callable[[str, dict], str]:
 def ex4() -> str:
     """``earliest``: the log keeps the past, so a new group can replay it."""
     return "earliest"
+
+
+def ex5() -> int:
+    """At t=120 ms orders placed at t<=70 ms (15 of them) have expired: the 15 from t=75 ms remain."""
+    return 15
