@@ -17,7 +17,11 @@ from evtlib.patterns.event_store import (
     ConcurrencyError,
     EventStore,
     Repository,
+    SqliteEventStore,
 )
+
+#: The contract suite runs on every backend (in memory; SQLite in memory).
+BACKENDS = pytest.mark.parametrize("make", [EventStore, SqliteEventStore], ids=["memory", "sqlite"])
 
 
 def ev(i: int, stream: str = "order-1", kind: str = "Added", qty: int = 1) -> Event:
@@ -33,9 +37,10 @@ def test_docstring_example_runs():
     assert doctest.testmod(event_store).failed == 0
 
 
-def test_append_and_read_one_stream_at_a_time():
+@BACKENDS
+def test_append_and_read_one_stream_at_a_time(make):
     """Each stream has its own versions; read returns only that stream's events."""
-    store = EventStore()
+    store = make()
     assert store.append("order-1", [ev(1), ev(2)], expected_version=0) == 2
     assert store.append("order-2", [ev(3, "order-2")], expected_version=0) == 1
     assert store.append("order-1", [ev(4)], expected_version=2) == 3
@@ -43,12 +48,13 @@ def test_append_and_read_one_stream_at_a_time():
     assert [e.id for e in store.read("order-1", from_version=3)] == ["e4"]
     assert store.read("nothing") == [] and store.version("nothing") == 0
     assert [e.id for e in store.read_all()] == ["e1", "e2", "e3", "e4"]
-    assert repr(store) == "<EventStore streams=2 events=4 snapshots=0>"
+    assert repr(store) == f"<{type(store).__name__} streams=2 events=4 snapshots=0>"
 
 
-def test_a_stale_expected_version_is_refused_and_named():
+@BACKENDS
+def test_a_stale_expected_version_is_refused_and_named(make):
     """The conflict names the stream, the version expected and the version found; nothing is appended."""
-    store = EventStore()
+    store = make()
     store.append("order-1", [ev(1)], expected_version=0)
     with pytest.raises(ConcurrencyError) as err:
         store.append("order-1", [ev(2)], expected_version=0)
@@ -60,9 +66,10 @@ def test_a_stale_expected_version_is_refused_and_named():
     assert "order-9" not in store.streams
 
 
-def test_any_skips_the_check():
+@BACKENDS
+def test_any_skips_the_check(make):
     """ANY is the naive twin: a stale writer appends anyway."""
-    store = EventStore()
+    store = make()
     store.append("order-1", [ev(1)], expected_version=0)
     assert store.append("order-1", [ev(2)], expected_version=ANY) == 2
 
@@ -80,15 +87,17 @@ def test_any_skips_the_check():
         (lambda s: s.save_snapshot("a", 1, {}), ValueError, "version must be <= 0"),
     ],
 )
-def test_bad_input_is_named(call, error, match):
+@BACKENDS
+def test_bad_input_is_named(make, call, error, match):
     """Each misuse names the parameter, the rule and the value."""
     with pytest.raises(error, match=match):
-        call(EventStore())
+        call(make())
 
 
-def test_repository_snapshots_bound_the_replay():
+@BACKENDS
+def test_repository_snapshots_bound_the_replay(make):
     """With a snapshot every 10 events, a load folds at most 9 events; the state is the full fold."""
-    store = EventStore()
+    store = make()
     repo = Repository(store, total, 0, snapshot_every=10)
     for _ in range(25):
         repo.execute("order-1", lambda s: [("Added", {"qty": 2})])
@@ -103,9 +112,10 @@ def test_repository_snapshots_bound_the_replay():
     assert Repository(store, total, 0).load("order-1").replayed == 25  # no snapshots: all of it
 
 
-def test_execute_retries_a_conflict_on_fresh_state_and_rejections_propagate():
+@BACKENDS
+def test_execute_retries_a_conflict_on_fresh_state_and_rejections_propagate(make):
     """A conflicting save is retried after a fresh load; a rejected command raises CommandRejected."""
-    store = EventStore()
+    store = make()
     repo = Repository(store, total, 0)
     seen = []
 
@@ -125,9 +135,10 @@ def test_execute_retries_a_conflict_on_fresh_state_and_rejections_propagate():
         repo.execute("order-1", refuse)
 
 
-def test_execute_gives_up_after_its_retries():
+@BACKENDS
+def test_execute_gives_up_after_its_retries(make):
     """With retries=0 the first conflict propagates."""
-    store = EventStore()
+    store = make()
     repo = Repository(store, total, 0)
 
     def decide(state):
@@ -138,9 +149,10 @@ def test_execute_gives_up_after_its_retries():
         repo.execute("order-1", decide, retries=0)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.data())
-def test_racing_writers_exactly_one_append_wins_per_version(data):
+@BACKENDS
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_racing_writers_exactly_one_append_wins_per_version(make, data):
     """Writers load, then append expecting what they loaded: among those that loaded a version, exactly one wins."""
     writers = data.draw(st.integers(2, 5))
     # Each writer loads once, then appends once: any interleaving that keeps its load first.
@@ -151,7 +163,7 @@ def test_racing_writers_exactly_one_append_wins_per_version(data):
         order.append((w, todo[w].pop(0)))
         if not todo[w]:
             del todo[w]
-    store = EventStore()
+    store = make()
     repo = Repository(store, total, 0)
     loaded, won, lost = {}, {}, {}
     for w, op in order:
@@ -172,15 +184,16 @@ def test_racing_writers_exactly_one_append_wins_per_version(data):
     assert len(won) + len(lost) == writers
 
 
-@settings(max_examples=200, deadline=None)
+@BACKENDS
+@settings(max_examples=100, deadline=None)
 @given(
-    st.lists(st.integers(-5, 9), min_size=1, max_size=40),
-    st.integers(1, 7),
-    st.lists(st.integers(1, 4), min_size=1, max_size=40),
+    quantities=st.lists(st.integers(-5, 9), min_size=1, max_size=40),
+    every=st.integers(1, 7),
+    batches=st.lists(st.integers(1, 4), min_size=1, max_size=40),
 )
-def test_snapshot_plus_tail_equals_full_replay(quantities, every, batches):
+def test_snapshot_plus_tail_equals_full_replay(make, quantities, every, batches):
     """Whatever the batch sizes and snapshot interval, a load from snapshot + tail equals a full replay."""
-    store = EventStore()
+    store = make()
     repo = Repository(store, lambda s, e: [*s, e.data["qty"]], [], snapshot_every=every)
     it = iter(quantities)
     for size in batches:
@@ -198,9 +211,10 @@ def test_snapshot_plus_tail_equals_full_replay(quantities, every, batches):
         assert snap.state == full[: snap.version]
 
 
-def test_a_snapshot_is_a_copy():
+@BACKENDS
+def test_a_snapshot_is_a_copy(make):
     """A fold that mutates its state cannot change a snapshot already kept."""
-    store = EventStore()
+    store = make()
 
     def mutating(state, event):
         state.append(event.data["qty"])
@@ -221,3 +235,47 @@ def test_repository_checks_its_arguments():
         Repository(EventStore(), total, 0, snapshot_every=0)
     with pytest.raises(TypeError, match="fold must be callable"):
         Repository(EventStore(), 3, 0)
+
+
+def test_two_processes_on_one_sqlite_file_conflict(tmp_path):
+    """Two stores on one file are two processes: the second append at the same version is refused."""
+    path = str(tmp_path / "events.db")
+    a, b = SqliteEventStore(path), SqliteEventStore(path)
+    ra, rb = Repository(a, total, 0), Repository(b, total, 0)
+    ra.save(ra.load("order-1"), [("Added", {"qty": 1})])
+    seen_a, seen_b = ra.load("order-1"), rb.load("order-1")  # both read version 1
+    assert rb.save(seen_b, [("Added", {"qty": 2})]) == 2
+    with pytest.raises(
+        ConcurrencyError, match="'order-1' is at version 2, the append expected version 1"
+    ):
+        ra.save(seen_a, [("Added", {"qty": 3})])
+    assert [e.data["qty"] for e in a.read("order-1")] == [1, 2]
+    assert a.read("order-1")[1] == b.read("order-1")[1]  # the event round-trips through JSON
+
+
+def test_the_primary_key_refuses_a_second_row_for_a_version():
+    """Even a writer that skipped the check cannot insert version 1 twice: SQLite refuses it."""
+    import sqlite3
+
+    store = SqliteEventStore()
+    store.append("order-1", [ev(1)], expected_version=0)
+    with pytest.raises(
+        sqlite3.IntegrityError, match="UNIQUE constraint failed: events.stream, events.version"
+    ):
+        store.db.execute(
+            "INSERT INTO events (stream, version, position, id, event) VALUES ('order-1', 1, 9, 'x', '{}')"
+        )
+
+
+def test_sqlite_snapshots_must_be_json_and_a_closed_db_is_named():
+    """A state JSON cannot hold is refused by name; a closed database says so."""
+    from evtlib.patterns.sqlite import ClosedDatabaseError
+
+    store = SqliteEventStore()
+    store.append("order-1", [ev(1)], expected_version=0)
+    with pytest.raises(TypeError, match="state must be a JSON value"):
+        store.save_snapshot("order-1", 1, {1, 2})
+    store.db.close()
+    assert repr(store) == "<SqliteEventStore streams=closed events=closed snapshots=closed>"
+    with pytest.raises(ClosedDatabaseError):
+        store.append("order-1", [ev(2)], expected_version=1)

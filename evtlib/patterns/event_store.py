@@ -12,11 +12,11 @@ the folded state at some version, so a load replays only the events after
 it.
 
 :class:`EventStore` keeps the streams and snapshots in memory, in a fixed
-order, with no clock of its own: the same calls give the same store.  A
-relational event store does the same with one table whose primary key is
-``(stream, version)``: the second writer's insert of the same version fails
-(the ``eventsourcing`` library's recorders and EventStoreDB's
-``expectedRevision`` work this way).  :class:`Repository` is what a command
+order, with no clock of its own: the same calls give the same store.
+:class:`SqliteEventStore` keeps them in SQLite, in one table whose primary
+key is ``(stream, version)``: two processes that read the same version
+cannot both insert the next one (the ``eventsourcing`` library's recorders
+work this way; EventStoreDB checks an ``expectedRevision``).  :class:`Repository` is what a command
 handler uses: ``load`` (latest snapshot + the tail of the stream), ``save``
 (append with the loaded version; snapshot every ``snapshot_every`` events)
 and ``execute`` (load, decide, save, retry on a conflict).
@@ -34,6 +34,8 @@ and ``execute`` (load, decide, save, retry on a conflict).
 from __future__ import annotations
 
 import copy
+import json
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -41,10 +43,12 @@ from typing import Any, Final
 from .. import checks
 from ..errors import EvtlibError
 from ..events import Event
+from .sqlite import ClosedDatabaseError, open_db, peek
 
 __all__ = [
     "ANY",
     "EventStore",
+    "SqliteEventStore",
     "Snapshot",
     "Loaded",
     "Repository",
@@ -118,6 +122,23 @@ class EventStore:
         stream), or :data:`ANY` to skip the check.  All or nothing: on a
         conflict nothing is appended.
         """
+        new = self._checked(stream, events, expected_version)
+        current = self._streams.get(stream, [])
+        if expected_version != ANY and expected_version != len(current):
+            raise ConcurrencyError(stream, int(expected_version), len(current))
+        seen = [e.id for e in new if e.id in self._ids]
+        if seen:
+            raise ValueError(f"event ids must be unique in the store, got {seen}")
+        current = self._streams.setdefault(stream, current)
+        for e in new:
+            current.append(e)
+            self._ids.add(e.id)
+            self._all.append((stream, len(current)))
+        return len(current)
+
+    @staticmethod
+    def _checked(stream: str, events: Iterable[Event], expected_version: int | str) -> list[Event]:
+        """The events of an append, checked: a stream name, Events, unique ids, a version rule."""
         checks.name("stream", stream)
         new = list(events)
         if not new:
@@ -126,19 +147,10 @@ class EventStore:
             checks.instance("events", e, Event, "Event")
         if expected_version != ANY:
             checks.integer("expected_version", expected_version, min=0)
-        current = self._streams.get(stream, [])
-        if expected_version != ANY and expected_version != len(current):
-            raise ConcurrencyError(stream, int(expected_version), len(current))
         ids = [e.id for e in new]
-        seen = [i for i in ids if i in self._ids]
-        if seen or len(set(ids)) != len(ids):
-            raise ValueError(f"event ids must be unique in the store, got {seen or ids}")
-        current = self._streams.setdefault(stream, current)
-        for e in new:
-            current.append(e)
-            self._ids.add(e.id)
-            self._all.append((stream, len(current)))
-        return len(current)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"event ids must be unique in the store, got {ids}")
+        return new
 
     def read(self, stream: str, from_version: int = 1) -> list[Event]:
         """The events of ``stream`` from the ``from_version``-th on (1-based), in order."""
@@ -174,6 +186,142 @@ class EventStore:
             f"<EventStore streams={len(self._streams)} events={len(self._all)}"
             f" snapshots={len(self._snapshots)}>"
         )
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    stream   TEXT    NOT NULL,
+    version  INTEGER NOT NULL,
+    position INTEGER NOT NULL UNIQUE,
+    id       TEXT    NOT NULL UNIQUE,
+    event    TEXT    NOT NULL,
+    PRIMARY KEY (stream, version)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream  TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    state   TEXT NOT NULL
+);
+"""
+
+
+class SqliteEventStore(EventStore):
+    """The same event store in SQLite: a row per event, primary key ``(stream, version)``.
+
+    ``db`` is a connection, a file path or None (in memory).  Two stores
+    opened on the same file are two processes sharing one event store: an
+    append checks the version inside an ``IMMEDIATE`` transaction, and the
+    primary key refuses a second row for the same version even if a check
+    were skipped.  Events are stored as JSON (:meth:`Event.to_json`);
+    snapshot states must be JSON values (a copy comes back on each read).
+    """
+
+    def __init__(self, db: sqlite3.Connection | str | None = None) -> None:
+        super().__init__()
+        self.db = open_db(db)
+        self.db.executescript(_SCHEMA)
+
+    @property
+    def streams(self) -> list[str]:
+        """The stream names, in the order they were created."""
+        rows = self.db.execute(
+            "SELECT stream FROM events GROUP BY stream ORDER BY MIN(position)"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def version(self, stream: str) -> int:
+        """How many events ``stream`` holds (0 if it does not exist)."""
+        checks.name("stream", stream)
+        row = self.db.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?", (stream,)
+        ).fetchone()
+        return int(row[0])
+
+    def append(self, stream: str, events: Iterable[Event], *, expected_version: int | str) -> int:
+        """Append ``events`` if ``stream`` is at ``expected_version`` (or :data:`ANY`), in one transaction."""
+        new = self._checked(stream, events, expected_version)
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.ProgrammingError as exc:
+            raise ClosedDatabaseError(f"db must be an open sqlite3 connection ({exc})") from None
+        try:
+            current = self.version(stream)
+            if expected_version != ANY and expected_version != current:
+                raise ConcurrencyError(stream, int(expected_version), current)
+            base = current if expected_version == ANY else int(expected_version)
+            position = db.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0]
+            try:
+                db.executemany(
+                    "INSERT INTO events (stream, version, position, id, event) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (stream, base + i, position + i, e.id, e.to_json())
+                        for i, e in enumerate(new, 1)
+                    ],
+                )
+            except sqlite3.IntegrityError as exc:
+                if "events.id" in str(exc):
+                    raise ValueError(
+                        f"event ids must be unique in the store, got {[e.id for e in new]}"
+                    ) from None
+                raise ConcurrencyError(stream, base, self.version(stream)) from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return base + len(new)
+
+    def read(self, stream: str, from_version: int = 1) -> list[Event]:
+        """The events of ``stream`` from the ``from_version``-th on (1-based), in order."""
+        checks.name("stream", stream)
+        checks.integer("from_version", from_version, min=1)
+        rows = self.db.execute(
+            "SELECT event FROM events WHERE stream = ? AND version >= ? ORDER BY version",
+            (stream, from_version),
+        ).fetchall()
+        self.events_read += len(rows)
+        return [Event.from_json(r[0]) for r in rows]
+
+    def read_all(self) -> list[Event]:
+        """Every event of every stream in the order they were appended."""
+        rows = self.db.execute("SELECT event FROM events ORDER BY position").fetchall()
+        return [Event.from_json(r[0]) for r in rows]
+
+    def save_snapshot(self, stream: str, version: int, state: Any) -> Snapshot:
+        """Keep ``state`` (a JSON value) as the fold of the first ``version`` events of ``stream``."""
+        checks.name("stream", stream)
+        top = self.version(stream)
+        checks.integer("version", version, min=1, max=max(1, top))
+        if version > top:
+            raise ValueError(
+                f"version must be <= {top}, the version of stream {stream!r}, got {version}"
+            )
+        try:
+            text = json.dumps(state, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"state must be a JSON value to be kept in SQLite, got {state!r} ({exc})"
+            ) from None
+        self.db.execute(
+            "INSERT INTO snapshots (stream, version, state) VALUES (?, ?, ?)"
+            " ON CONFLICT(stream) DO UPDATE SET version = excluded.version, state = excluded.state",
+            (stream, version, text),
+        )
+        return Snapshot(stream, version, json.loads(text))
+
+    def snapshot(self, stream: str) -> Snapshot | None:
+        """The latest snapshot of ``stream``, or None."""
+        checks.name("stream", stream)
+        row = self.db.execute(
+            "SELECT version, state FROM snapshots WHERE stream = ?", (stream,)
+        ).fetchone()
+        return None if row is None else Snapshot(stream, int(row[0]), json.loads(row[1]))
+
+    def __repr__(self) -> str:
+        events = peek(self.db, "SELECT COUNT(*) FROM events")
+        streams = peek(self.db, "SELECT COUNT(DISTINCT stream) FROM events")
+        snaps = peek(self.db, "SELECT COUNT(*) FROM snapshots")
+        return f"<SqliteEventStore streams={streams} events={events} snapshots={snaps}>"
 
 
 @dataclass(frozen=True)
