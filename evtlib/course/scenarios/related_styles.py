@@ -101,7 +101,7 @@ def draw_callback_run(counts: dict[str, dict[str, int]], ax: Any = None) -> Any:
         labels=("event notification", "event-carried state"),
         ax=ax,
         order=("labels", "callbacks", "failed callbacks"),
-        unit="count",
+        unit="labels or calls",
         title="20 orders while the order service's API is down",
     )
 
