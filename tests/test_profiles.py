@@ -147,6 +147,7 @@ def test_an_outage_longer_than_retention_loses_events_silently():
     sim = Simulation(0)
     b = Broker(sim)
     b.create_topic("orders", retention=1000)
+    b.group("billing", session_timeout=0)  # the outage is the subject, not the session timeout
     c = Consumer(b, "billing", "orders", service_time=1)
     p = Producer(b, "p", "orders")
     c.crash()
@@ -167,6 +168,7 @@ def test_the_same_outage_within_retention_loses_nothing():
     sim = Simulation(0)
     b = Broker(sim)
     b.create_topic("orders", retention=10_000)
+    b.group("billing", session_timeout=0)  # the outage is the subject, not the session timeout
     c = Consumer(b, "billing", "orders", service_time=1)
     p = Producer(b, "p", "orders")
     c.crash()
