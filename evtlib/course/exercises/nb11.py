@@ -7,9 +7,9 @@ from typing import Any
 from ..chaos import INVARIANTS, run_schedule
 from ..helpers import check
 from ..scenarios.build_check import build_check
-from ..scenarios.whole_shop import fulfilment_schedule
+from ..scenarios.whole_shop import fulfilment_schedule, order_chain
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "PATTERNS"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4", "PATTERNS"]
 
 #: The invariant each pattern protects (exercise 1).
 PATTERNS = {
@@ -94,3 +94,21 @@ def check_ex3(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
             "near": "almost: look at the first breaking schedule's timeline.",
         },
     )
+
+
+def check_ex4(answer: Any) -> bool:
+    """How many distinct messages carry order-000001's correlation id in schedule 17?"""
+    chain = order_chain(run_schedule(17), "order-000001")
+    distinct, on_logs = len(chain.events), sum(chain.copies.values())
+    hint = (
+        "an int: chain = order_chain(run_schedule(17), 'order-000001') finds them by"
+        " correlation id; count each event id once."
+    )
+    if answer == on_logs and on_logs != distinct:
+        hint = (
+            "you counted a copy as a message of its own: an event can be on a log more than"
+            " once (the relay published it again after a crash, or a participant answered a"
+            " duplicated command again), always with the same id. Count distinct ids: that is"
+            " how a consumer, and a tracing tool, see it."
+        )
+    return check("ex4", answer, distinct, hint=hint)

@@ -44,6 +44,7 @@ __all__ = [
     "OrderChain",
     "order_chain",
     "draw_order_chain",
+    "follow_order",
 ]
 
 
@@ -234,10 +235,47 @@ def order_chain(run: ShopRun, order_id: str) -> OrderChain:
     return OrderChain(order_id, str(correlation), events, dict(copies), sagas, dead)
 
 
+def follow_order(seed: int = 11, order: int = 3) -> OrderChain:
+    """Order number ``order`` of chaos schedule ``seed``, followed by correlation id (explorer).
+
+    Orders are numbered from 1 in the order placed.  One the order service
+    crashed before committing was never saved: it has no story to follow,
+    and comes back with no events (the picture says so).
+    """
+    checks.integer("seed", seed, min=0)
+    checks.integer("order", order, min=1)
+    run = run_schedule(seed)
+    placed = len(run.schedule.orders)
+    if order > placed:
+        raise ValueError(
+            f"order must be 1..{placed} (schedule {seed} places {placed}), got {order}"
+        )
+    order_id = f"order-{order:06d}"
+    if order_id not in {e.data["order_id"] for e in run.broker.events("orders")}:
+        return OrderChain(order_id, "", [], {}, [], False)
+    return order_chain(run, order_id)
+
+
 def draw_order_chain(chain: OrderChain, ax: Any = None) -> Any:
     """The order's messages as a swimlane, one lane per service (see :func:`~evtlib.viz.system.draw_causal_chain`)."""
     from ...viz.system import draw_causal_chain
 
+    if not chain.events:
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 1.6), layout="constrained")
+        ax.set_axis_off()
+        ax.text(
+            0.0,
+            0.5,
+            f"{chain.order_id} was never saved (the service crashed before its commit):"
+            " no event, nothing to follow",
+            fontsize=10,
+            va="center",
+        )
+        ax.set_title(f"{chain.order_id}: no story", loc="left", fontsize=10)
+        return ax
     return draw_causal_chain(
         chain.events,
         ax,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..chaos import run_schedule
+from ..scenarios.whole_shop import order_chain
 
 
 def ex1() -> dict[str, str]:
@@ -36,6 +37,11 @@ def ex3() -> Callable[..., None]:
         seen.add(event.id)
 
     return fulfil
+
+
+def ex4() -> int:
+    """Every message of the order's story carries its correlation id; count each id once."""
+    return len(order_chain(run_schedule(17), "order-000001").events)
 
 
 def near_miss_ex3() -> Callable[..., None]:
