@@ -248,3 +248,26 @@ def test_queue_graph_colours_stay_apart_for_colour_blind_readers():
     assert len({_SHAPES[r] for r in roles}) == len(roles)
     for vision in VISIONS:
         assert min_distance([_color(r) for r in roles], vision)[0] >= 10, vision
+
+
+def test_a_queue_trace_alone_draws_a_queue_per_subscription():
+    """Without the broker, a queue trace still shows producer -> topic -> queue -> consumers."""
+    sim, _ = _queue_shop("sqs")
+    g = trace_graph(sim.trace)
+    assert {n for n, d in g.nodes(data=True) if d["kind"] == "queue"} == {
+        "queue:billing",
+        "queue:shipping",
+    }
+    assert g.has_edge("topic:orders", "queue:billing")
+    assert g.has_edge("queue:billing", "consumer:billing-2")
+    ax = render_step(sim.trace, 5)  # no broker: read from the trace
+    assert "queue" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(ax.figure)
+
+
+def test_a_log_trace_graph_is_unchanged():
+    """The log family's trace graph still has partitions and no queues."""
+    sim, _ = shop(10)
+    sim.run()
+    kinds = {d["kind"] for _, d in trace_graph(sim.trace).nodes(data=True)}
+    assert "partition" in kinds and "queue" not in kinds

@@ -317,32 +317,52 @@ def trace_graph(trace: Trace) -> nx.DiGraph:
 
     Useful when only the trace is at hand (no broker): it has no groups or
     snapshot, just who published to and who received from each partition.
+    A queue broker's trace (deliveries without partitions) gets one queue
+    per subscription instead, known from each consumer's ``joined`` record.
     """
     g: nx.DiGraph[str] = nx.DiGraph(at=None, snapshot=None)
+    member_of = {r.actor: r.detail for r in trace.filter(kind="joined") if r.detail}
     for r in trace:
         if r.topic is None or r.kind not in ("published", "delivered", "redelivered"):
             continue
         kind = "dlq" if _is_dlq(r.topic, ()) else "topic"
         tid = node_id(kind, r.topic)
         g.add_node(tid, kind=kind, name=r.topic, label=r.topic, layer=LAYERS[kind])
-        if r.partition is None:
-            continue
-        pname = f"{r.topic}[{r.partition}]"
-        pid = node_id("partition", pname)
-        g.add_node(pid, kind="partition", name=pname, label=pname, layer=2)
-        g.add_edge(tid, pid)
         if r.kind == "published":
+            if r.partition is not None:  # a log: the partition it was appended to
+                pname = f"{r.topic}[{r.partition}]"
+                pid = node_id("partition", pname)
+                g.add_node(pid, kind="partition", name=pname, label=pname, layer=2)
+                g.add_edge(tid, pid)
             who = node_id("producer", r.actor)
             if node_id("consumer", r.actor) in g:
                 who = node_id("consumer", r.actor)
             elif who not in g:
                 g.add_node(who, kind="producer", name=r.actor, label=r.actor, layer=0)
             g.add_edge(who, tid)
+            continue
+        if r.partition is None:  # a queue broker: the topic feeds the subscription's queue
+            group = member_of.get(r.actor, r.actor)
+            src = node_id("queue", group)
+            if src not in g:
+                g.add_node(
+                    src,
+                    kind="queue",
+                    name=group,
+                    label=f"{group}\nqueue",
+                    layer=LAYERS["queue"],
+                    aliases=[node_id("group", group)],
+                )
+            g.add_edge(tid, src)
         else:
-            cid = node_id("consumer", r.actor)
-            if cid not in g:
-                g.add_node(cid, kind="consumer", name=r.actor, label=r.actor, layer=4, alive=True)
-            g.add_edge(pid, cid)
+            pname = f"{r.topic}[{r.partition}]"
+            src = node_id("partition", pname)
+            g.add_node(src, kind="partition", name=pname, label=pname, layer=2)
+            g.add_edge(tid, src)
+        cid = node_id("consumer", r.actor)
+        if cid not in g:
+            g.add_node(cid, kind="consumer", name=r.actor, label=r.actor, layer=4, alive=True)
+        g.add_edge(src, cid)
     return g
 
 
