@@ -50,6 +50,8 @@ def world():
     sim = Simulation(seed=3)
     broker = Broker(sim)
     broker.create_topic("orders")
+    # Crashes are noticed at once (session_timeout=0, a simplification of Kafka's 45 s).
+    broker.group("billing", session_timeout=0)
     return sim, broker
 
 
@@ -355,6 +357,8 @@ def run_schedule(s, store, check):
         sim, latency=Uniform(1, 5), faults=NetworkFaults(duplicate=s["duplicate"], drop=s["drop"])
     )
     broker.create_topic("orders", s["partitions"])
+    # Crashes are noticed at once (session_timeout=0, a simplification of Kafka's 45 s).
+    broker.group("billing", session_timeout=0)
     consumer = IdempotentConsumer(
         broker,
         "billing",

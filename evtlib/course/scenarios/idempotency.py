@@ -159,6 +159,10 @@ def _variant_schedule(
     rng = sim.rng_for("fault-schedule")
     broker = Broker(sim, latency=Uniform(1, 5), faults=NetworkFaults(duplicate=duplicate))
     broker.create_topic("orders", partitions=2)
+    # Crashes are noticed at once here (session_timeout=0, a simplification): Kafka's
+    # default session.timeout.ms is 45 s, and a broker refuses less than
+    # group.min.session.timeout.ms (6 s by default).
+    broker.group("billing", session_timeout=0)
     plan = {
         p: [v for v in range(1, 7) if rng.random() < crashes]
         for p in ("before-effect", "after-effect", "after-commit")
