@@ -187,3 +187,20 @@ def test_handler_exercise_switches_off_execute():
     assert (
         breach is not None and breach.kind == "error" and "write the loop yourself" in breach.detail
     )
+
+
+def test_snapshot_explorer_runs_and_checks_its_knobs():
+    """The explorer's run counts replays both ways; bad knobs name themselves."""
+    from evtlib.course.scenarios.related_styles import draw_snapshot_run, snapshot_run
+
+    run = snapshot_run(snapshot_every=5, edits=20)
+    assert max(run["with"]["replayed"]) == 4 and run["without"]["replayed"][-1] == 20
+    with pytest.raises(ValueError, match="snapshot_every must be an int in 1..1000, got 0"):
+        snapshot_run(snapshot_every=0)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    assert draw_snapshot_run(run).get_ylabel() == "events replayed by the load"
+    plt.close("all")

@@ -8,6 +8,8 @@
 * :func:`draw_order_stream`, :func:`draw_race`, :func:`draw_snapshot_costs`:
   the event-sourcing pictures (an order rebuilt from its stream to decide a
   command; two writers racing on one version; the replay a snapshot saves).
+* :func:`snapshot_run`: the replay cost with and without snapshots, for a
+  snapshot interval and a number of edits (explorer).
 * :func:`handler_schedule`: one seeded race for the learner's command
   handler ``handle(orders, order_id, command, data)``: rival writers append
   between its load and its save (build exercise 4: optimistic concurrency).
@@ -44,6 +46,8 @@ from ..styles import (
 from .build_check import Breach
 
 __all__ = [
+    "snapshot_run",
+    "draw_snapshot_run",
     "handler_schedule",
     "draw_order_stream",
     "draw_race",
@@ -55,6 +59,26 @@ __all__ = [
     "reference_stock",
     "projection_schedule",
 ]
+
+
+def snapshot_run(snapshot_every: int = 10, edits: int = 64) -> dict[str, Any]:
+    """An order edited ``edits`` times, with a snapshot every ``snapshot_every`` events and without."""
+    from ..styles import snapshot_costs
+
+    checks.integer("snapshot_every", snapshot_every, min=1, max=1000)
+    checks.integer("edits", edits, min=1, max=1000)
+    return {
+        "with": snapshot_costs(edits=edits, snapshot_every=snapshot_every),
+        "without": snapshot_costs(edits=edits, snapshot_every=None),
+        "every": snapshot_every,
+    }
+
+
+def draw_snapshot_run(result: dict[str, Any], ax: Any = None) -> Any:
+    """The picture of :func:`snapshot_run` (see :func:`draw_snapshot_costs`)."""
+    return draw_snapshot_costs(
+        result["with"]["replayed"], result["without"]["replayed"], result["every"], ax=ax
+    )
 
 
 def coupling_run(down_at: float = 200.0, down_for: float = 400.0) -> dict[str, dict[str, int]]:
