@@ -362,6 +362,9 @@ class Consumer(DeliveryLoop):
         self.paused = False
         self.sim.trace.record(self.sim.now, "resumed", self.name)
         self.wake()
+        resumed = getattr(self.group, "resumed", None)
+        if resumed is not None:
+            resumed(self)  # a queue subscription hands over what waited meanwhile
 
     # -- the member protocol: called by the group ----------------------------
 

@@ -306,6 +306,7 @@ class Group:
         self._remove(member, f"{who} crashed")
 
     def _remove(self, member: Member, why: str) -> None:
+        before = None if self.rebalancing else self._owners()
         self.members.remove(member)
         self._joined_at.pop(id(member), None)
         for token in [t for t, (m, _) in self._sessions.items() if m is member]:
@@ -317,29 +318,33 @@ class Group:
                 self._stop(st, why)
                 member.revoked(st)  # a member that left or was removed lets go at once
                 st.hand_over(None)
-        self.rebalance()
+        self.rebalance(before)
 
     # -- rebalancing ---------------------------------------------------------
 
-    def rebalance(self) -> None:
+    def rebalance(self, owners: dict[TopicPartition, str | None] | None = None) -> None:
         """Start a rebalance, or go on with the one in progress.
 
         Every member rejoins at its next poll (:meth:`rejoined`); when all
         have, and every revoked partition has been let go, partitions are
-        handed out (:meth:`_complete`).
+        handed out (:meth:`_complete`).  ``owners`` is who owned what before
+        the change that started it (the "rebalanced" record lists what moved).
         """
         if not self.rebalancing:
             self.rebalancing = True
             self._round = 0
-            self._begin_round()
+            self._begin_round(owners)
         self._try_complete()
 
-    def _begin_round(self) -> None:
-        self._round += 1
-        self._rounds_started += 1
-        self._round_owners = {
+    def _owners(self) -> dict[TopicPartition, str | None]:
+        return {
             tp: (st.owner.name if st.owner is not None else None) for tp, st in self.states.items()
         }
+
+    def _begin_round(self, owners: dict[TopicPartition, str | None] | None = None) -> None:
+        self._round += 1
+        self._rounds_started += 1
+        self._round_owners = self._owners() if owners is None else owners
         self.awaiting = list(self.members)
         self._bound_rebalance()
         self._polling += 1  # revocations are traced after every idle member rejoined

@@ -13,6 +13,7 @@ def kinds(sim, *ks):
 def test_crash_and_restart_after_happen_at_their_times():
     """crash(at, restart_after) crashes then restarts the consumer at the stated times."""
     sim, broker = make_broker()
+    broker.group("c", session_timeout=0)  # noticed at once: the fault's timing is the subject
     c = Consumer(broker, "c", "orders")
     crash(sim, c, at=100, restart_after=50)
     sim.run(until=120)
@@ -28,6 +29,7 @@ def test_crash_and_restart_after_happen_at_their_times():
 def test_restart_brings_a_crashed_consumer_back():
     """restart(at) rejoins the group, and the consumer catches up on what it missed."""
     sim, broker = make_broker()
+    broker.group("c", session_timeout=0)  # noticed at once: the fault's timing is the subject
     c = Consumer(broker, "c", "orders")
     c.crash()
     Producer(broker, "p", "orders", Schedule([10, 20]))
@@ -51,6 +53,7 @@ def test_crash_on_a_consumer_that_is_already_down_is_a_no_op():
 def test_faults_run_before_other_work_due_at_the_same_time():
     """A crash at t happens before a handling that would finish at t, so that work is redone."""
     sim, broker = make_broker()
+    broker.group("c", session_timeout=0)  # noticed at once: the fault's timing is the subject
     c = Consumer(broker, "c", "orders", service_time=10)
     Producer(broker, "p", "orders").emit("T", "k")
     crash(sim, c, at=10, restart_after=1)
