@@ -13,11 +13,15 @@ member joins, leaves or crashes the group *rebalances*, and the new owner of
 a partition resumes from the group's *committed offset*: whatever was handled
 after the last commit is delivered again.
 
-Buffers: a topic may be given a ``capacity``, the most events a partition may
-hold that a group has not yet received.  What a full buffer does is a stated
-``policy``: ``"block"`` the producer until there is room, ``"reject"`` the
-publish with :class:`~evtlib.errors.BufferFullError`, or ``"drop-oldest"``,
-which discards the oldest waiting event for that group and counts it.
+Back-pressure, as Kafka has it: none from consumers.  A slow group only
+*lags*: the log keeps every event for ``retention.ms`` whether or not anyone
+read it, and deletes it afterwards, read or not (:mod:`evtlib.log`).  A Kafka
+producer waits only on its own buffer (``buffer.memory``, for up to
+``max.block.ms``) when it cannot reach the broker fast enough; that buffer is
+not simulated.  So a topic has no ``capacity``: asking for one is an error
+that names what Kafka offers instead, and the queue profiles' real limits
+(RabbitMQ ``x-max-length`` with ``x-overflow``, Service Bus
+``MaxSizeInMegabytes``) are in :mod:`evtlib.queues`.
 
 Network latency (a :class:`~evtlib.distributions.Duration`) is drawn per
 delivery; :class:`NetworkFaults` drop, duplicate or delay deliveries with a
@@ -33,7 +37,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import checks
 from .distributions import Duration, as_duration
-from .errors import BufferFullError
 from .events import Event
 from .group import Group
 from .log import Partition
@@ -60,9 +63,22 @@ __all__ = [
     "check_new_topic",
     "find_topic",
     "POLICIES",
+    "NO_CAPACITY",
 ]
 
+#: Deprecated, and no longer accepted by :meth:`Broker.create_topic`: the policies of a
+#: per-topic ``capacity`` that no real broker has.  Kept only while ``evtlib`` re-exports it.
 POLICIES = ("block", "reject", "drop-oldest")
+#: Why the kafka profile has no ``capacity``, and what each broker offers instead.
+NO_CAPACITY = (
+    "a Kafka topic has no capacity and a Kafka producer never waits for a slow consumer: the"
+    " group only lags, and retention.ms / retention.bytes delete what it has not read"
+    " (create_topic(..., retention=ms)); the producer blocks only on its own buffer.memory,"
+    " for up to max.block.ms, when it cannot send fast enough to the broker (not simulated)."
+    " A bounded queue is a queue broker's setting: profile='rabbitmq' with x-max-length and"
+    " x-overflow ('drop-head' or 'reject-publish'), profile='service-bus' with"
+    " MaxSizeInMegabytes (SQS is practically unbounded): broker.group(name, settings=...)"
+)
 #: The settings a topic may override (the rest belong to the broker, its groups or clients).
 _TOPIC_SETTINGS = ("retention.ms", "cleanup.policy", "delete.retention.ms")
 
@@ -201,7 +217,7 @@ class Broker:
         partitions: int = 1,
         *,
         capacity: int | None = None,
-        policy: BufferPolicy = "block",
+        policy: BufferPolicy | None = None,
         retention: float | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> Topic:
@@ -210,7 +226,18 @@ class Broker:
         ``retention`` (ms) is short for ``settings={"retention.ms": ...}``;
         ``settings`` overrides the broker's topic settings for this topic
         (``retention.ms``, ``cleanup.policy``, ``delete.retention.ms``).
+        ``capacity`` and ``policy`` must be None: Kafka bounds a topic by
+        retention, never by what a group has not read (the error says what
+        each broker offers instead).
         """
+        if capacity is not None:
+            raise ValueError(
+                f"capacity must be None on the kafka profile, got {capacity!r}: {NO_CAPACITY}"
+            )
+        if policy is not None:
+            raise ValueError(
+                f"policy must be None on the kafka profile, got {policy!r}: {NO_CAPACITY}"
+            )
         check_new_topic(self.topics, name, partitions)
         overrides = dict(settings or {})
         if retention is not None:
@@ -223,12 +250,7 @@ class Broker:
                 )
         resolve(self.profile, overrides, f"topic {name!r}")  # checks names and values
         topic_settings = {**self.settings, **overrides}
-        if capacity is not None and (
-            isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
-        ):
-            raise ValueError(f"capacity must be an int >= 1 or None, got {capacity!r}")
-        checks.one_of("policy", policy, POLICIES)
-        topic = Topic(self, name, partitions, capacity, policy, topic_settings)
+        topic = Topic(self, name, partitions, topic_settings)
         self.topics[name] = topic
         return topic
 
@@ -246,8 +268,9 @@ class Broker:
         (Kafka's: ``"latest"``, so a new group sees only what is published
         after it joins); ``session_timeout`` (ms, default 0) is how
         long the group waits before it notices a crashed member and
-        rebalances.  Asking again for an existing group with a different
-        ``start`` or ``session_timeout`` is an error: a group has one of each.
+        rebalances.  Asking again
+        for an existing group with a different ``start`` or
+        ``session_timeout`` is an error: a group has one of each.
         """
         checks.name("group name", name)
         if start is not None:
@@ -289,11 +312,8 @@ class Broker:
         ``txn`` names an open transaction (:meth:`Producer.begin`): until it
         commits, ``read_committed`` consumers do not read past the event.
 
-        On a full buffer the topic's policy applies: ``"reject"`` raises
-        :class:`BufferFullError`; ``"drop-oldest"`` discards the oldest
-        waiting event of each full group (counted); ``"block"`` also raises
-        :class:`BufferFullError` here, because only a :class:`Producer` can
-        wait: it checks :meth:`Topic.has_room` first and waits for room.
+        It never refuses an event because a group is slow: Kafka appends
+        whatever its consumers have read (a slow group lags).
         """
         t = self.topics.get(topic)
         if t is None:
@@ -325,16 +345,6 @@ class Broker:
                     " (enable.idempotence)",
                 )
                 return p, seen[1]
-        if t.capacity is not None and not t.has_room(p):
-            if t.policy == "drop-oldest":
-                self._drop_oldest(part)
-            else:
-                t.rejected += 1
-                trace.record(sim.now, "rejected", actor, event.id, topic, p, -1, t.policy)
-                raise BufferFullError(
-                    f"the buffer of {topic}[{p}] is full (capacity={t.capacity}, "
-                    f"policy={t.policy!r}): {event.id} was not published"
-                )
         offset = part.append(event, sim.now)
         if sequence is not None:
             self._sequences[(sequence[0], topic, p)] = (sequence[1], offset)
@@ -348,25 +358,6 @@ class Broker:
             if owner is not None and st.inflight is None and owner.busy < owner.concurrency:
                 owner.wake()
         return p, offset
-
-    def _drop_oldest(self, part: Partition) -> None:
-        cap = part.topic.capacity
-        assert cap is not None
-        end = len(part.log)
-        sim = self.sim
-        for st in part.states:
-            if end - st.position >= cap:
-                offset = st.drop_oldest(sim.now)
-                sim.trace.record(
-                    sim.now,
-                    "dropped",
-                    st.group.name,
-                    part.log[offset].id,
-                    part.topic.name,
-                    part.index,
-                    offset,
-                    "buffer full: oldest dropped",
-                )
 
     # -- reading -------------------------------------------------------------
 

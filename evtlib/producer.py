@@ -6,9 +6,13 @@ A :class:`Producer` publishes to a topic on an arrival process (an explicit
 stream) or when you call :meth:`Producer.emit`.  It never names a consumer:
 adding one changes nothing here.
 
-When the topic's buffer is full and its policy is ``"block"``, the producer
-waits (traced as ``blocked``) and goes on when a consumer makes room; with
-``"reject"`` the event is refused and counted in :attr:`Producer.rejected`.
+What a producer experiences when its consumers are slow depends on the
+broker, as it does in reality.  On the ``kafka`` profile: nothing, every
+publish is accepted and the group lags.  On a queue profile a full queue may
+refuse it: RabbitMQ's ``x-overflow="reject-publish"`` nacks the publish,
+Service Bus's size quota fails the send; the producer counts each in
+:attr:`Producer.rejected` (and :meth:`Producer.emit` raises
+:class:`~evtlib.errors.BufferFullError`).  No simulated producer ever waits.
 """
 
 from __future__ import annotations
@@ -97,8 +101,8 @@ class Producer:
         self.until = until
         self.rng = self.sim.rng_for(name)
         self.published = 0
+        #: Publishes the broker refused (a RabbitMQ nack, a Service Bus QuotaExceeded).
         self.rejected = 0
-        self.blocked_ms = 0.0
         self.emitted: list[Event] = []
         #: Sends repeated because an acknowledgement was lost (NetworkFaults.ack_loss).
         self.retries = 0
@@ -113,8 +117,6 @@ class Producer:
             self._backoff = float(broker.settings["retry.backoff.ms"])
         self._ack_rng = self.sim.rng_for(f"{name}/acks")
         self._seq = 0
-        self._waiting: Event | None = None
-        self._blocked_since = 0.0
         broker.producers.append(self)
         if arrivals is not None:
             self._gaps = arrivals.gaps(self.rng)
@@ -140,8 +142,7 @@ class Producer:
         type_, key, data = self.make(self._i, self.rng)
         event = self._new_event(type_, key, data)
         self._send(event)
-        if self._waiting is None:
-            self._next()
+        self._next()
 
     # -- publishing ----------------------------------------------------------
 
@@ -156,9 +157,9 @@ class Producer:
     def emit(self, type: str, key: str | None = None, data: Any = None) -> Event:
         """Create an event now and publish it; return the event.
 
-        With a full ``"reject"`` buffer this raises
-        :class:`~evtlib.errors.BufferFullError` (and counts it); with a full
-        ``"block"`` buffer the event waits and is published when there is room.
+        If the broker refuses it (a full RabbitMQ queue with
+        ``x-overflow="reject-publish"``, a Service Bus topic past its quota)
+        this raises :class:`~evtlib.errors.BufferFullError` and counts it.
         """
         event = self._new_event(type, key, {} if data is None else data)
         self._send(event, raise_rejected=True)
@@ -172,22 +173,6 @@ class Producer:
 
     def _send(self, event: Event, raise_rejected: bool = False) -> None:
         t = self.topic
-        if (
-            t.capacity is not None
-            and t.policy == "block"
-            and (self._waiting is not None or not t.has_room(t.partition_of_peek(event.key)))
-        ):
-            if self._waiting is not None:
-                raise BufferFullError(
-                    f"producer {self.name!r} is blocked on a full buffer of {t.name!r}; "
-                    "wait until it is unblocked before emitting again"
-                )
-            sim = self.sim
-            self._waiting = event
-            self._blocked_since = sim.now
-            sim.trace.record(sim.now, "blocked", self.name, event.id, t.name)
-            t.wait_for_room(self._unblock)
-            return
         try:
             if self._ack_loss:
                 self._publish(event)
@@ -230,23 +215,6 @@ class Producer:
         self.retries += 1
         self._send_numbered(event, seq)
 
-    def _unblock(self) -> None:
-        event = self._waiting
-        if event is None:
-            return
-        t = self.topic
-        if not t.has_room(t.partition_of_peek(event.key)):
-            t.wait_for_room(self._unblock)
-            return
-        sim = self.sim
-        self._waiting = None
-        self.blocked_ms += sim.now - self._blocked_since
-        self._publish(event)
-        self.published += 1
-        self.emitted.append(event)
-        if self.arrivals is not None:
-            self._next()
-
     def begin(self) -> Transaction:
         """Start a transaction (Kafka: ``transactional.id`` set, ``beginTransaction``).
 
@@ -256,16 +224,10 @@ class Producer:
         """
         return Transaction(self)
 
-    @property
-    def blocked(self) -> bool:
-        """Whether the producer is waiting for room in a full buffer."""
-        return self._waiting is not None
-
     def __repr__(self) -> str:
-        state = " blocked" if self.blocked else ""
         return (
             f"<Producer {self.name} -> {self.topic.name} published={self.published}"
-            f" rejected={self.rejected}{state}>"
+            f" rejected={self.rejected}>"
         )
 
 

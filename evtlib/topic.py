@@ -1,10 +1,11 @@
-"""Topics: a named stream split into partitions, which producers wait on when it is full.
+"""Topics: a named stream split into partitions, kept by retention, never full.
 
-A :class:`Topic` holds its partitions (:class:`~evtlib.log.Partition`), its
+A :class:`Topic` holds its partitions (:class:`~evtlib.log.Partition`) and its
 settings (the broker's, with the topic's own overrides: ``retention.ms``,
-``cleanup.policy``, ``delete.retention.ms``), and the producers waiting for
-room in a full buffer.  :class:`KeyedPartitions` says where an event goes:
-its key's stable hash, round-robin without a key.
+``cleanup.policy``, ``delete.retention.ms``).  As in Kafka it has no room
+to run out of: a slow group lags, and retention deletes what it has not
+read.  :class:`KeyedPartitions` says where an event goes: its key's stable
+hash, round-robin without a key.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .log import Partition
-from .sim import URGENT
 
 if TYPE_CHECKING:  # pragma: no cover
     from .broker import Broker
+    from .protocols import BufferPolicy
 
 __all__ = ["Topic", "KeyedPartitions", "partition_for"]
 
@@ -56,19 +57,23 @@ class KeyedPartitions:
 class Topic(KeyedPartitions):
     """A named stream of events, split into partitions."""
 
+    # No capacity: Kafka never refuses or holds back a publish because a group is slow.
+    # ``capacity``, ``policy``, ``waiting``, :meth:`has_room`, :meth:`wait_for_room` and
+    # :meth:`room_freed` remain only because ``protocols.TopicBackend`` and the delivery loop
+    # still name them; they say "always room".
+    capacity: int | None = None
+    policy: BufferPolicy = "block"
+    waiting = 0
+
     def __init__(
         self,
         broker: Broker,
         name: str,
         partitions: int,
-        capacity: int | None,
-        policy: str,
         settings: Mapping[str, Any],
     ) -> None:
         self.broker = broker
         self.name = name
-        self.capacity = capacity
-        self.policy = policy
         #: The topic's effective settings (the broker's, with the topic's own overrides).
         self.settings: Mapping[str, Any] = MappingProxyType(dict(settings))
         self.cleanup_policy: str = settings.get("cleanup.policy", "delete")
@@ -78,34 +83,18 @@ class Topic(KeyedPartitions):
         )
         self.partitions: list[Partition] = [Partition(self, i) for i in range(partitions)]
         self.published = 0
-        self.rejected = 0
         self._rr = 0
-        self._blocked: list[Callable[[], None]] = []
-        #: How many producers wait for room (read it; only the topic changes it).
-        self.waiting = 0
 
-    # -- producers waiting for room (policy "block") ---------------------------
+    def has_room(self, partition: int) -> bool:
+        """Always: a Kafka topic is bounded by retention, not by what a group has read."""
+        return True
 
     def wait_for_room(self, wake: Callable[[], None]) -> None:
-        """Call ``wake()`` the next time room may have been freed (a consumer fetched)."""
-        self._blocked.append(wake)
-        self.waiting = len(self._blocked)
+        """Never needed (:meth:`has_room` is always True); wakes at once if asked."""
+        wake()
 
     def room_freed(self) -> None:
-        """A consumer fetched from this topic: wake the producers waiting for room, if any.
-
-        They are woken by a call scheduled now, so they retry after the
-        fetch that freed the room has finished.
-        """
-        if self._blocked:
-            sim = self.broker.sim
-            sim.post(sim.now, self._wake_waiters, (), URGENT)
-
-    def _wake_waiters(self) -> None:
-        waiters, self._blocked = self._blocked, []
-        self.waiting = 0
-        for wake in waiters:
-            wake()
+        """Nothing to do: no producer ever waits for room in a topic."""
 
     def grow(self, count: int) -> None:
         """Add partitions up to ``count`` (see :meth:`Broker.add_partitions`)."""
@@ -166,16 +155,6 @@ class Topic(KeyedPartitions):
                 )
         return n
 
-    def has_room(self, partition: int) -> bool:
-        """Whether every group has room for one more waiting event in ``partition``."""
-        cap = self.capacity
-        if cap is None:
-            return True
-        part = self.partitions[partition]
-        end = len(part.log)
-        return all(end - s.position < cap for s in part.states)
-
     def __repr__(self) -> str:
         ends = [len(p.log) for p in self.partitions]
-        cap = "" if self.capacity is None else f" capacity={self.capacity} policy={self.policy}"
-        return f"<Topic {self.name} partitions={len(ends)} ends={ends}{cap}>"
+        return f"<Topic {self.name} partitions={len(ends)} ends={ends}>"

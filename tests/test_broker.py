@@ -1,4 +1,4 @@
-"""The broker: partitions, fan-out, competing consumers, rebalances, buffers, network faults."""
+"""The broker: partitions, fan-out, competing consumers, rebalances, no capacity, network faults."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from conftest import handled, make_broker
 from evtlib import (
     Broker,
-    BufferFullError,
     Consumer,
     Event,
     NetworkFaults,
@@ -133,96 +132,52 @@ def test_group_starting_at_latest_skips_earlier_events():
     assert broker.group("new").lag() == 0
 
 
-def test_reject_policy_refuses_and_counts():
-    """A full 'reject' buffer raises BufferFullError, counts it and traces 'rejected'."""
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"capacity": 10}, "capacity must be None on the kafka profile, got 10"),
+        ({"capacity": 0}, "capacity must be None on the kafka profile, got 0"),
+        ({"policy": "block"}, "policy must be None on the kafka profile, got 'block'"),
+        ({"policy": "drop-oldest"}, "policy must be None on the kafka profile"),
+    ],
+)
+def test_a_kafka_topic_has_no_capacity_and_the_error_names_what_each_broker_offers(kwargs, words):
+    """Kafka bounds a topic by retention.ms / retention.bytes, never by what a group has not read
+    (kafka.apache.org/documentation/#topicconfigs_retention.ms); the producer blocks only on its own
+    buffer.memory for max.block.ms (#producerconfigs_buffer.memory).  The bounded queues are the
+    queue brokers' (RabbitMQ x-max-length + x-overflow, Service Bus MaxSizeInMegabytes)."""
     sim = Simulation()
     broker = Broker(sim)
-    broker.create_topic("orders", capacity=2, policy="reject")
-    Consumer(broker, "c", "orders", service_time=100)
-    p = Producer(broker, "p", "orders")
-    p.emit("A", "k")  # fetched at once: no longer waiting
-    p.emit("B", "k")
-    p.emit("C", "k")
-    with pytest.raises(BufferFullError, match=r"orders\[0\] is full \(capacity=2"):
-        p.emit("D", "k")
-    assert p.rejected == 1 and p.published == 3
-    assert broker.topic("orders").rejected == 1
-    assert [r.event_id for r in sim.trace.filter(kind="rejected")] == ["evt-000004"]
+    with pytest.raises(ValueError, match=words) as info:
+        broker.create_topic("orders", **kwargs)
+    for offered in (
+        "retention.ms",
+        "retention.bytes",
+        "buffer.memory",
+        "max.block.ms",
+        "x-max-length",
+        "x-overflow",
+        "MaxSizeInMegabytes",
+    ):
+        assert offered in str(info.value)
+    assert broker.topics == {}
+
+
+def test_a_slow_kafka_group_never_slows_or_refuses_the_producer():
+    """A group that reads nothing only lags: every publish is accepted at once, on time, and the
+    lag is everything published (a Kafka producer waits only on its own buffer.memory, for up to
+    max.block.ms: kafka.apache.org/documentation/#producerconfigs_buffer.memory)."""
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", partitions=2)
+    Consumer(broker, "c", "orders", start=False)  # subscribes its group, never reads
+    p = Producer(broker, "p", "orders", Schedule([i * 0.5 for i in range(2000)]))
     sim.run()
-    assert len(handled(sim)) == 3
-
-
-def test_reject_policy_from_an_arrival_process_counts_without_raising():
-    """A producer on an arrival process counts rejections and keeps going."""
-    sim = Simulation()
-    broker = Broker(sim)
-    broker.create_topic("orders", capacity=1, policy="reject")
-    Consumer(broker, "c", "orders", start=False)  # subscribes its group, never drains it
-    p = Producer(broker, "p", "orders", Schedule([0, 0, 0, 0]), make=lambda i, r: ("T", "k", {}))
-    sim.run()
-    assert (p.published, p.rejected) == (1, 3)
-    assert len(sim.trace.filter(kind="rejected")) == 3
-
-
-def test_capacity_counts_per_group_so_a_topic_without_groups_is_unbounded():
-    """Capacity limits what a group has not yet received; with no group nothing waits."""
-    sim = Simulation()
-    broker = Broker(sim)
-    broker.create_topic("orders", capacity=1, policy="reject")
-    p = Producer(broker, "p", "orders")
-    for _ in range(3):
-        p.emit("T", "k")
-    assert p.published == 3
-
-
-def test_drop_oldest_policy_discards_the_oldest_waiting_event_and_counts():
-    """A full 'drop-oldest' buffer drops the oldest waiting event per group, counted and traced."""
-    sim = Simulation()
-    broker = Broker(sim)
-    broker.create_topic("orders", capacity=2, policy="drop-oldest")
-    Consumer(broker, "c", "orders", service_time=100)
-    p = Producer(broker, "p", "orders")
-    ids = [p.emit("T", "k").id for _ in range(5)]  # 1 in flight, 2 waiting, 2 dropped
-    st = broker.group("c").states[("orders", 0)]
-    assert st.dropped == 2
-    dropped = sim.trace.filter(kind="dropped")
-    assert [r.event_id for r in dropped] == ids[1:3]
-    assert all(r.detail == "buffer full: oldest dropped" for r in dropped)
-    sim.run()
-    assert handled(sim) == [ids[0], ids[3], ids[4]]
-    assert broker.group("c").stats()["dropped"] == 2 and st.lag == 0
-
-
-def test_block_policy_makes_the_producer_wait_for_room():
-    """A full 'block' buffer parks the producer until a consumer fetches, then publishes."""
-    sim = Simulation()
-    broker = Broker(sim)
-    broker.create_topic("orders", capacity=1, policy="block")
-    Consumer(broker, "c", "orders", service_time=10)
-    p = Producer(broker, "p", "orders", Schedule([0, 0, 0]), make=lambda i, r: ("T", "k", {}))
-    sim.run(until=0)
-    assert p.blocked and p.published == 2
-    assert [r.event_id for r in sim.trace.filter(kind="blocked")] == ["evt-000003"]
-    sim.run()
-    assert not p.blocked and p.published == 3 and p.rejected == 0
-    assert p.blocked_ms == 10.0
-    publishes = sim.trace.filter(kind="published")
-    assert [r.time for r in publishes] == [0.0, 0.0, 10.0]
-    assert len(handled(sim)) == 3
-
-
-def test_emit_while_blocked_raises():
-    """A blocked producer may not emit again until it is unblocked."""
-    sim = Simulation()
-    broker = Broker(sim)
-    broker.create_topic("orders", capacity=1, policy="block")
-    p = Producer(broker, "p", "orders")
-    broker.group("g")  # a group with no member: nothing drains
-    Consumer(broker, "c", "orders", group="g", start=False)
-    p.emit("T", "k")
-    p.emit("T", "k")  # parks
-    with pytest.raises(BufferFullError, match="producer 'p' is blocked"):
-        p.emit("T", "k")
+    assert (p.published, p.rejected) == (2000, 0)
+    times = [r.time for r in sim.trace.filter(kind="published")]
+    assert times == [i * 0.5 for i in range(2000)]
+    assert broker.group("c").lag() == 2000
+    assert not sim.trace.filter(kind=("blocked", "rejected", "dropped"))
 
 
 def test_network_drop_is_traced_and_refetched_under_at_least_once():
@@ -376,21 +331,6 @@ def test_group_stats_and_reprs_show_state():
     assert repr(st) == ("<PartitionState c orders[1] owner=c committed=0 position=1 end=1 lag=1>")
     sim.run()
     assert "handled=1" in repr(c)
-
-
-def test_dropped_events_stay_dropped_after_a_crash_rewinds_the_partition():
-    """A crash rewinds to the committed offset, but what drop-oldest discarded is not delivered."""
-    sim = Simulation()
-    broker = Broker(sim)
-    broker.create_topic("orders", capacity=2, policy="drop-oldest")
-    c = Consumer(broker, "c", "orders", service_time=100)
-    p = Producer(broker, "p", "orders")
-    ids = [p.emit("T", "k").id for _ in range(5)]  # ids[1:3] dropped, ids[0] in flight
-    crash(sim, c, at=50, restart_after=10)
-    sim.run()
-    assert handled(sim) == [ids[0], ids[3], ids[4]]
-    st = broker.group("c").states[("orders", 0)]
-    assert st.dropped == 2 and st.lag == 0 and not st.skipped
 
 
 def test_restart_before_the_session_timeout_resumes_from_the_committed_offset():

@@ -328,7 +328,6 @@ def bad_consumer(broker: Broker, **kwargs) -> DeadLetterConsumer:
         ({"ttl": -10}, ValueError, "ttl must be > 0 ms"),
         ({"dlq": "nope.dlq"}, KeyError, "unknown dead-letter topic 'nope.dlq'"),
         ({"dlq": "orders"}, ValueError, "dlq must differ from the topics"),
-        ({"dlq": "limited"}, ValueError, "must have no capacity limit"),
         ({"policy": 3}, TypeError, "policy must be a RetryPolicy"),
         ({"handler": None}, TypeError, "handler must be callable"),
         ({"delivery": "at-most-once"}, ValueError, "delivery must be 'at-least-once'"),
@@ -337,10 +336,6 @@ def bad_consumer(broker: Broker, **kwargs) -> DeadLetterConsumer:
 def test_bad_consumer_settings_are_refused(kwargs, error, words):
     """Each bad setting raises an error naming it, before the consumer joins."""
     sim, broker, _ = setup()
-    broker.create_topic("limited")
-    # A bounded topic (the course's old ``capacity``; a bounded queue on the queue family):
-    # a dead-letter queue that refuses or drops would lose what it exists to keep.
-    broker.topics["limited"].capacity = 5
     with pytest.raises(error) as info:
         bad_consumer(broker, **kwargs)
     assert words in str(info.value)

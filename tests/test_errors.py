@@ -51,8 +51,9 @@ class World:
         self.e = Event(id="evt-000001", type="OrderPlaced", time=0, key="k", data={"total": 1})
         self.up = Upcaster()
         self.up.register("OrderPlaced", 1, dict)
-        self.full = Broker(self.sim, name="full")
-        self.full.create_topic("orders", capacity=1, policy="reject")
+        self.full = Broker(self.sim, profile="rabbitmq", name="full")
+        self.full.create_topic("orders")
+        self.full.group("slow", settings={"x-max-length": 1, "x-overflow": "reject-publish"})
         Consumer(self.full, "slow", "orders", group="slow", start=False)
         self.full.publish("orders", self.e)
 
@@ -143,16 +144,16 @@ CASES = [
         r"topic name must be a non-empty str, got ''",
     ),
     (
-        "capacity=0",
-        lambda w: w.broker.create_topic("t", capacity=0),
+        "capacity-on-kafka",
+        lambda w: w.broker.create_topic("t", capacity=5),
         ValueError,
-        r"capacity must be an int >= 1 or None, got 0",
+        r"capacity must be None on the kafka profile, got 5: a Kafka topic has no capacity",
     ),
     (
-        "policy",
-        lambda w: w.broker.create_topic("t", capacity=5, policy="drop-newest"),
+        "policy-on-kafka",
+        lambda w: w.broker.create_topic("t", policy="drop-oldest"),
         ValueError,
-        r"policy must be one of 'block', 'reject', 'drop-oldest', got 'drop-newest'",
+        r"policy must be None on the kafka profile, got 'drop-oldest'",
     ),
     (
         "latency<0",
@@ -182,7 +183,7 @@ CASES = [
         "publish-full",
         lambda w: w.full.publish("orders", w.e.replace(id="evt-2")),
         BufferFullError,
-        r"orders\[0\] is full \(capacity=1, policy='reject'\): evt-2",
+        r"the queue of slow is full \(x-max-length, x-overflow='reject-publish'\): the broker nacked evt-2",
     ),
     (
         "read-partition",

@@ -11,6 +11,7 @@ from ...consumer import Consumer
 from ...distributions import Exponential, Rate
 from ...faults import crash
 from ...producer import Producer
+from ...queues import QueueBroker
 from ...sim import Simulation
 from ...trace import Trace
 from .base import Run, key_of, make_order
@@ -235,6 +236,7 @@ def backpressure(
     broker = Broker(sim, profile=profile, settings=settings, latency=1.0)
     broker.create_topic("orders")
     if group_settings is not None:
+        assert isinstance(broker, QueueBroker)  # a queue profile: its queue's own limits
         broker.group("shipping", settings=group_settings)
     shipped: list[str] = []
     shipping = Consumer(
