@@ -7,9 +7,10 @@ from typing import Any
 from ...patterns.idempotent_scenarios import retention_demo
 from ..helpers import check
 from ..scenarios.build_check import build_check
+from ..scenarios.duplicate_sources import MINUTE, resend
 from ..scenarios.idempotency import billing_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4", "RETENTIONS"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4", "check_ex5", "RETENTIONS"]
 
 #: The retention times (ms) exercise 2 chooses from.
 RETENTIONS = (100, 250, 500, 1000)
@@ -98,4 +99,18 @@ def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
             ),
             "near": "almost: look at the first breaking schedule's timeline.",
         },
+    )
+
+
+def check_ex5(answer: Any) -> bool:
+    """Charges for an order whose event SQS FIFO receives again 6 minutes after the first send."""
+    return check(
+        "ex5",
+        answer,
+        test=lambda a: a == resend("sqs-fifo", 6 * MINUTE, orders=1),
+        hint=(
+            "an int: SQS FIFO drops a deduplication id seen in the last 5 minutes, and only then. "
+            "resend('sqs-fifo', 6 * 60_000, orders=1) counts the charges (from "
+            "evtlib.course.scenarios.duplicate_sources); compare a resend after 4 minutes."
+        ),
     )

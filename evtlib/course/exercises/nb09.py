@@ -6,11 +6,12 @@ from typing import Any
 
 from ...patterns.dlq_scenarios import head_of_line, retry_storm
 from ...patterns.retry import JITTERS, RetryPolicy
+from ...patterns.retry_topics import retry_topics_run
 from ..helpers import check
 from ..scenarios.build_check import build_check
 from ..scenarios.dead_letters import retry_schedule
 
-__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4"]
+__all__ = ["check_ex1", "check_ex2", "check_ex3", "check_ex4", "check_ex5", "EX5_FAILURES"]
 
 
 def check_ex1(answer: Any) -> bool:
@@ -100,4 +101,30 @@ def check_ex4(answer: Any, *, schedules: int = 200, draw: bool = True) -> bool:
             ),
             "near": "almost: look at the first breaking schedule's timeline.",
         },
+    )
+
+
+#: Exercise 5: order-2's and order-3's OrderPlaced each fail once.
+EX5_FAILURES = {("order-2", "OrderPlaced"): 1, ("order-3", "OrderPlaced"): 1}
+
+
+def _out_of_order() -> set[str]:
+    return set(retry_topics_run("retry-topics", failures=EX5_FAILURES).overtaken)
+
+
+def check_ex5(answer: Any) -> bool:
+    """The orders handled out of order with retry topics when order-2 and order-3 fail once."""
+    return check(
+        "ex5",
+        answer,
+        test=lambda a: (
+            isinstance(a, (set, list, tuple))
+            and len(set(a)) == len(a)
+            and set(a) == _out_of_order()
+        ),
+        hint=(
+            "a set of order ids, such as {'order-1'}: run retry_topics_run('retry-topics', "
+            "failures=EX5_FAILURES) and read .overtaken. A retried event is overtaken only if "
+            "its order has a later event behind it: which orders do?"
+        ),
     )

@@ -47,6 +47,7 @@ __all__ = [
     "draw_duplicate_sources",
     "TransactionDemo",
     "transaction_demo",
+    "resend",
 ]
 
 MINUTE = 60_000.0
@@ -111,6 +112,7 @@ def _run(
     orders: int,
     seed: int,
     idempotent: bool = False,
+    later: float | None = None,
 ) -> tuple[int, int]:
     """(charges, removed by the broker) for one source of duplicates on one profile."""
     sim = Simulation(seed)
@@ -134,7 +136,8 @@ def _run(
         broker, "order-service", "orders", Schedule([10.0 * i for i in range(orders)])
     )
     if source in (REPUBLISH_1, REPUBLISH_15):
-        later = MINUTE if source == REPUBLISH_1 else 15 * MINUTE
+        if later is None:
+            later = MINUTE if source == REPUBLISH_1 else 15 * MINUTE
 
         def republish_all() -> None:
             for event in list(producer.emitted):  # the same events, the same ids, sent again
@@ -186,6 +189,20 @@ def duplicate_sources(*, orders: int = 10, seed: int = 0) -> list[DuplicateCase]
         )
         out.append(DuplicateCase(source, label, orders, charges, removed))
     return out
+
+
+def resend(
+    profile: str, after_ms: float, settings: dict[str, Any] | None = None, *, orders: int = 3
+) -> int:
+    """Charges by a naive billing when ``orders`` orders are each sent again ``after_ms`` later.
+
+    The same events (same ids) are published a second time on ``profile``
+    with ``settings``: what an outbox relay that crashed, or a redrive, does.
+    """
+    checks.number("after_ms", after_ms, min=0)
+    checks.integer("orders", orders, min=1, max=200)
+    charges, _ = _run(REPUBLISH_1, profile, settings, orders=orders, seed=0, later=after_ms)
+    return charges
 
 
 def draw_duplicate_sources(cases: Sequence[DuplicateCase], ax: Any = None) -> Any:

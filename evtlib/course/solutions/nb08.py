@@ -7,6 +7,7 @@ from typing import Any
 
 from ...patterns import charge_customer
 from ...patterns.idempotent_scenarios import retention_demo
+from ..scenarios.duplicate_sources import MINUTE, resend
 
 
 def ex1() -> str:
@@ -48,3 +49,8 @@ def near_miss_ex4() -> Callable[[Any, Any], None]:
         charge_customer(conn, event)
 
     return charge_once
+
+
+def ex5() -> int:
+    """Twice: 6 minutes is past SQS FIFO's 5-minute deduplication interval."""
+    return resend("sqs-fifo", 6 * MINUTE, orders=1)

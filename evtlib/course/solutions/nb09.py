@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from ...patterns.dlq_scenarios import head_of_line, retry_storm
 from ...patterns.retry import RetryPolicy
+from ...patterns.retry_topics import retry_topics_run
 
 
 def ex1() -> float:
@@ -43,3 +44,9 @@ def near_miss_ex4() -> Callable[[BaseException, int], float | None]:
         return None if attempt >= 4 else 100.0
 
     return decide
+
+
+def ex5() -> set[str]:
+    """Only order-2: it has a later event (its OrderCancelled) to overtake the retried one; order-3 has none."""
+    failures = {("order-2", "OrderPlaced"): 1, ("order-3", "OrderPlaced"): 1}
+    return set(retry_topics_run("retry-topics", failures=failures).overtaken)
