@@ -89,3 +89,17 @@ def test_the_picture_groups_by_source_and_shows_zeros():
     plt.close(ax.figure)
     with pytest.raises(ValueError):
         draw_duplicate_sources([])
+
+
+def test_resend_inside_and_outside_each_window():
+    """SQS FIFO drops a resend within 5 min, not after; Kafka's idempotent producer never does."""
+    from evtlib.course.scenarios.duplicate_sources import MINUTE, resend
+
+    assert resend("sqs-fifo", 4 * MINUTE, orders=1) == 1
+    assert resend("sqs-fifo", 6 * MINUTE, orders=1) == 2
+    detection = {"RequiresDuplicateDetection": True}
+    assert resend("service-bus", 9 * MINUTE, detection, orders=1) == 1
+    assert resend("service-bus", 11 * MINUTE, detection, orders=1) == 2
+    assert resend("kafka", 1.0, orders=2) == 4
+    with pytest.raises(ValueError, match="after_ms"):
+        resend("kafka", -1)
