@@ -325,3 +325,35 @@ def test_bad_input_names_the_parameter(call, message):
     """Each scenario checks its arguments and names the one that is wrong."""
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# -- the build exercise ----------------------------------------------------------------------------
+
+
+def test_the_build_exercise_accepts_each_brokers_ordering_setting():
+    """Single active consumer (RabbitMQ), sessions (Service Bus), nothing for Kafka and SQS FIFO."""
+    from evtlib.course.scenarios.build_check import sweep
+    from evtlib.course.solutions import nb03
+
+    assert sweep(b.order_schedule, nb03.ex4()).ok
+
+
+def test_the_build_exercise_calls_a_partial_answer_a_near_miss():
+    """Sessions but no single active consumer breaks only RabbitMQ schedules: a near miss."""
+    from evtlib.course.scenarios.build_check import sweep
+    from evtlib.course.solutions import nb03
+
+    verdict = sweep(b.order_schedule, nb03.near_miss_ex4())
+    assert verdict.near_miss and set(verdict.kinds) == {"reordered"}
+    assert "rabbitmq" in verdict.first.detail and verdict.first.trace is not None
+    everywhere_empty = sweep(b.order_schedule, lambda profile: {})
+    assert not everywhere_empty.ok and not everywhere_empty.near_miss
+
+
+def test_the_build_exercise_names_a_setting_the_profile_lacks():
+    """A setting name from another broker is an error that lists the profile's own settings."""
+    from evtlib.course.scenarios.build_check import sweep
+
+    verdict = sweep(b.order_schedule, lambda profile: {"RequiresSession": True}, schedules=4)
+    assert verdict.kinds.get("error") and "kafka profile's settings" in verdict.first.detail
+    assert b.order_schedule(lambda profile: None, 0).kind == "error"

@@ -51,6 +51,8 @@ __all__ = [
     "draw_retention",
     "order_run",
     "order_table",
+    "order_schedule",
+    "ORDERED_PROFILES",
     "draw_order",
     "timeout_run",
     "draw_timeouts",
@@ -291,7 +293,14 @@ ORDER_FEATURE = {
 }
 
 
-def order_run(profile: str, consumers: int = 3, ordered: bool = False, seed: int = 1) -> BrokerRun:
+def order_run(
+    profile: str,
+    consumers: int = 3,
+    ordered: bool = False,
+    seed: int = 1,
+    *,
+    settings: Mapping[str, Any] | None = None,
+) -> BrokerRun:
     """Four orders, each ``OrderPlaced``, ``OrderPaid``, ``OrderShipped``, to competing consumers.
 
     The twelve events are published 1 ms apart; ``consumers`` members of
@@ -299,7 +308,8 @@ def order_run(profile: str, consumers: int = 3, ordered: bool = False, seed: int
     profile's own ordering feature where it is a setting (RabbitMQ
     ``x-single-active-consumer``, Service Bus ``RequiresSession``); Kafka
     (3 partitions, the order id as key) and SQS FIFO (the key is the
-    MessageGroupId) always keep it; SQS standard has none.  Counts:
+    MessageGroupId) always keep it; SQS standard has none.  ``settings``,
+    if given, are the profile's settings instead (the build exercise).  Counts:
     ``orders out of order`` (of 4), ``finished at`` (ms), ``busiest share``
     (% of the events one member handled).
     """
@@ -307,7 +317,8 @@ def order_run(profile: str, consumers: int = 3, ordered: bool = False, seed: int
     checks.integer("consumers", consumers, min=1, max=6)
     checks.boolean("ordered", ordered)
     feature = ORDER_FEATURE[profile]
-    settings = {feature: True} if ordered and feature else {}
+    if settings is None:
+        settings = {feature: True} if ordered and feature else {}
     sim, broker = _shop(profile, settings, seed=seed)
     for n in range(1, consumers + 1):
         Consumer(broker, f"shipping-{n}", "orders", group="shipping", service_time=Uniform(5, 25))
@@ -358,6 +369,46 @@ def order_table(consumers: int = 3, seed: int = 1) -> list[dict[str, Any]]:
             }.get(p) or (f"{ORDER_FEATURE[p]}" if ordered else "default")
             rows.append({"profile": p, "order kept by": how, **run.counts})
     return rows
+
+
+#: The profiles of the build exercise: every one that can keep a key in order.
+ORDERED_PROFILES = ("kafka", "rabbitmq", "sqs-fifo", "service-bus")
+
+
+def order_schedule(settings_for: Any, seed: int, trace: bool = False) -> Any:
+    """One schedule of the build exercise: ``settings_for(profile)`` on one profile, one timing.
+
+    The seed picks the profile (:data:`ORDERED_PROFILES` in turn), the
+    number of shipping consumers (1 to 3) and the handling times.  Returns
+    the first rule broken as a :class:`~evtlib.course.scenarios.build_check.Breach`
+    (``"reordered"``: an order's events handled out of order; ``"error"``: not
+    a dict of the profile's settings), or None.
+    """
+    from .build_check import Breach
+
+    profile = ORDERED_PROFILES[seed % len(ORDERED_PROFILES)]
+    consumers = 1 + (seed // len(ORDERED_PROFILES)) % 3
+    chosen = settings_for(profile)
+    if not isinstance(chosen, Mapping):
+        return Breach(
+            seed,
+            "settings are a dict",
+            "error",
+            f"settings_for({profile!r}) returned {chosen!r}, not a dict of settings",
+        )
+    run = order_run(profile, consumers, seed=seed, settings=chosen)
+    tr = run.trace if trace else None
+    c = run.counts
+    if c["orders out of order"]:
+        return Breach(
+            seed,
+            "every order's events in order",
+            "reordered",
+            f"on {profile} with {consumers} consumers and settings {dict(chosen)!r},"
+            f" {c['orders out of order']} of 4 orders were handled out of order",
+            tr,
+        )
+    return None
 
 
 def draw_order(run: BrokerRun, ax: Any = None) -> Any:
