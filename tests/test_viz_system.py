@@ -117,3 +117,29 @@ def test_a_causal_chain_draws_one_lane_per_service_and_one_arrow_per_causation()
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="events must hold at least one message"):
         draw_causal_chain([])
+
+
+def test_isolation_picture_shows_the_shelf_and_what_b_read():
+    """No lock: the shelf goes 1 -> 0 -> 1; B's lane says it read 0 free and was sold out."""
+    from evtlib.patterns import isolation_scenario
+    from evtlib.viz.system import draw_isolation
+
+    result = isolation_scenario(semantic_lock=False)
+    assert [e[2:] for e in result["effects"]] == [("stock", "action"), ("stock", "compensation")]
+    fig = draw_isolation(result)
+    shelf, lanes = fig.axes[:2]
+    assert list(shelf.lines[0].get_ydata()) == [1, 0, 1, 1]
+    assert [t.get_text() for t in lanes.get_yticklabels()] == [
+        "order A\nsaga-000001",
+        "order B\nsaga-000002",
+    ]
+    written = {t.get_text() for t in lanes.texts}
+    assert "read 0 free: sold out" in written and "undo stock" in written
+    assert any("order B reads the shelf" in t.get_text() for t in shelf.texts)
+    save(fig, "isolation")
+    plt.close(fig)
+    locked = draw_isolation(isolation_scenario(semantic_lock=True))
+    assert "read 0 free, 1 pending: try again later" in {t.get_text() for t in locked.axes[1].texts}
+    plt.close(locked)
+    with pytest.raises(ValueError, match="result must be what isolation_scenario returns"):
+        draw_isolation({"sagas": []})

@@ -5,6 +5,9 @@
   attempt pale and ended by a cross, so "compensated in reverse order" reads
   from top-left to bottom-right and back up.  The input is a :class:`~evtlib.patterns.SagaInstance`'s
   ``history`` (plain data), so orchestrated and choreographed sagas draw alike.
+* :func:`draw_isolation`: two sagas racing for the last unit, the units on
+  the shelf above their attempts: what one saga read while the other held
+  the unit.
 * :func:`draw_dashboard`: every consumer's consistency lag beside every
   group's consumer lag, for a system of many services.
 * :func:`draw_shop_system`: the capstone's architecture, from the order
@@ -31,6 +34,7 @@ __all__ = [
     "SagaTimelineDrawn",
     "saga_bars",
     "draw_saga_timeline",
+    "draw_isolation",
     "draw_dashboard",
     "draw_shop_system",
     "draw_causal_chain",
@@ -117,8 +121,6 @@ def draw_saga_timeline(
     saga decided to retry, not when the command left).
     """
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     history = getattr(saga, "history", saga)
     bars, final = saga_bars(history)
@@ -169,21 +171,7 @@ def draw_saga_timeline(
         ax.spines[side].set_visible(False)
     ax.tick_params(axis="y", length=0)
     ax.legend(
-        handles=[
-            Patch(facecolor=_ACTION, edgecolor="white", label="action (solid)"),
-            Patch(
-                facecolor=_COMPENSATION, edgecolor="white", hatch="//", label="compensation (undo)"
-            ),
-            Line2D(
-                [],
-                [],
-                color=_FAILED,
-                marker="X",
-                markersize=9,
-                linestyle="none",
-                label="attempt failed or timed out\n(pale bar, a cross at its end)",
-            ),
-        ],
+        handles=_attempt_handles(),
         loc="upper left",
         bbox_to_anchor=(1.0, 1.0),
         fontsize=10,
@@ -194,6 +182,154 @@ def draw_saga_timeline(
         title = f"{name}: {final or 'running'}"
     ax.set_title(title, loc="left", fontsize=10)
     return SagaTimelineDrawn(ax, lanes, bars, final)
+
+
+def _attempt_handles() -> list[Any]:
+    """Legend entries for attempts: by fill, hatch and marker, not by colour alone."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return [
+        Patch(facecolor=_ACTION, edgecolor="white", label="action (solid)"),
+        Patch(facecolor=_COMPENSATION, edgecolor="white", hatch="//", label="compensation (undo)"),
+        Line2D(
+            [],
+            [],
+            color=_FAILED,
+            marker="X",
+            markersize=9,
+            linestyle="none",
+            label="attempt failed or timed out\n(pale bar, a cross at its end)",
+        ),
+    ]
+
+
+def draw_isolation(result: Mapping[str, Any], *, title: str | None = None) -> Any:
+    """Two sagas and the last unit: the shelf over time above each saga's attempts; return the Figure.
+
+    ``result`` is what :func:`~evtlib.patterns.isolation_scenario` returns:
+    its ``effects`` (the local transactions that took effect, with their
+    times) give the units on the shelf; each saga's ``history`` its
+    attempts, drawn as in :func:`draw_saga_timeline`, one lane per saga.
+    A failed reservation says what it read (``reads``) and why it failed.
+    """
+    import matplotlib.pyplot as plt
+
+    for key in ("sagas", "effects", "reads", "stock_start"):
+        if key not in result:
+            raise ValueError(
+                f"result must be what isolation_scenario returns; it has no {key!r}"
+                f" (keys: {sorted(result)})"
+            )
+    rows = list(result["sagas"])
+    reads = {r["saga_id"]: r for r in result["reads"]}
+    fig, (shelf, lanes) = plt.subplots(
+        2,
+        1,
+        sharex=True,
+        figsize=(10, 2.2 + 0.62 * len(rows)),
+        height_ratios=[1.0, 0.55 * len(rows) + 0.4],
+        layout="constrained",
+    )
+    # The shelf: every reservation takes its units, every release gives them back.
+    level, times, levels = int(result["stock_start"]), [0.0], [int(result["stock_start"])]
+    for t, _saga, step, phase in result["effects"]:
+        if step == "stock":
+            level += -1 if phase == "action" else 1
+            times.append(float(t))
+            levels.append(level)
+    end = max([float(h["time"]) for r in rows for h in r["history"]] + [t for t in times] + [1.0])
+    times.append(end * 1.04)
+    levels.append(level)
+    shelf.step(times, levels, where="post", color=_INK, lw=1.8, label="units on the shelf")
+    shelf.fill_between(times, levels, step="post", color="#BBBBBB", alpha=0.5)
+    shelf.set_yticks([0, int(result["stock_start"])])
+    shelf.set_ylim(-0.15, int(result["stock_start"]) + 0.5)
+    shelf.set_ylabel("units on\nthe shelf", rotation=0, ha="right", va="center")
+    for side in ("top", "right"):
+        shelf.spines[side].set_visible(False)
+    y = {i: -i for i in range(len(rows))}
+    inches_per_ms = 6.4 / (end * 1.04)  # the lanes' width, about
+    for i, r in enumerate(rows):
+        bars, _final = saga_bars(r["history"])
+        below = False  # narrow bars: their names alternate above and below the lane
+        for b in bars:
+            width = max(b.end - b.start, end / 150)
+            lanes.barh(
+                y[i],
+                width,
+                left=b.start,
+                height=0.5,
+                color=_ACTION if b.phase == "action" else _COMPENSATION,
+                alpha=1.0 if b.ok else 0.45,
+                edgecolor="white",
+                hatch="//" if b.phase == "compensation" else None,
+            )
+            word = b.step if b.phase == "action" else f"undo {b.step}"
+            fits = width * inches_per_ms >= 0.085 * len(word) + 0.1
+            below = not below and not fits
+            lanes.text(
+                b.start + width / 2,
+                y[i] + (-0.3 if below else 0.3),
+                word,
+                ha="center",
+                va="top" if below else "bottom",
+                fontsize=10,
+            )
+            if not b.ok:
+                lanes.scatter([b.end], [y[i]], marker="X", s=90, color=_FAILED, zorder=4)
+                if b.step == "stock" and r["saga"] in reads:
+                    for panel in (shelf, lanes):
+                        panel.axvline(b.end, color=_INK, lw=0.9, ls=":", zorder=0)
+                    shelf.text(
+                        b.end,
+                        int(result["stock_start"]) + 0.45,
+                        f" order {r['order']} reads the shelf",
+                        fontsize=10,
+                        va="top",
+                    )
+                    seen = reads[r["saga"]]
+                    why = "sold out" if "out of stock" in (r["error"] or "") else "try again later"
+                    pending = f", {seen['pending']} pending" if seen["pending"] else ""
+                    lanes.text(
+                        b.end + end * 0.012,
+                        y[i],
+                        f"read {seen['free']} free{pending}: {why}",
+                        va="center",
+                        fontsize=10,
+                    )
+    lanes.set_yticks(
+        [y[i] for i in range(len(rows))], [f"order {r['order']}\n{r['saga']}" for r in rows]
+    )
+    lanes.set_ylim(-len(rows) + 0.3, 0.8)
+    lanes.set_xlim(0, end * 1.04)
+    lanes.set_xlabel("simulated time (ms)")
+    for side in ("top", "right", "left"):
+        lanes.spines[side].set_visible(False)
+    lanes.tick_params(axis="y", length=0)
+    lanes.legend(
+        handles=_attempt_handles(),
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=10,
+        frameon=False,
+    )
+    lock = "with a semantic lock" if result.get("semantic_lock") else "no lock"
+    shelf.set_title(
+        title or f"two orders for the last unit, {lock}: the shelf, and what each saga did",
+        loc="left",
+        fontsize=10,
+    )
+    note(
+        shelf,
+        "The units on the shelf over time: the first order's reservation takes the last unit,"
+        " its compensation puts it back",
+    )
+    note(
+        lanes,
+        "Each saga's attempts over time, one lane per saga; a failed reservation says what it read",
+    )
+    return fig
 
 
 def draw_dashboard(broker: Broker, *, title: str | None = None, exclude: Iterable[str] = ()) -> Any:

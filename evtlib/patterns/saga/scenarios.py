@@ -318,20 +318,24 @@ def isolation_scenario(semantic_lock: bool = False, *, seed: int = 0) -> dict[st
 
     Order A reserves the only unit, then its card is declined and the unit
     is released.  Order B arrives while A holds the unit.  Sagas lack
-    isolation: without a lock B reads "0 left", is told *sold out* and goes
-    away, though the unit is back on the shelf a moment later (a dirty read
-    of A's uncommitted reservation).  With a *semantic lock* A's reservation
-    is marked ``PENDING``; B sees that it may come back, and the shop tries
-    B again after a short wait: B gets the unit.
+    isolation: A's reservation is a committed local transaction of an
+    unfinished saga, so without a lock B reads "0 left", is told *sold out*
+    and goes away, though the unit is back on the shelf a moment later
+    (Richardson's *dirty read* in the saga sense: B read what A's saga could
+    still undo).  With a *semantic lock* A's reservation is marked
+    ``PENDING``; B sees that it may come back, and the shop tries B again
+    after a short wait: B gets the unit.
 
-    Returns the sagas (state, path, error), what each reservation read, the
-    stock left, and whether a customer was turned away while stock was free.
+    Returns the sagas (state, path, error, history), what each reservation
+    read, every local transaction that took effect as ``(time, saga_id,
+    step, phase)`` (``effects``), the stock at the start and at the end, and
+    whether a customer was turned away while stock was free.
     """
     sim = Simulation(seed)
     broker = Broker(sim, latency=1.0)
     shop = Shop(stock=1, semantic_lock=semantic_lock)
     definition = order_saga(shop)
-    definition.participants(broker)
+    participants = definition.participants(broker)
     sagas: list[SagaInstance] = []
 
     def on_end(saga: SagaInstance) -> None:
@@ -354,6 +358,7 @@ def isolation_scenario(semantic_lock: bool = False, *, seed: int = 0) -> dict[st
             "state": s.state,
             "path": s.path,
             "error": s.error,
+            "history": [dict(h) for h in s.history],
         }
         for s in sagas
     ]
@@ -362,6 +367,8 @@ def isolation_scenario(semantic_lock: bool = False, *, seed: int = 0) -> dict[st
         "semantic_lock": semantic_lock,
         "sagas": rows,
         "reads": list(shop.reads),
+        "effects": sorted(e for p in participants for e in p.effects),
+        "stock_start": 1,
         "stock_left": shop.stock,
         "b_served": b_done,
         "turned_away_with_stock_free": not b_done and shop.stock > 0,
