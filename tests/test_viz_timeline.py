@@ -291,3 +291,52 @@ def test_members_view_copies_a_rebalance_to_the_members_of_that_time():
         (5, "b"),
         (6, "other"),
     ]
+
+
+def test_queue_family_kinds_are_told_apart_without_colour():
+    """Every kind a queue broker writes has its own marker shape; the legend names each one."""
+    from evtlib.viz.timeline import marker_for
+
+    kinds = [
+        "delivered",
+        "redelivered",
+        "handled",
+        "failed",
+        "timeout",
+        "ack-ignored",
+        "requeued",
+        "kept-copy",
+        "deduplicated",
+        "dead-lettered",
+        "expired",
+        "rejected",
+        "redriven",
+        "extended",
+        *sorted(MEMBERSHIP),
+    ]
+    shapes = [marker_for(k) for k in kinds]
+    assert len(set(shapes)) == len(shapes), dict(zip(kinds, shapes, strict=True))
+    sim = _sqs_slow_member()
+    drawn = draw_timeline(sim.trace)
+    legend = [t.get_text() for t in drawn.ax.get_legend().get_texts()]
+    assert [k for k in drawn.markers if not any(x.startswith(k + " (") for x in legend)] == []
+    plt.close(drawn.ax.figure)
+
+
+def test_hold_bars_use_the_colour_blind_safe_palette():
+    """The hold bars take their event's colour from the course palette (Tol's muted scheme),
+    whose closest pair stays apart under every simulated colour-vision deficiency."""
+    from matplotlib.colors import to_hex
+
+    from evtlib.viz.colorblind import VISIONS, min_distance
+    from evtlib.viz.style import PALETTE
+
+    sim = _sqs_slow_member()
+    drawn = draw_timeline(sim.trace)
+    (bars,) = [c for c in drawn.ax.collections if c.__class__.__name__ == "LineCollection"]
+    used = {to_hex(c).upper() for c in bars.get_colors()}
+    assert used <= {c.upper() for c in PALETTE}
+    assert len(used) >= 2
+    for vision in VISIONS:
+        assert min_distance(sorted(used), vision)[0] >= 10, vision
+    plt.close(drawn.ax.figure)
