@@ -124,3 +124,25 @@ def test_repr_shows_the_state():
         "<RetryTopics billing retry-topics orders delays=[100.0, 200.0, 400.0] handled=7"
         " dead_lettered=0>"
     )
+
+
+def test_the_explorer_pair_shows_when_retry_topics_keep_or_break_the_order():
+    """A retry due before the next event of its order keeps the order; four failures dead-letter."""
+    from evtlib.course.scenarios.dead_letters import draw_retry_topics_pair, retry_topics_pair
+
+    quick = retry_topics_pair(fails=1, first_delay=20)
+    assert [r.order_kept for r in quick] == [True, True]
+    slow = retry_topics_pair(fails=1, first_delay=100)
+    assert [r.order_kept for r in slow] == [True, False]
+    gone = retry_topics_pair(fails=4)
+    assert [len(r.chain.dead_letters) for r in gone] == [1, 1]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = draw_retry_topics_pair(gone)
+    assert "dead-lettered" in [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="fails"):
+        retry_topics_pair(fails=5)

@@ -8,6 +8,9 @@
 * :func:`native_dead_letters`: the same failing order on each queue broker
   profile, with a plain consumer that retries for ever: the broker counts the
   deliveries and dead-letters it by itself, recording its own reason.
+* :func:`retry_topics_pair`: the retry-topics story of notebook 09 run both
+  ways, blocking and with retry topics; :func:`draw_retry_topics_pair` draws
+  the two side by side (explorer: how often order-1 fails, the first delay).
 * :func:`retry_schedule`: one seeded fault schedule around a learner's
   ``decide(error, attempt)``, the dead-letter decision (the build exercise).
 
@@ -33,6 +36,7 @@ from ...patterns import (
     retry_storm,
 )
 from ...patterns.dlq_scenarios import HeadOfLine, PoisonError, StormResult
+from ...patterns.retry_topics import RetryTopicsRun, retry_topics_run
 from ...producer import Producer
 from ...queues import QueueBroker
 from ...sim import Simulation
@@ -46,6 +50,8 @@ __all__ = [
     "retry_schedule",
     "NATIVE",
     "native_dead_letters",
+    "retry_topics_pair",
+    "draw_retry_topics_pair",
     "OUTAGE_MAX_MS",
     "POISON_HOLD_MAX_MS",
 ]
@@ -104,6 +110,30 @@ def native_dead_letters() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def retry_topics_pair(fails: int = 2, first_delay: float = 100.0) -> list[RetryTopicsRun]:
+    """The notebook's seven events, order-1's ``OrderPlaced`` failing ``fails`` times.
+
+    Run blocking and with retry topics, with the delays ``first_delay``, then
+    twice and four times as long (three retries: four failures send it to the
+    dead-letter topic).
+    """
+    checks.integer("fails", fails, min=0, max=4)
+    checks.number("first_delay", first_delay, above=0, max=10_000)
+    delays = (first_delay, 2 * first_delay, 4 * first_delay)
+    failures = {("order-1", "OrderPlaced"): fails}
+    return [
+        retry_topics_run(mode, failures=failures, delays=delays)
+        for mode in ("blocking", "retry-topics")
+    ]
+
+
+def draw_retry_topics_pair(runs: list[RetryTopicsRun]) -> Any:
+    """Both runs of :func:`retry_topics_pair`, side by side (a Figure)."""
+    from ...viz.patterns import draw_retry_topics
+
+    return draw_retry_topics(runs)
 
 
 def poison_run(
