@@ -6,7 +6,7 @@ trace and metrics.  Plotting and widgets live in :mod:`evtlib.viz`; the four
 patterns in :mod:`evtlib.patterns`.
 """
 
-from .broker import POLICIES, Broker, Group, NetworkFaults, PartitionState, Topic, partition_for
+from .broker import Broker, Group, NetworkFaults, PartitionState, Topic, partition_for
 from .consumer import DELIVERY_MODES, Consumer, Delivery
 from .distributions import Constant, Exponential, Poisson, Rate, Schedule, Uniform
 from .errors import BufferFullError, CommitError, EmptySchedule, EvtlibError, FrozenEventError
@@ -45,7 +45,6 @@ __all__ = [
     "PartitionState",
     "NetworkFaults",
     "partition_for",
-    "POLICIES",
     "Producer",
     "Consumer",
     "ReadModel",

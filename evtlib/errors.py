@@ -24,7 +24,12 @@ class EvtlibError(Exception):
 
 
 class BufferFullError(EvtlibError):
-    """Raised when a publish meets a full buffer whose policy is ``"reject"``."""
+    """Raised when the broker refuses a publish.
+
+    A full RabbitMQ queue with ``x-overflow="reject-publish"`` (the publisher
+    gets a nack), or an Azure Service Bus entity past its size quota
+    (``QuotaExceeded``).  A Kafka topic has no such limit.
+    """
 
 
 class CommitError(EvtlibError):

@@ -8,6 +8,10 @@
 * :mod:`.dlq` (+ :mod:`.retry`, :mod:`.dlq_scenarios`): dead-letter queue
   (``DeadLetterConsumer`` with a ``RetryPolicy``, ``DeadLetterQueue`` to
   inspect and redrive) vs. the plain ``Consumer`` that retries forever.
+* :mod:`.retry_topics`: Spring-style retry topics (``-retry-N``, ``-dlt``) vs.
+  blocking retries, and the per-key order they give up.
+* :mod:`.event_store`: event sourcing's write side: one stream per aggregate,
+  appends with an expected version, snapshots (in memory or on SQLite).
 * :mod:`.saga` (a package: definition, log, orchestration, choreography,
   scenarios): sagas, orchestrated (``SagaOrchestrator`` + ``Participant``) or
   choreographed (``Choreography``), vs. ``NaiveSequence`` (no compensation).
