@@ -27,6 +27,11 @@ class ReadModel(Consumer):
     Positions only move forward.  A delivery of an offset the model has
     already applied (a slow attempt that timed out and finished after the
     redelivery, or any other duplicate) is not folded again: it is settled.
+    A queue (``profile="rabbitmq"``, ``"sqs"``, ...) has no offsets, so the
+    model cannot tell a redelivered message from a new one there: a message
+    handled twice (a visibility timeout or lock that ran out, an SQS
+    duplicate) is folded twice unless ``fold`` is idempotent (or an
+    :class:`~evtlib.patterns.idempotent.IdempotentConsumer` does the work).
     """
 
     def __init__(

@@ -241,3 +241,21 @@ def test_a_read_model_on_a_queue_is_caught_up_only_with_nothing_waiting_or_in_fl
     assert b.groups["view"].stats()["waiting"] == 0 and not rm.caught_up()  # e1 held to retry
     sim.run()
     assert rm.caught_up() and rm.state == {"e0": True, "e1": True}
+
+
+def test_a_read_model_on_a_queue_folds_a_redelivered_message_again():
+    """A queue has no offsets to tell a redelivery from a new message: a handling slower than the
+    SQS visibility timeout is delivered again and folded again
+    (docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html),
+    and as every handling is too slow, again and again (until a redrive policy's
+    maxReceiveCount or the retention period ends it); an idempotent fold does not mind."""
+    sim, b = shop("sqs", VisibilityTimeout=100)
+    counted = ReadModel(
+        b, "count", "orders", lambda s, e: {**s, "n": s.get("n", 0) + 1}, service_time=150
+    )
+    seen = ReadModel(b, "seen", "orders", lambda s, e: {**s, e.id: True}, service_time=150)
+    b.publish("orders", ev(0))
+    sim.run(until=400)  # handled at 150 and at 300; each time its ack came too late
+    assert counted.state == {"n": 2} and counted.applied == 2
+    assert seen.state == {"e0": True} and seen.applied == 2
+    assert not counted.caught_up()  # it will be delivered again: every handling is too slow

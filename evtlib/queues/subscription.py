@@ -37,6 +37,12 @@ drops such a message when its queue has no dead-letter exchange; the
 simulation gives every queue one.  From RabbitMQ 4.3 only failed deliveries
 count towards the limit; here every return counts (4.0-4.2).
 
+More time for a slow handling: :meth:`Subscription.extend` (SQS
+``ChangeMessageVisibility``, Service Bus ``RenewMessageLock``; RabbitMQ has
+none) and :meth:`Subscription.renew_locks` (renewal while a member handles a
+message, as Service Bus's processor does).  :meth:`Subscription.pause` stops
+a member taking messages; what it holds keeps its clock running.
+
 Order: with more than one member, or a redelivery, the order of one key is
 lost.  The profiles' own remedies: RabbitMQ ``x-single-active-consumer``
 (one member at a time gets the messages), SQS FIFO message groups (the
