@@ -227,7 +227,7 @@ def _holders(broker: QueueBroker, sub: Any) -> dict[str, int]:
     last: dict[str, str] = {}
     wanted = set(held)
     for r in broker.sim.trace.filter(kind=("delivered", "redelivered")):
-        if r.event_id in wanted and r.actor in members:
+        if r.event_id is not None and r.event_id in wanted and r.actor in members:
             last[r.event_id] = r.actor
     out = {}
     for eid in held:
@@ -264,8 +264,8 @@ def _queue_graph(
             in_flight=stats.get("in_flight"),
             held_word=words["held"],
         )
-        for t in sub.topics:
-            tid = _topic_node(g, t)
+        for name in sub.topics:
+            tid = _topic_node(g, name)
             if tid in g:
                 g.add_edge(tid, qid, fanout=True)
         # The broker's own dead-letter queue: where the profile has one (SQS only with a

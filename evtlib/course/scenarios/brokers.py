@@ -339,7 +339,7 @@ def order_run(
     first: dict[str, float] = {}
     by: dict[str, int] = {}
     for r in sim.trace.filter(kind="handled"):
-        if r.event_id not in first:
+        if r.event_id is not None and r.event_id not in first:
             first[r.event_id] = r.time
             by[r.actor] = by.get(r.actor, 0) + 1
     out_of_order = 0
@@ -513,7 +513,7 @@ def timeout_run(profile: str, stall: float = 1.5) -> BrokerRun:
     _profile(profile)
     checks.number("stall", stall, above=1.0, max=10.0)
     timeout = float(PROFILES[profile].settings[TIMEOUT_SETTING[profile]])
-    options = {"prefetch": 3} if profile == "rabbitmq" else {}
+    options: dict[str, Any] = {"prefetch": 3} if profile == "rabbitmq" else {}
     sim, broker = _shop(profile, **options)
     slow = _StallsOnce(stall * timeout, 10.0)
     Consumer(broker, "billing-1", "orders", group="billing", service_time=slow)
@@ -523,7 +523,8 @@ def timeout_run(profile: str, stall: float = 1.5) -> BrokerRun:
     sim.run()
     handled: dict[str, int] = {}
     for r in sim.trace.filter(kind="handled"):
-        handled[r.event_id] = handled.get(r.event_id, 0) + 1
+        if r.event_id is not None:
+            handled[r.event_id] = handled.get(r.event_id, 0) + 1
     counts = {
         "timeout (ms)": int(timeout),
         "redelivered": sum(1 for _ in sim.trace.filter(kind="redelivered")),
@@ -669,7 +670,7 @@ def _poison_run(profile: str, limit: int | None, minutes: float) -> tuple[Any, d
                 " topic)"
             )
         settings[name] = checks.integer("limit", limit, min=1, max=50)
-    options = {} if profile == "kafka" else {"prefetch": 2}
+    options: dict[str, Any] = {} if profile == "kafka" else {"prefetch": 2}
     sim, broker = _shop(profile, settings, trace=False, **options)
 
     def charge(event: Event) -> None:
@@ -768,7 +769,7 @@ def duplicates(
                 " deduplicates within 5 minutes)"
             )
         settings["RequiresDuplicateDetection"] = True
-    options = {"duplicates": 0.1} if profile == "sqs" else {}
+    options: dict[str, Any] = {"duplicates": 0.1} if profile == "sqs" else {}
     sim, broker = _shop(profile, settings, seed=seed, trace=False, **options)
     Consumer(broker, "billing", "orders", service_time=2)
     for i in range(1, 11):
