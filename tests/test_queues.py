@@ -960,6 +960,18 @@ def test_resume_hands_a_lone_member_what_waited_while_it_was_paused(name):
     assert [(r.time, r.event_id) for r in sim.trace.filter(kind="handled")] == [(50, "e0")]
     with pytest.raises(KeyError, match="consumer must name a member of subscription 'billing'"):
         sub.pause("nobody")
+    # The same through the consumer itself, as evtlib.faults.pause does it.
+    from evtlib import pause
+
+    t0 = sim.now
+    pause(sim, b.consumers[0], at=t0 + 10, duration=100)
+    b.publish("orders", ev(1))
+    sim.schedule(20, b.publish, "orders", ev(2))
+    sim.run()
+    assert [(r.time - t0, r.event_id) for r in sim.trace.filter(kind="handled")][1:] == [
+        (0, "e1"),
+        (110, "e2"),  # published at 20, handed over when the consumer resumed at 110
+    ]
 
 
 @pytest.mark.parametrize(

@@ -203,8 +203,8 @@ class DeadLetterConsumer(Consumer):
         exponential backoff from 100 ms, full jitter).
     dlq:
         The dead-letter topic (default ``"<first topic>.dlq"``).  It must
-        exist and have no capacity limit: a dead-letter queue that refuses
-        or drops would lose the very events it exists to keep.
+        exist.  (No topic has a capacity: a Kafka topic never refuses for
+        lack of room, and a queue broker's dead-letter queue is unbounded.)
     validator:
         ``validator(event) -> bool``; an event it rejects (returns a false
         value, or raises) is dead-lettered at once with reason ``rejected``.
@@ -259,11 +259,6 @@ class DeadLetterConsumer(Consumer):
         _require_dead_letter_topic(broker, dlq, "dead-letter topic")
         if dlq in topic_list:
             raise ValueError(f"dlq must differ from the topics it protects, got {dlq!r}")
-        if getattr(broker.topics[dlq], "capacity", None) is not None:
-            raise ValueError(
-                f"the dead-letter topic {dlq!r} must have no capacity limit (capacity=None): "
-                "a dead-letter queue that refuses or drops events loses them"
-            )
         self.policy = policy
         self.dlq: str = dlq
         self._action: Callable[[Event], Any] = handler  # also self.handler; this one is never None
