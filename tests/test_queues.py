@@ -897,9 +897,9 @@ def test_service_bus_renews_by_its_lock_duration_and_rabbitmq_has_no_extension()
 
 def test_a_prefetched_message_s_lock_runs_while_it_waits_in_the_client():
     """Only messages being handled are renewed: a message prefetched into the client keeps its
-    lock clock running and can lose it before its handling starts (Service Bus: "locks of
-    prefetched messages can expire",
-    learn.microsoft.com/azure/service-bus-messaging/service-bus-prefetch)."""
+    lock clock running and can lose it before its handling starts (Service Bus: the lock timer
+    starts when the message is prefetched into the buffer; a lock that expires there makes the
+    message available again, learn.microsoft.com/azure/service-bus-messaging/service-bus-prefetch)."""
     sim = Simulation(0)
     b = Broker(sim, profile="service-bus", settings={"LockDuration": 60_000}, prefetch=2)
     b.create_topic("orders")
