@@ -340,3 +340,15 @@ def test_hold_bars_use_the_colour_blind_safe_palette():
     for vision in VISIONS:
         assert min_distance(sorted(used), vision)[0] >= 10, vision
     plt.close(drawn.ax.figure)
+
+
+def test_holds_that_overlap_in_one_lane_are_drawn_apart():
+    """RabbitMQ: billing-1 holds three unacked messages at once: three bars, one above another."""
+    from evtlib.course.scenarios.brokers import timeout_run
+
+    drawn = draw_timeline(timeout_run("rabbitmq").trace)
+    (bars,) = [c for c in drawn.ax.collections if c.__class__.__name__ == "LineCollection"]
+    lane = -drawn.lanes.index("billing-1")
+    ys = {round(s[0][1], 3) for s in bars.get_segments() if lane - 0.5 < s[0][1] <= lane}
+    assert len(ys) == 3
+    plt.close(drawn.ax.figure)

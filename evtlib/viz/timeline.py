@@ -426,12 +426,16 @@ def draw_timeline(
         lo, hi = window if window is not None else (-np.inf, np.inf)
         spans = [
             sp
-            for sp in _held_spans([r for r in everything if r[1] not in ("committed",)])
+            for sp in sorted(
+                _held_spans([r for r in everything if r[1] != "committed"]),
+                key=lambda sp: (sp[0], sp[1], sp[2]),
+            )
             if sp[2] in lane_y and sp[1] >= lo and sp[0] <= hi and sp[3] in event_color
         ]
         if spans:
+            rows = _stack(spans)
             ax.hlines(
-                [lane_y[sp[2]] - 0.2 for sp in spans],
+                [lane_y[sp[2]] - 0.2 - 0.09 * row for sp, row in zip(spans, rows, strict=True)],
                 [sp[0] for sp in spans],
                 [sp[1] for sp in spans],
                 colors=_rgba_array([event_color[sp[3]] for sp in spans]),
@@ -611,6 +615,24 @@ def _held_spans(records: list[tuple[Any, ...]]) -> list[tuple[float, float, str,
             for key in [k for k in open_ if k[0] == actor]:
                 spans.append((open_.pop(key), r[0], actor, key[1]))
     return spans
+
+
+def _stack(spans: list[tuple[float, float, str, Any]]) -> list[int]:
+    """A row for each hold so that holds of one lane that overlap in time are drawn apart
+    (a RabbitMQ member holding three unacked messages shows three bars); at most 3 rows."""
+    ends: dict[str, list[float]] = {}
+    rows = []
+    for start, end, actor, _ in spans:
+        lane = ends.setdefault(actor, [])
+        for row, free_at in enumerate(lane):
+            if free_at <= start:
+                lane[row] = end
+                break
+        else:
+            row = len(lane)
+            lane.append(end)
+        rows.append(min(row, 2))
+    return rows
 
 
 def _short_reason(detail: str | None) -> str:
