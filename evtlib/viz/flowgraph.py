@@ -413,7 +413,10 @@ def draw_flow(
         Axes to draw on (default: a new figure).
     snapshot:
         Also show the state: events waiting per partition for each group,
-        events in flight, and crashed consumers (grey, with a red X).
+        events in flight, and crashed consumers (grey, with a red X).  On a
+        queue broker: each queue's waiting and held messages, each consumer's
+        held messages (in the broker's word: unacked, in flight, locked) and
+        what the broker moved to each dead-letter queue.
     highlight:
         Node ids or names to ring in orange (the player uses it for the
         actors of the current step).
