@@ -7,6 +7,8 @@ test models a broker behaviour its docstring cites the broker's documentation.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import handled
 from evtlib import Broker, Consumer, Event, ReadModel, Simulation
@@ -259,3 +261,51 @@ def test_a_read_model_on_a_queue_folds_a_redelivered_message_again():
     assert counted.state == {"n": 2} and counted.applied == 2
     assert seen.state == {"e0": True} and seen.applied == 2
     assert not counted.caught_up()  # it will be delivered again: every handling is too slow
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(QUEUES),
+    poison=st.sets(st.integers(0, 9), max_size=6),
+    n=st.integers(1, 10),
+    members=st.integers(1, 3),
+    rate=st.sampled_from((1.0, 10.0, 1000.0)),
+)
+def test_redrive_to_the_failing_subscription_ends_as_a_first_time_success(
+    name, poison, n, members, rate
+):
+    """SEMANTICS.md invariant 9 on every queue profile: dead letters redriven to their own
+    subscription once the cause is fixed leave billing with every event exactly once (same ids,
+    same content), shipping (another subscription) with each exactly once, nothing in any queue,
+    and the conservation law balanced."""
+    sim, b = shop(name)
+    fixed = {"yes": False}
+    billed: list[Event] = []
+
+    def bill(event: Event) -> None:
+        if event.data["poison"] and not fixed["yes"]:
+            raise ValueError("bug")
+        if event.id not in {e.id for e in billed}:  # idempotent by event id
+            billed.append(event)
+
+    policy = RetryPolicy(max_attempts=2, backoff="fixed", base=5.0, jitter="none")
+    for k in range(members):
+        DeadLetterConsumer(b, f"b{k}", "orders", bill, group="billing", policy=policy)
+    Consumer(b, "shipping", "orders")
+    events = [ev(i, poison=i in poison) for i in range(n)]
+    for e in events:
+        b.publish("orders", e)
+    sim.run()
+    view = DeadLetterQueue(b, "orders.dlq")
+    assert sorted(r.event.id for r in view.list()) == sorted(
+        e.id for e in events if e.data["poison"]
+    )
+    fixed["yes"] = True
+    view.redrive(rate=rate)
+    sim.run()
+    assert sorted(e.id for e in billed) == sorted(e.id for e in events)
+    assert all(e in events for e in billed)  # content unchanged through DLQ and redrive
+    assert sorted(handled(sim, "shipping")) == sorted(e.id for e in events)
+    book = conservation(b, "billing")
+    assert book.balanced and book.dead_lettered == book.waiting == book.in_flight == 0
+    assert view.list() == []
