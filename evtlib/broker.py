@@ -266,9 +266,9 @@ class Broker:
         ``start`` (``"earliest"`` or ``"latest"``) says where a new group
         begins reading; by default the profile's ``auto.offset.reset``
         (Kafka's: ``"latest"``, so a new group sees only what is published
-        after it joins); ``session_timeout`` (ms, default 0) is how
-        long the group waits before it notices a crashed member and
-        rebalances.  Asking again
+        after it joins); ``session_timeout`` (ms; default the profile's
+        ``session.timeout.ms``, Kafka's 45 s) is how long the group waits
+        before it notices a crashed member and rebalances.  Asking again
         for an existing group with a different ``start`` or
         ``session_timeout`` is an error: a group has one of each.
         """
@@ -279,7 +279,7 @@ class Broker:
         g = self.groups.get(name)
         if g is None:
             first = start or self.settings["auto.offset.reset"]
-            g = self.groups[name] = Group(self, name, first, timeout or 0.0)
+            g = self.groups[name] = Group(self, name, first, timeout)  # None: session.timeout.ms
             return g
         if start is not None and start != g.start:
             raise ValueError(

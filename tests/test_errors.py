@@ -637,7 +637,7 @@ CASES = [
         "group-conflicting-timeout",
         lambda w: w.broker.group("c", session_timeout=500),
         ValueError,
-        r"session_timeout must be 0 ms, the session timeout of the existing group 'c', got 500",
+        r"session_timeout must be 45000 ms, the session timeout of the existing group 'c', got 500",
     ),
     (
         "pause-overlap",
