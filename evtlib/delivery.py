@@ -174,8 +174,6 @@ class DeliveryLoop:
         self.busy += 1
         part = st.partition
         topic = part.topic
-        if topic.waiting:  # producers wait for room: this fetch made some
-            topic.room_freed()
         now = sim.now
         if self.delivery == "at-most-once":
             st.commit_fetched(offset, now)

@@ -69,9 +69,6 @@ def test_the_kafka_profile_simulates_session_heartbeat_and_assignment_strategy()
         Broker(Simulation(0), settings={"partition.assignment.strategy": "range"})
 
 
-@pytest.mark.xfail(
-    reason="needs Broker.group() to pass None for an unset session timeout (requested of H2)"
-)
 def test_a_groups_session_timeout_defaults_to_the_brokers_session_timeout_ms():
     """A group takes session.timeout.ms (45 s by default) unless it sets its own:
     https://kafka.apache.org/documentation/#consumerconfigs_session.timeout.ms"""
