@@ -179,3 +179,13 @@ def test_the_old_bug_is_caught_by_the_check():
     )
     assert "the arrow stock->shipping crosses the state 'payment'" in layout_problems(ax)
     plt.close(ax.figure)
+
+
+def test_a_back_edge_bends_around_the_state_between():
+    """A transition back along the row (c -> a) is bent so it clears b; an empty machine draws."""
+    states, transitions = ["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "a", "back")]
+    assert state_layout(states, transitions).bend[("c", "a")] != 0
+    ax = draw_state_machine(states, transitions)
+    assert layout_problems(ax) == []
+    plt.close(ax.figure)
+    plt.close(draw_state_machine([], []).figure)
