@@ -614,3 +614,33 @@ def test_a_saga_started_without_a_cause_correlates_by_its_own_id():
     assert (saga.correlation_id, saga.cause) == (saga.id, None)
     commands = [e for e in orch.broker.events("s0.commands")]
     assert commands[0].causation_id is None and commands[0].correlation_id == saga.id
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenarios(), st.sampled_from(["orchestration", "choreography"]))
+def test_every_message_of_a_caused_saga_traces_back_to_its_cause(scenario, mode):
+    """Under random failures and duplicates: one correlation id per saga, no causation gap."""
+    kinds, plans, faults, n, seed = scenario
+    ledger, sim, broker, definition = _setup(kinds, faults, seed)
+    if mode == "orchestration":
+        definition.participants(broker, failures=plans)
+        runner = SagaOrchestrator(broker, definition)
+    else:
+        runner = Choreography(broker, definition, failures=plans)
+    causes = [
+        Event(id=f"evt-order-{i}", type="OrderPlaced", time=0.0, source="orders", key=f"o-{i}")
+        for i in range(n)
+    ]
+    sagas = [runner.start({"n": i}, cause=c) for i, c in enumerate(causes)]
+    sim.run()
+    events = {e.id: e for t in broker.topics for e in broker.events(t)}
+    by_cause = {c.id: c for c in causes}
+    assert events  # the saga sent something
+    for e in events.values():
+        assert e.correlation_id in by_cause, e  # every message belongs to one order's story
+        assert e.causation_id == e.correlation_id or e.causation_id in events, e
+        hops, cur = 0, e  # and its chain of causes leads back to that order, without a gap
+        while cur.causation_id != cur.correlation_id:
+            cur, hops = events[cur.causation_id], hops + 1
+            assert cur.correlation_id == e.correlation_id and hops <= len(events)
+    assert [s.correlation_id for s in sagas] == [c.id for c in causes]
