@@ -62,13 +62,9 @@ __all__ = [
     "KeyedPartitions",
     "check_new_topic",
     "find_topic",
-    "POLICIES",
     "NO_CAPACITY",
 ]
 
-#: Deprecated, and no longer accepted by :meth:`Broker.create_topic`: the policies of a
-#: per-topic ``capacity`` that no real broker has.  Kept only while ``evtlib`` re-exports it.
-POLICIES = ("block", "reject", "drop-oldest")
 #: Why the kafka profile has no ``capacity``, and what each broker offers instead.
 NO_CAPACITY = (
     "a Kafka topic has no capacity and a Kafka producer never waits for a slow consumer: the"

@@ -58,12 +58,10 @@ class Topic(KeyedPartitions):
     """A named stream of events, split into partitions."""
 
     # No capacity: Kafka never refuses or holds back a publish because a group is slow.
-    # ``capacity``, ``policy``, ``waiting``, :meth:`has_room`, :meth:`wait_for_room` and
-    # :meth:`room_freed` remain only because ``protocols.TopicBackend`` and the delivery loop
-    # still name them; they say "always room".
+    # ``capacity``, ``policy``, :meth:`has_room` and :meth:`wait_for_room` remain only because
+    # ``protocols.TopicBackend`` still names them; they say "always room".
     capacity: int | None = None
     policy: BufferPolicy = "block"
-    waiting = 0
 
     def __init__(
         self,
@@ -92,9 +90,6 @@ class Topic(KeyedPartitions):
     def wait_for_room(self, wake: Callable[[], None]) -> None:
         """Never needed (:meth:`has_room` is always True); wakes at once if asked."""
         wake()
-
-    def room_freed(self) -> None:
-        """Nothing to do: no producer ever waits for room in a topic."""
 
     def grow(self, count: int) -> None:
         """Add partitions up to ``count`` (see :meth:`Broker.add_partitions`)."""
