@@ -194,7 +194,7 @@ class Group:
         self._rounds_started = 0
         self._round_owners: dict[TopicPartition, str | None] = {}
         self._joined_at: dict[int, float] = {}  # by id(member): the phase of its heartbeats
-        self._sessions: dict[int, tuple[Any, float]] = {}  # token -> (dead member, expiry)
+        self._sessions: dict[int, tuple[Any, float]] = {}  # token -> (dead member, last heartbeat)
         self._tokens = 0
         self._stopped: dict[TopicPartition, tuple[float, str, str | None]] = {}
         self._stops: list[Stop] = []
