@@ -5,6 +5,8 @@ from __future__ import annotations
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import handled, make_broker
 from evtlib import (
@@ -344,3 +346,27 @@ def test_restart_before_the_session_timeout_resumes_from_the_committed_offset():
     sim.run()
     assert handled(sim) == [ids[0], ids[1], ids[0], ids[1], ids[2], ids[3]]
     assert broker.group("g").lag() == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0, 20), min_size=1, max_size=60),
+    partitions=st.integers(1, 4),
+    service=st.floats(0, 50),
+    reading=st.booleans(),
+)
+def test_kafka_publishes_on_time_whatever_the_consumers_do(gaps, partitions, service, reading):
+    """Whatever its group does (slow, or not reading at all), a Kafka producer publishes every
+    event at its own time and nothing is refused or dropped: lag absorbs the difference."""
+    times = [sum(gaps[: i + 1]) for i in range(len(gaps))]
+    sim = Simulation()
+    broker = Broker(sim)
+    broker.create_topic("orders", partitions=partitions)
+    Consumer(broker, "c", "orders", service_time=service, start=reading)
+    p = Producer(broker, "p", "orders", Schedule(times))
+    sim.run(until=times[-1])
+    assert [r.time for r in sim.trace.filter(kind="published")] == times
+    assert (p.published, p.rejected) == (len(times), 0)
+    assert not sim.trace.filter(kind=("blocked", "rejected", "dropped"))
+    stats = broker.group("c").stats()
+    assert stats["handled"] + stats["lag"] >= stats["published"] == len(times)
