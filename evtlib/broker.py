@@ -69,8 +69,8 @@ __all__ = [
 NO_CAPACITY = (
     "a Kafka topic has no capacity and a Kafka producer never waits for a slow consumer: the"
     " group only lags, and retention.ms / retention.bytes delete what it has not read"
-    " (create_topic(..., retention=ms)); the producer blocks only on its own buffer.memory,"
-    " for up to max.block.ms, when it cannot send fast enough to the broker (not simulated)."
+    " (create_topic(..., retention=ms)); the producer's send() blocks only when its own"
+    " buffer.memory is full or metadata is missing, for up to max.block.ms (not simulated)."
     " A bounded queue is a queue broker's setting: profile='rabbitmq' with x-max-length and"
     " x-overflow ('drop-head' or 'reject-publish'), profile='service-bus' with"
     " MaxSizeInMegabytes (SQS is practically unbounded): broker.group(name, settings=...)"
