@@ -171,6 +171,8 @@ def test_a_process_restarted_before_its_member_expired_joins_as_a_new_member():
     sim.run(until=5_000)
     assert [m.name for m in group.members] == ["a(old)", "b", "a"]
     assert group.rebalancing and [m.name for m in group.awaiting] == ["a(old)"]
+    still = [s for s in group.stops if s.end is None]  # stopped now, since the crash or the revoke
+    assert {s.partition for s in still} == {"orders[0]", "orders[1]"} and still[0].length is None
     # Eager: b revoked its partition too, so nothing at all flows while the group waits.
     assert not [r for r in sim.trace.filter(kind="handled") if 2_000 < r.time < 5_000]
     sim.run()
