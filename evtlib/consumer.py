@@ -25,6 +25,11 @@ A handler that raises is retried after ``retry_delay`` ms (at-least-once:
 the partition waits behind it; at-most-once: the event is lost).  With
 ``ack_timeout`` set, a delivery not finished in time is given up and
 delivered again, while the slow first attempt may still finish: a duplicate.
+``ack_timeout`` is a generic simplification, not a Kafka setting: Kafka's own
+timeout is ``max.poll.interval.ms``, which evicts the member and moves all its
+partitions (simulated, see :mod:`evtlib.group`); the queue profiles refuse
+``ack_timeout`` and apply their broker's own timeout (SQS ``VisibilityTimeout``,
+Service Bus ``LockDuration``, RabbitMQ ``consumer_timeout``).
 
 How a delivery's handling ended is an :class:`~evtlib.outcome.Outcome`,
 mapped to offsets in one place (``_settle`` in :mod:`evtlib.delivery`, the
