@@ -545,6 +545,14 @@ def draw_flow(
             text += "\n(blocked)"
         ax.text(x, y - 0.3, text, ha="center", va="top", fontsize=10, zorder=7)
 
+    # Line styles carry meaning too: say what the dashed and dotted arrows are.
+    if any(pos[v][0] <= pos[u][0] for u, v in g.edges):
+        handles.append(
+            Line2D([], [], ls="--", color="#C44E52", label="a consumer publishing (back edge)")
+        )
+    if any(g.nodes[v].get("native") for _, v in g.edges):
+        handles.append(Line2D([], [], ls=":", color="#8C8C8C", label="moved by the broker"))
+
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
     ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
