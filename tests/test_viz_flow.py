@@ -221,7 +221,7 @@ def test_draw_flow_names_each_queue_broker_in_its_own_words(profile, words):
         assert word in text, (word, text)
     assert "1 moved by the broker" in text  # the poison order, dead-lettered by the broker
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["topic", "dead-letter queue", "queue", "consumer"]
+    assert legend == ["topic", "dead-letter queue", "queue", "consumer", "moved by the broker"]
     from evtlib.viz.describe import describe
 
     assert "one queue per subscription" in describe(ax.figure)
