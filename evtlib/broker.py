@@ -48,7 +48,7 @@ from .topic import KeyedPartitions, Topic, partition_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .consumer import Consumer
-    from .protocols import BufferPolicy, StartAt
+    from .protocols import StartAt
 
 __all__ = [
     "Broker",
@@ -213,7 +213,7 @@ class Broker:
         partitions: int = 1,
         *,
         capacity: int | None = None,
-        policy: BufferPolicy | None = None,
+        policy: str | None = None,
         retention: float | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> Topic:

@@ -137,7 +137,7 @@ class DeliveryLoop:
                     continue
                 part = st.partition
                 limit = len(part.log)
-                if part.check_at <= now or st.position < part.start or st.skipped:
+                if part.check_at <= now or st.position < part.start:
                     limit = self._tidy(st, now)  # rare: retention, compaction, transactions
                 if st.position < limit:
                     self._rr = i + 1 if i + 1 < n else 0
@@ -156,8 +156,6 @@ class DeliveryLoop:
             self._fell_off(st)
         if part.removed and st.position in part.removed:
             st.skip_removed(part.removed)
-        if st.skipped and st.position in st.skipped:
-            st.skip_dropped()
         if self._read_committed:
             while part.aborted and st.position in part.aborted:
                 st.skip_removed(part.aborted)
@@ -447,7 +445,7 @@ class DeliveryLoop:
         # ack, settled, dead-letter: the offset is done.
         handled = kind == "ack"
         if self.delivery == "at-least-once":
-            if self.commit_every == 1 and not st.skipped and not st.attempts:
+            if self.commit_every == 1 and not st.attempts:
                 # Commit right after the handler, inline (what _commit does).
                 st.commit_done(offset, sim.now, handled)
                 if sim.trace.enabled:

@@ -67,7 +67,6 @@ class PartitionState:
         "commits",
         "last_commit",
         "start",
-        "skipped",
         "revoking",
         "next_owner",
         "expired",
@@ -86,6 +85,8 @@ class PartitionState:
         #: Delivery counts of offsets delivered more than once (pruned on commit).
         self.attempts: dict[int, int] = {}
         self.max_delivered = start - 1
+        #: Always 0 on a log: Kafka drops nothing for a slow group (kept in the
+        #: group's stats so a learner sees it stay 0).
         self.dropped = 0
         self.lost = 0
         self.handled = 0
@@ -94,8 +95,6 @@ class PartitionState:
         self.last_commit = 0.0
         #: Where the group started reading this partition.
         self.start = start
-        #: Offsets dropped from this group's buffer (drop-oldest): never delivered.
-        self.skipped: set[int] = set()
         #: A rebalance waits for the owner's handling in flight to end; then
         #: the partition goes to ``next_owner`` (Kafka's group does the same).
         self.revoking = False
@@ -185,12 +184,6 @@ class PartitionState:
 
     def commit(self, now: float) -> int:
         """Commit what is done; return the committed offset."""
-        if self.skipped:
-            while self.done in self.skipped:
-                self.done += 1
-            self.skipped = {o for o in self.skipped if o >= self.done}
-            if self.position < self.done:
-                self.position = self.done
         self.committed = self.done
         self.commits.append((now, self.done))
         if self.attempts:
@@ -203,8 +196,7 @@ class PartitionState:
         """The hot path's commit right after an event: ``offset`` is done and committed.
 
         ``handled`` counts it as handled too (one call for both).  Only when
-        nothing was skipped or redelivered (then :meth:`commit` has nothing
-        to clean up).
+        nothing was redelivered (then :meth:`commit` has nothing to clean up).
         """
         if handled:
             self.handled += 1
@@ -219,25 +211,6 @@ class PartitionState:
         if self.position < offset:
             self.position = offset
         return self.commit(now)
-
-    def skip_dropped(self) -> None:
-        """Step over offsets the buffer dropped: a rewind must not bring them back."""
-        skipped = self.skipped
-        while self.position in skipped:
-            if self.done == self.position:
-                self.done += 1
-            self.position += 1
-
-    def drop_oldest(self, now: float) -> int:
-        """Drop the oldest event waiting for this group (a full buffer); return its offset."""
-        offset = self.position
-        self.dropped += 1
-        self.skipped.add(offset)
-        self.position += 1
-        if self.committed < self.position and self.inflight is None:
-            self.committed = self.done = self.position
-            self.commits.append((now, self.committed))
-        return offset
 
     def fell_off(self, offset: int, now: float) -> range:
         """The log no longer keeps this group's position: jump to ``offset``.

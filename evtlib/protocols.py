@@ -35,7 +35,6 @@ __all__ = [
     "Member",
     "DeliveryMode",
     "StartAt",
-    "BufferPolicy",
 ]
 
 #: When a consumer commits: after handling (at-least-once) or before (at-most-once).
@@ -43,7 +42,6 @@ DeliveryMode = Literal["at-least-once", "at-most-once"]
 #: Where a new group starts reading a log.
 StartAt = Literal["earliest", "latest"]
 #: What a full buffer does to a publish.
-BufferPolicy = Literal["block", "reject", "drop-oldest"]
 
 
 @runtime_checkable
@@ -129,17 +127,11 @@ class TopicBackend(Protocol):
     """A topic of a backend: a name and its partitions."""
 
     name: str
-    capacity: int | None
-    policy: BufferPolicy
 
     @property
     def partitions(self) -> Sequence[Any]: ...
 
-    def has_room(self, partition: int) -> bool: ...
-
     def partition_of_peek(self, key: str | None) -> int: ...
-
-    def wait_for_room(self, wake: Callable[[], None]) -> None: ...
 
 
 @runtime_checkable
@@ -189,7 +181,7 @@ class BrokerBackend(Protocol):
         partitions: int = ...,
         *,
         capacity: int | None = ...,
-        policy: BufferPolicy = ...,
+        policy: str | None = ...,
     ) -> Any: ...
 
     def group(

@@ -11,7 +11,7 @@ hash, round-robin without a key.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,6 @@ from .log import Partition
 
 if TYPE_CHECKING:  # pragma: no cover
     from .broker import Broker
-    from .protocols import BufferPolicy
 
 __all__ = ["Topic", "KeyedPartitions", "partition_for"]
 
@@ -58,10 +57,6 @@ class Topic(KeyedPartitions):
     """A named stream of events, split into partitions."""
 
     # No capacity: Kafka never refuses or holds back a publish because a group is slow.
-    # ``capacity``, ``policy``, :meth:`has_room` and :meth:`wait_for_room` remain only because
-    # ``protocols.TopicBackend`` still names them; they say "always room".
-    capacity: int | None = None
-    policy: BufferPolicy = "block"
 
     def __init__(
         self,
@@ -82,14 +77,6 @@ class Topic(KeyedPartitions):
         self.partitions: list[Partition] = [Partition(self, i) for i in range(partitions)]
         self.published = 0
         self._rr = 0
-
-    def has_room(self, partition: int) -> bool:
-        """Always: a Kafka topic is bounded by retention, not by what a group has read."""
-        return True
-
-    def wait_for_room(self, wake: Callable[[], None]) -> None:
-        """Never needed (:meth:`has_room` is always True); wakes at once if asked."""
-        wake()
 
     def grow(self, count: int) -> None:
         """Add partitions up to ``count`` (see :meth:`Broker.add_partitions`)."""

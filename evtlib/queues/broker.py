@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,7 @@ from .subscription import Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..consumer import Consumer
-    from ..protocols import BufferPolicy, StartAt
+    from ..protocols import StartAt
 
 __all__ = ["QueueBroker", "QueueTopic", "QueueRules", "rules_for"]
 
@@ -65,9 +65,6 @@ class QueueTopic:
     It has one nominal partition (index 0) so that code written for logs
     (producers, pictures) can ask; messages in it have no offsets.
     """
-
-    capacity: int | None = None
-    policy: BufferPolicy = "block"
 
     def __init__(self, broker: QueueBroker, name: str) -> None:
         self.broker = broker
@@ -82,19 +79,11 @@ class QueueTopic:
         """One nominal partition: a queue broker's topic is not partitioned."""
         return [0]
 
-    def has_room(self, partition: int) -> bool:
-        """Always: the topic holds nothing; its subscriptions' queues are unbounded here."""
-        return True
-
     def partition_of_peek(self, key: str | None) -> int:
         return 0
 
     def partition_of(self, key: str | None) -> int:
         return 0
-
-    def wait_for_room(self, wake: Callable[[], None]) -> None:
-        """Never needed (:meth:`has_room` is always True); wakes at once if asked."""
-        wake()
 
     def seen_recently(self, dedup_id: str, now: float, window: float) -> bool:
         """FIFO deduplication: whether ``dedup_id`` was accepted less than ``window`` ms ago.
@@ -205,15 +194,16 @@ class QueueBroker:
         partitions: int = 1,
         *,
         capacity: int | None = None,
-        policy: BufferPolicy = "block",
+        policy: str | None = None,
         retention: float | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> QueueTopic:
         """Create topic ``name``: it fans out to the subscriptions that exist when a message is published.
 
         ``partitions`` must be 1: the error says what the broker offers
-        instead.  ``capacity`` must be None: a queue broker bounds a queue,
-        not a topic (RabbitMQ ``x-max-length``, not simulated yet).
+        instead.  ``capacity`` and ``policy`` must be None: a queue broker
+        bounds each subscription's queue, not the topic (RabbitMQ
+        ``x-max-length`` with ``x-overflow``, Service Bus ``MaxSizeInMegabytes``).
         """
         checks.name("topic name", name)
         if retention is not None or settings:
@@ -232,12 +222,15 @@ class QueueBroker:
                 f"partitions must be 1 on the {self.profile.name} profile, got {partitions!r}:"
                 f" {INSTEAD_OF_PARTITIONS[self.profile.name]}"
             )
-        if capacity is not None:
-            raise ValueError(
-                f"capacity must be None on the {self.profile.name} profile, got {capacity!r}:"
-                " a queue broker bounds each queue, not the topic (RabbitMQ x-max-length,"
-                " Service Bus MaxSizeInMegabytes; SQS is practically unbounded), not simulated yet"
-            )
+        for what, value in (("capacity", capacity), ("policy", policy)):
+            if value is not None:
+                raise ValueError(
+                    f"{what} must be None on the {self.profile.name} profile, got {value!r}:"
+                    " a queue broker bounds each subscription's queue, not the topic (RabbitMQ"
+                    " x-max-length with x-overflow, Service Bus MaxSizeInMegabytes: settings of"
+                    " broker.group(name, settings=...) or Broker(settings=...)); SQS is"
+                    " practically unbounded"
+                )
         topic = QueueTopic(self, name)
         self._topics[name] = topic
         return topic

@@ -80,8 +80,6 @@ The mapping, concept by concept
   (``connection.blocked``).  Publishing has its own connection (consumers keep
   acking meanwhile); a publish waits, traced ``blocked`` and then
   ``unblocked`` (``blocked_timeout`` ms at most, then :class:`PublishError`).
-  The simulation's per-topic ``capacity`` and its ``reject`` and
-  ``drop-oldest`` policies do not carry over.
 * **Durable.**  Quorum queues (replicated, durable) and persistent messages
   (``delivery_mode=2``).
 * **Dead-letter queue -> dead-letter exchange + delivery limit.**  When a
@@ -182,9 +180,8 @@ What does not carry over:
   :meth:`StreamGroup.lag` counts what was received and not handled),
   compaction, adding partitions, and the dead-letter store view;
 * simulated latency, network faults (drop, delay, duplicate) and ``pause``;
-* buffers with ``capacity`` and their ``reject`` / ``drop-oldest`` policies
-  (RabbitMQ's ``x-max-length`` is not mapped; an alarm blocks publishing
-  instead);
+* a queue's ``x-max-length`` / ``x-overflow`` (simulated on
+  ``profile="rabbitmq"``; here an alarm blocks publishing instead);
 * a group's ``session_timeout`` (RabbitMQ notices a closed channel at once;
   a dead process, after the heartbeat), and the hand-over protocol of the
   simulated group: here a revoked partition's unacked messages go back to

@@ -16,7 +16,7 @@ from ...distributions import Constant
 from ...events import Event
 from ...patterns.retry import RetryPolicy
 from ...profiles import profile as find_profile
-from ...protocols import BufferPolicy, StartAt
+from ...protocols import StartAt
 from .connection import (
     DEFAULT_BACKOFF,
     BrokerUnavailable,
@@ -350,7 +350,7 @@ class RabbitBroker:
         partitions: int = 1,
         *,
         capacity: int | None = None,
-        policy: BufferPolicy = "block",
+        policy: str | None = None,
         retention: float | None = None,
         retention_bytes: int | None = None,
         segment_bytes: int | None = None,
@@ -368,10 +368,12 @@ class RabbitBroker:
                 f"partitions must be <= {MAX_PARTITIONS} on RabbitMQ (a quorum queue per group"
                 f" and partition), got {partitions}"
             )
-        if capacity is not None:
-            raise ValueError(
-                f"capacity must be None on RabbitMQ (bounded buffers are simulated only), got {capacity!r}"
-            )
+        for what, value in (("capacity", capacity), ("policy", policy)):
+            if value is not None:
+                raise ValueError(
+                    f"{what} must be None on RabbitMQ, got {value!r}: RabbitMQ bounds a queue"
+                    " (x-max-length with x-overflow), not a topic's exchange"
+                )
         log = self.profile.family == "log"
         if not log and (retention, retention_bytes, segment_bytes) != (None, None, None):
             raise ValueError(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...broker import partition_for
-from ...protocols import BufferPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
     from .broker import RabbitBroker
@@ -28,15 +26,13 @@ class RabbitTopic:
     Keys map to partitions exactly as in the simulation
     (:func:`~evtlib.broker.partition_for`: CRC-32), round-robin without a key.
     RabbitMQ never refuses a publish for want of room in a topic (an alarm
-    blocks the whole connection instead), so :meth:`has_room` is always true.
+    blocks the whole connection instead).
     """
 
     def __init__(self, broker: RabbitBroker, name: str, partitions: int) -> None:
         self.broker = broker
         self.name = name
         self.partitions = tuple(RabbitPartition(i) for i in range(partitions))
-        self.capacity: int | None = None
-        self.policy: BufferPolicy = "block"
         self.published = 0
         self.rejected = 0
         self._rr = 0
@@ -54,17 +50,6 @@ class RabbitTopic:
         """The partition the next event with ``key`` would go to, without taking a turn."""
         n = len(self.partitions)
         return self._rr % n if key is None else partition_for(key, n)
-
-    def has_room(self, partition: int) -> bool:
-        """Always true: RabbitMQ has no per-topic buffer limit here."""
-        return True
-
-    def wait_for_room(self, wake: Callable[[], None]) -> None:
-        """There is always room: ``wake()`` now."""
-        wake()
-
-    def room_freed(self) -> None:
-        """Nothing waits for room on RabbitMQ."""
 
     def __repr__(self) -> str:
         return f"<RabbitTopic {self.name} partitions={len(self.partitions)} published={self.published}>"
