@@ -228,21 +228,16 @@ class RetryTopics:
         if attempt > len(self.delays):
             return self._dead_letter(stage, delivery, attempt, origin, exc)
         delay = self.delays[attempt - 1]
+        outcome: Outcome
         if self.mode == "blocking":
-            sim.trace.record(
-                sim.now,
-                "retried",
-                stage.name,
-                event.id,
-                delivery.topic,
-                delivery.partition,
-                delivery.offset,
-                f"attempt {attempt} failed ({why}); the partition waits {delay:g} ms",
-            )
-            return retry(delay, exc)
-        target = self.retry_topics[attempt - 1]
-        p, offset = self.broker.publish(target, event, actor=stage.name)
-        self._due[(target, p, offset)] = (sim.now + delay, attempt + 1, origin[0], origin[1])
+            then = f"the partition waits {delay:g} ms"
+            outcome = retry(delay, exc)
+        else:
+            target = self.retry_topics[attempt - 1]
+            p, offset = self.broker.publish(target, event, actor=stage.name)
+            self._due[(target, p, offset)] = (sim.now + delay, attempt + 1, origin[0], origin[1])
+            then = f"forwarded to {target}, due in {delay:g} ms"
+            outcome = SETTLED  # commit and go on with the next event: nothing waits behind it
         sim.trace.record(
             sim.now,
             "retried",
@@ -251,9 +246,9 @@ class RetryTopics:
             delivery.topic,
             delivery.partition,
             delivery.offset,
-            f"attempt {attempt} failed ({why}); forwarded to {target}, due in {delay:g} ms",
+            f"attempt {attempt} failed ({why}); {then}",
         )
-        return SETTLED  # commit and go on with the next event: nothing waits behind it
+        return outcome
 
     def _dead_letter(
         self,
