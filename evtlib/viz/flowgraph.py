@@ -165,13 +165,7 @@ def flow_graph(
         if isinstance(c, ReadModel):
             rid = add("readmodel", c.name, f"{c.name}\nview")
             g.add_edge(cid, rid)
-    # Consumers that publish (reactions, dead-lettering) are found in the trace.
-    for r in broker.sim.trace.filter(kind="published", until=now):
-        src = node_id("consumer", r.actor)
-        if src in g and r.topic is not None:
-            dst = _topic_node(g, r.topic)
-            if dst in g and not g.has_edge(src, dst):
-                g.add_edge(src, dst)
+    _publishing_consumers(g, broker, now)
     return g
 
 
@@ -299,6 +293,11 @@ def _queue_graph(
             if isinstance(c, ReadModel):
                 rid = add("readmodel", c.name, f"{c.name}\nview")
                 g.add_edge(cid, rid)
+    _publishing_consumers(g, broker, now)
+
+
+def _publishing_consumers(g: nx.DiGraph, broker: Any, now: float | None) -> None:
+    """Consumers that publish (reactions, dead-lettering), found in the trace: an edge to the topic."""
     for r in broker.sim.trace.filter(kind="published", until=now):
         src = node_id("consumer", r.actor)
         if src in g and r.topic is not None:
