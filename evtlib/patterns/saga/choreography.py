@@ -24,7 +24,7 @@ from .definition import (
     ensure_topic,
     run_local,
 )
-from .log import SagaInstance, saga_data
+from .log import SagaInstance, new_saga, saga_data
 
 __all__ = ["Choreography", "ChoreographyService", "SagaMonitor"]
 
@@ -274,19 +274,8 @@ class Choreography:
         (without one the saga's id is the correlation id).
         """
         plain = saga_data(data)  # checked before anything is registered or numbered
-        if cause is not None and not isinstance(cause, Event):
-            raise TypeError(
-                f"cause must be the Event that started the saga, or None, got {cause!r}"
-            )
         sim = self.sim
-        saga = SagaInstance(
-            sim.next_id("saga"),
-            self.definition,
-            plain,
-            sim.now,
-            correlation_id=cause.correlation_id if cause else None,
-            cause=cause.id if cause else None,
-        )
+        saga = new_saga(sim, self.definition, plain, cause)
         saga.move(self.definition.steps[0].name, "start", sim.now)
         self.monitor.sagas[saga.id] = saga
         event = Event(

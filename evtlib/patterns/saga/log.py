@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ...events import thaw
+from ...events import Event, thaw
 from .definition import ACTION, FINAL_STATES, SagaDefinition
 
 __all__ = ["SagaLog", "SagaInstance", "saga_data"]
@@ -205,3 +205,21 @@ class SagaInstance:
 
     def __repr__(self) -> str:
         return f"<SagaInstance {self.id} {self.definition.name} {self.state} path={' > '.join(self.path)}>"
+
+
+def new_saga(
+    sim: Any, definition: SagaDefinition, data: dict[str, Any], cause: Event | None
+) -> SagaInstance:
+    """A saga's instance, numbered now: ``cause`` (the event that started it, or None) gives
+    its correlation id and is named as its cause; without one the saga's id is the
+    correlation id."""
+    if cause is not None and not isinstance(cause, Event):
+        raise TypeError(f"cause must be the Event that started the saga, or None, got {cause!r}")
+    return SagaInstance(
+        sim.next_id("saga"),
+        definition,
+        data,
+        sim.now,
+        correlation_id=cause.correlation_id if cause else None,
+        cause=cause.id if cause else None,
+    )

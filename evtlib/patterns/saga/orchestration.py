@@ -25,7 +25,7 @@ from .definition import (
     ensure_topic,
     run_local,
 )
-from .log import SagaInstance, SagaLog, saga_data
+from .log import SagaInstance, SagaLog, new_saga, saga_data
 
 __all__ = ["Participant", "SagaOrchestrator", "NaiveSequence"]
 
@@ -242,16 +242,8 @@ class SagaOrchestrator:
         correlation id.
         """
         plain = saga_data(data)  # checked before anything is registered or numbered
-        cause_event = _check_cause(cause)
         sim = self.sim
-        saga = SagaInstance(
-            sim.next_id("saga"),
-            self.definition,
-            plain,
-            sim.now,
-            correlation_id=cause_event.correlation_id if cause_event else None,
-            cause=cause_event.id if cause_event else None,
-        )
+        saga = new_saga(sim, self.definition, plain, cause)
         self.sagas[saga.id] = saga
         self._pending[saga.id] = None
         self._undo[saga.id] = []
@@ -463,12 +455,6 @@ class SagaOrchestrator:
     def __repr__(self) -> str:
         counts = {k: v for k, v in self.outcomes().items() if v}
         return f"<{type(self).__name__} {self.name} saga={self.definition.name} sagas={counts} log={len(self.log)}>"
-
-
-def _check_cause(cause: Event | None) -> Event | None:
-    if cause is not None and not isinstance(cause, Event):
-        raise TypeError(f"cause must be the Event that started the saga, or None, got {cause!r}")
-    return cause
 
 
 class NaiveSequence(SagaOrchestrator):
