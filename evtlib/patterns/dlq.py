@@ -70,6 +70,7 @@ __all__ = [
     "REASONS",
     "DEAD_LETTER_TYPE",
     "check_redrive",
+    "count_records",
     "where_of",
 ]
 
@@ -80,6 +81,26 @@ REASONS = ("failed", "rejected", "expired")
 DEAD_LETTER_TYPE = "EventDeadLettered"
 
 _COUNT_FIELDS = ("reason", "error_type", "topic", "group", "consumer", "event_type", "key")
+
+
+def count_records(records: Iterable[DeadLetterRecord], field: str) -> dict[str, int]:
+    """How many ``records`` per value of ``field`` (most common first, ties by first seen).
+
+    ``field`` is one of ``reason``, ``error_type``, ``topic``, ``group``,
+    ``consumer``, ``event_type`` or ``key``; every backend's dead-letter view counts with it.
+    """
+    if field not in _COUNT_FIELDS:
+        raise ValueError(f"field must be one of {_COUNT_FIELDS}, got {field!r}")
+    counts: dict[str, int] = {}
+    for r in records:
+        if field == "event_type":
+            value = r.event.type
+        elif field == "key":
+            value = str(r.event.key)
+        else:
+            value = getattr(r, field)
+        counts[value] = counts.get(value, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 @dataclass(frozen=True)
@@ -534,18 +555,7 @@ class DeadLetterQueue:
         ``field`` is one of ``reason``, ``error_type``, ``topic``, ``group``,
         ``consumer``, ``event_type`` or ``key``.
         """
-        if field not in _COUNT_FIELDS:
-            raise ValueError(f"field must be one of {_COUNT_FIELDS}, got {field!r}")
-        counts: dict[str, int] = {}
-        for r in self.list():
-            if field == "event_type":
-                value = r.event.type
-            elif field == "key":
-                value = str(r.event.key)
-            else:
-                value = getattr(r, field)
-            counts[value] = counts.get(value, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        return count_records(self.list(), field)
 
     def redrive(
         self,

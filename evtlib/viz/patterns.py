@@ -228,6 +228,40 @@ def draw_retry_delays(
     return ax
 
 
+def storm_bars(ax: Any, buckets: Sequence[Any]) -> float:
+    """Stack a retry storm's ``buckets`` on ``ax``: first attempts, failed and served retries.
+
+    Only non-empty segments become bars (a long storm has hundreds of empty
+    buckets, and every bar is a patch to render).  Returns the bucket width (ms).
+    """
+    width = (buckets[1].start - buckets[0].start) if len(buckets) > 1 else 10.0
+    x = [b.start for b in buckets]
+    first = [b.attempts - b.retries for b in buckets]
+    retry_ok = [min(b.ok, b.retries) for b in buckets]
+    retry_failed = [b.retries - ok for b, ok in zip(buckets, retry_ok, strict=True)]
+    bottom = [0] * len(buckets)
+    for heights, color, hatch, name in (
+        (first, COLORS["published"], "", "first attempts"),
+        (retry_failed, COLORS["failed"], "xx", "retries: failed"),
+        (retry_ok, COLORS["handled"], "", "retries: ok"),
+    ):
+        keep = [i for i, h in enumerate(heights) if h > 0]
+        ax.bar(
+            [x[i] for i in keep],
+            [heights[i] for i in keep],
+            bottom=[bottom[i] for i in keep],
+            width=width,
+            align="edge",
+            lw=0,
+            color=color,
+            hatch=hatch,
+            edgecolor="white",
+            label=name,
+        )
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    return width
+
+
 def draw_storm(
     results: Sequence[Any],
     labels: Sequence[str] | None = None,
@@ -239,8 +273,8 @@ def draw_storm(
     """Calls to the shared service per time bucket, one panel per run; return the Figure.
 
     Each of ``results`` is a :class:`~evtlib.patterns.StormResult`.  Bars
-    are stacked: first attempts (blue), retries that failed (red), retries
-    that succeeded (green).  ``capacity`` draws what the service can take per
+    are stacked (:func:`storm_bars`): first attempts, retries that failed
+    (hatched), retries that succeeded.  ``capacity`` draws what the service can take per
     bucket as a line; ``until`` cuts the time axis (ms).  Panels share both axes.
     """
     import matplotlib.pyplot as plt
@@ -262,33 +296,7 @@ def draw_storm(
     )
     for ax, result, label in zip(axes[0], results, labels, strict=True):
         bs = [b for b in result.buckets if until is None or b.start < until]
-        width = (bs[1].start - bs[0].start) if len(bs) > 1 else 10.0
-        x = [b.start for b in bs]
-        first = [b.attempts - b.retries for b in bs]
-        retry_ok = [min(b.ok, b.retries) for b in bs]
-        retry_failed = [b.retries - ok for b, ok in zip(bs, retry_ok, strict=True)]
-        # Only non-empty segments become bars: a long storm has hundreds of empty buckets,
-        # and every bar is a patch to render.
-        bottom = [0] * len(bs)
-        for heights, color, hatch, name in (
-            (first, COLORS["published"], "", "first attempts"),
-            (retry_failed, COLORS["failed"], "xx", "retries: failed"),
-            (retry_ok, COLORS["handled"], "", "retries: ok"),
-        ):
-            keep = [i for i, h in enumerate(heights) if h > 0]
-            ax.bar(
-                [x[i] for i in keep],
-                [heights[i] for i in keep],
-                bottom=[bottom[i] for i in keep],
-                width=width,
-                align="edge",
-                lw=0,
-                color=color,
-                hatch=hatch,
-                edgecolor="white",
-                label=name,
-            )
-            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        width = storm_bars(ax, bs)
         if capacity is not None:
             ax.axhline(capacity, color="#555555", ls="--", lw=1)
             ax.annotate(

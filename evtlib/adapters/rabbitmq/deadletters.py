@@ -16,7 +16,13 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel
 
-from ...patterns.dlq import DEAD_LETTER_TYPE, DeadLetterRecord, RedriveStep, check_redrive
+from ...patterns.dlq import (
+    DEAD_LETTER_TYPE,
+    DeadLetterRecord,
+    RedriveStep,
+    check_redrive,
+    count_records,
+)
 from .broker import RabbitBroker
 from .wire import UndecodableMessage, decode
 
@@ -29,24 +35,6 @@ X_DEATH_REASONS = {
     "expired": "expired",
     "maxlen": "rejected",
 }
-
-_COUNT_FIELDS = ("reason", "error_type", "topic", "group", "consumer", "event_type", "key")
-
-
-def count_records(records: builtins.list[DeadLetterRecord], field: str) -> dict[str, int]:
-    """How many records per value of ``field`` (most common first, ties by first seen)."""
-    if field not in _COUNT_FIELDS:
-        raise ValueError(f"field must be one of {_COUNT_FIELDS}, got {field!r}")
-    counts: dict[str, int] = {}
-    for r in records:
-        if field == "event_type":
-            value = r.event.type
-        elif field == "key":
-            value = str(r.event.key)
-        else:
-            value = getattr(r, field)
-        counts[value] = counts.get(value, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _tag(method: Any) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ...broker import partition_for
+from ...topic import KeyedPartitions
 
 if TYPE_CHECKING:  # pragma: no cover
     from .broker import RabbitBroker
@@ -20,11 +20,11 @@ class RabbitPartition:
     index: int
 
 
-class RabbitTopic:
+class RabbitTopic(KeyedPartitions):
     """A topic on RabbitMQ: a durable direct exchange and its partition count.
 
-    Keys map to partitions exactly as in the simulation
-    (:func:`~evtlib.broker.partition_for`: CRC-32), round-robin without a key.
+    Keys map to partitions exactly as in the simulation (the same
+    :class:`~evtlib.topic.KeyedPartitions`: CRC-32), round-robin without a key.
     RabbitMQ never refuses a publish for want of room in a topic (an alarm
     blocks the whole connection instead).
     """
@@ -36,20 +36,6 @@ class RabbitTopic:
         self.published = 0
         self.rejected = 0
         self._rr = 0
-
-    def partition_of(self, key: str | None) -> int:
-        """The partition an event with ``key`` goes to (round-robin when ``key`` is None)."""
-        n = len(self.partitions)
-        if key is None:
-            p = self._rr % n
-            self._rr += 1
-            return p
-        return partition_for(key, n)
-
-    def partition_of_peek(self, key: str | None) -> int:
-        """The partition the next event with ``key`` would go to, without taking a turn."""
-        n = len(self.partitions)
-        return self._rr % n if key is None else partition_for(key, n)
 
     def __repr__(self) -> str:
         return f"<RabbitTopic {self.name} partitions={len(self.partitions)} published={self.published}>"

@@ -185,36 +185,12 @@ def draw_storm_run(result: StormResult, ax: Any = None) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from ...viz.style import COLORS
+    from ...viz.patterns import storm_bars
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
     until = max(1000.0, result.finished_at + 100)
-    bs = [b for b in result.buckets if b.start < until]
-    width = (bs[1].start - bs[0].start) if len(bs) > 1 else 10.0
-    first = [b.attempts - b.retries for b in bs]
-    retry_ok = [min(b.ok, b.retries) for b in bs]
-    retry_failed = [b.retries - ok for b, ok in zip(bs, retry_ok, strict=True)]
-    bottom = [0] * len(bs)
-    for heights, color, hatch, name in (
-        (first, COLORS["published"], "", "first attempts"),
-        (retry_failed, COLORS["failed"], "xx", "retries: failed"),
-        (retry_ok, COLORS["handled"], "", "retries: ok"),
-    ):
-        keep = [i for i, h in enumerate(heights) if h > 0]
-        ax.bar(
-            [bs[i].start for i in keep],
-            [heights[i] for i in keep],
-            bottom=[bottom[i] for i in keep],
-            width=width,
-            align="edge",
-            lw=0,
-            color=color,
-            hatch=hatch,
-            edgecolor="white",
-            label=name,
-        )
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    storm_bars(ax, [b for b in result.buckets if b.start < until])
     ax.set_xlim(-50, until)
     ax.set_xlabel("simulated time (ms)")
     ax.set_ylabel("calls per 10 ms")
